@@ -1,0 +1,131 @@
+"""Every Prometheus series riskwatch exposes, declared once.
+
+`riskwatch run`, `riskwatch worker` and `riskwatch api` all build a
+`RiskwatchMetrics` on a registry they pass in, so one Grafana dashboard serves
+all of them and tests use a fresh registry. Label values are bounded sets
+(tier, indicator, event type, reason) and are pre-created so a panel shows 0
+instead of "no data". Never a customer id as a label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+TIERS = ("red", "orange", "yellow", "blue")
+INDICATORS = (
+    "customer_churn_rate",
+    "delivery_delay",
+    "payment_overdue",
+    "competitor_price_cut",
+    "key_account_decline",
+    "credit_limit_breach",
+    "collection_rate",
+    "sales_target_lag",
+)
+EVENT_TYPES = (
+    "order.placed",
+    "order.cancelled",
+    "delivery.scheduled",
+    "delivery.eta_updated",
+    "delivery.delivered",
+    "invoice.issued",
+    "payment.received",
+    "invoice.written_off",
+    "competitor.price_observed",
+    "customer.profile",
+    "sales.target_set",
+)
+REJECTION_REASONS = (
+    "not_json",
+    "not_object",
+    "unknown_type",
+    "missing_field",
+    "invalid_field",
+    "too_large",
+)
+SOURCES = ("orders", "deliveries", "payments", "competitor-prices", "customers", "file", "simulator")
+
+# Evaluation is microseconds per event; the buckets reach down there.
+EVALUATION_BUCKETS = (
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1,
+)
+
+
+@dataclass(frozen=True)
+class RiskwatchMetrics:
+    registry: CollectorRegistry
+    events_processed: Counter
+    events_rejected: Counter
+    events_duplicate: Counter
+    events_late: Counter
+    dead_letters: Counter
+    alerts_raised: Counter
+    alerts_escalated: Counter
+    alerts_resolved: Counter
+    alert_changes: Counter
+    alerts_open: Gauge
+    playbook_steps_overdue: Gauge
+    reviews_overdue: Gauge
+    watermark_seconds: Gauge
+    watermark_lag_seconds: Gauge
+    idle_clock_advances: Counter
+    deadlines_pending: Gauge
+    tracked_entities: Gauge
+    evaluation_seconds: Histogram
+    rules_loaded_timestamp_seconds: Gauge
+    rules_reload_failures: Counter
+    alertmanager_pushes: Counter
+    alertmanager_push_failures: Counter
+    worker_partitions_assigned: Gauge
+    up: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> "RiskwatchMetrics":
+        registry = registry if registry is not None else CollectorRegistry()
+        p = "riskwatch_"
+        metrics = cls(
+            registry=registry,
+            events_processed=Counter(p + "events_processed_total", "Events accepted and evaluated, by event type.", ["type"], registry=registry),
+            events_rejected=Counter(p + "events_rejected_total", "Input records refused by the parser, by reason.", ["reason"], registry=registry),
+            events_duplicate=Counter(p + "events_duplicate_total", "Events ignored because their event_id was already seen.", registry=registry),
+            events_late=Counter(p + "events_late_total", "Events older than the watermark (beyond the allowed lateness); still applied.", registry=registry),
+            dead_letters=Counter(p + "dead_letters_total", "Records sent to the dead-letter topic, by reason.", ["reason"], registry=registry),
+            alerts_raised=Counter(p + "alerts_raised_total", "Alerts opened, by indicator and tier.", ["indicator", "tier"], registry=registry),
+            alerts_escalated=Counter(p + "alerts_escalated_total", "Alerts escalated (tier rise or missed respond_by), by indicator and tier.", ["indicator", "tier"], registry=registry),
+            alerts_resolved=Counter(p + "alerts_resolved_total", "Alerts resolved, by indicator and tier.", ["indicator", "tier"], registry=registry),
+            alert_changes=Counter(p + "alert_changes_total", "Alert change records emitted, by indicator.", ["indicator"], registry=registry),
+            alerts_open=Gauge(p + "alerts_open", "Alerts currently open, by tier.", ["tier"], registry=registry),
+            playbook_steps_overdue=Gauge(p + "playbook_steps_overdue", "Playbook steps past their due time and not done.", registry=registry),
+            reviews_overdue=Gauge(p + "reviews_overdue", "Post-incident reviews past their 48 h due time.", registry=registry),
+            watermark_seconds=Gauge(p + "watermark_seconds", "The service clock (event-time watermark) as a Unix time.", registry=registry),
+            watermark_lag_seconds=Gauge(p + "watermark_lag_seconds", "Wall-clock time minus the watermark.", registry=registry),
+            idle_clock_advances=Counter(p + "idle_clock_advances_total", "Times the clock was advanced by wall-clock time because no event arrived.", registry=registry),
+            deadlines_pending=Gauge(p + "deadlines_pending", "Absence deadlines waiting for the clock.", registry=registry),
+            tracked_entities=Gauge(p + "tracked_entities", "Entities (shipments, invoices, customers, prices) held in state.", registry=registry),
+            evaluation_seconds=Histogram(p + "evaluation_seconds", "Time to parse and evaluate one event.", buckets=EVALUATION_BUCKETS, registry=registry),
+            rules_loaded_timestamp_seconds=Gauge(p + "rules_loaded_timestamp_seconds", "When the running rules were loaded.", registry=registry),
+            rules_reload_failures=Counter(p + "rules_reload_failures_total", "Rule reloads refused because the files were invalid.", registry=registry),
+            alertmanager_pushes=Counter(p + "alertmanager_pushes_total", "Batches of alerts posted to Alertmanager.", registry=registry),
+            alertmanager_push_failures=Counter(p + "alertmanager_push_failures_total", "Failed posts to Alertmanager.", registry=registry),
+            worker_partitions_assigned=Gauge(p + "worker_partitions_assigned", "Source partitions this worker actively owns.", registry=registry),
+            up=Gauge(p + "up", "1 while the process is serving.", ["component"], registry=registry),
+        )
+        metrics._precreate()
+        return metrics
+
+    def _precreate(self) -> None:
+        for event_type in EVENT_TYPES:
+            self.events_processed.labels(type=event_type)
+        for reason in REJECTION_REASONS:
+            self.events_rejected.labels(reason=reason)
+            self.dead_letters.labels(reason=reason)
+        for indicator in INDICATORS:
+            self.alert_changes.labels(indicator=indicator)
+            for tier in TIERS:
+                self.alerts_raised.labels(indicator=indicator, tier=tier)
+                self.alerts_escalated.labels(indicator=indicator, tier=tier)
+                self.alerts_resolved.labels(indicator=indicator, tier=tier)
+        for tier in TIERS:
+            self.alerts_open.labels(tier=tier)

@@ -1,0 +1,103 @@
+"""One frozen settings object, built once at start-up and passed down.
+
+Every knob has a command-line flag and a `RISKWATCH_` environment variable of
+the same name (`--idle-advance` / `RISKWATCH_IDLE_ADVANCE_SECONDS` is the one
+exception the domain contract fixes). Nothing else in riskwatch reads
+`os.environ`; `KNOWN_ENVIRONMENT` is what deployment manifests are checked
+against.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Mapping
+
+DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+PACKAGED_RULES_DIR = Path(__file__).resolve().parent / "default_rules"
+
+
+def default_rules_dir() -> Path:
+    """The repository's rules/ when running from a checkout, else the packaged copy."""
+    return DEFAULT_RULES_DIR if DEFAULT_RULES_DIR.is_dir() else PACKAGED_RULES_DIR
+
+
+@dataclass(frozen=True)
+class Settings:
+    rules_dir: Path = field(default_factory=default_rules_dir)
+    lateness_seconds: float = 600.0
+    broker: str = "localhost:9092"
+    topic_prefix: str = "riskwatch."
+    state_dir: Path = Path("var/state")
+    web_port: int = 6066
+    metrics_port: int = 9464
+    idle_advance_seconds: float = 60.0
+    alertmanager_url: str | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    api_url: str = "http://127.0.0.1:8080"
+    api_token: str | None = None
+    api_tokens: str | None = None
+    store_dir: Path = Path("var/store")
+    log_level: str = "INFO"
+
+    def with_overrides(self, **overrides: object) -> "Settings":
+        """Apply command-line values that were given (None means "not given")."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(self, **given) if given else self
+
+
+# Environment variable -> Settings field. Explicit, so a manifest can be
+# checked against it and a typo in a deployment is caught by a test.
+ENVIRONMENT_FIELDS: dict[str, str] = {
+    "RISKWATCH_RULES": "rules_dir",
+    "RISKWATCH_LATENESS_SECONDS": "lateness_seconds",
+    "RISKWATCH_BROKER": "broker",
+    "RISKWATCH_TOPIC_PREFIX": "topic_prefix",
+    "RISKWATCH_STATE_DIR": "state_dir",
+    "RISKWATCH_WEB_PORT": "web_port",
+    "RISKWATCH_METRICS_PORT": "metrics_port",
+    "RISKWATCH_IDLE_ADVANCE_SECONDS": "idle_advance_seconds",
+    "RISKWATCH_ALERTMANAGER": "alertmanager_url",
+    "RISKWATCH_API_HOST": "api_host",
+    "RISKWATCH_API_PORT": "api_port",
+    "RISKWATCH_API_URL": "api_url",
+    "RISKWATCH_API_TOKEN": "api_token",
+    "RISKWATCH_API_TOKENS": "api_tokens",
+    "RISKWATCH_STORE_DIR": "store_dir",
+    "RISKWATCH_LOG_LEVEL": "log_level",
+}
+KNOWN_ENVIRONMENT = frozenset(ENVIRONMENT_FIELDS)
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the environment; unknown RISKWATCH_ variables are refused."""
+    environ = os.environ if environ is None else environ
+    types = {f.name: f.type for f in fields(Settings)}
+    values: dict[str, object] = {}
+    for name, raw in environ.items():
+        if not name.startswith("RISKWATCH_"):
+            continue
+        if name not in ENVIRONMENT_FIELDS:
+            raise SettingsError(f"{name}: unknown setting (known: {', '.join(sorted(KNOWN_ENVIRONMENT))})")
+        attr = ENVIRONMENT_FIELDS[name]
+        values[attr] = _convert(name, raw, str(types[attr]))
+    return Settings(**values)
+
+
+def _convert(name: str, raw: str, type_name: str) -> object:
+    try:
+        if "Path" in type_name:
+            return Path(raw)
+        if type_name.startswith("float"):
+            return float(raw)
+        if type_name.startswith("int"):
+            return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: {raw!r} is not a number") from None
+    return raw or None
