@@ -1,0 +1,10 @@
+"""Working the alerts: lifecycle, escalation, playbook steps, plans, reviews.
+
+`lifecycle` is the pure fold, `actions` the action record, `store` the
+append-only log, `desk` puts them together for the shells (API, run, worker).
+"""
+
+from riskwatch.alerts.desk import ActionRefused, AlertDesk, InvalidField
+from riskwatch.alerts.store import WorkflowStore
+
+__all__ = ["ActionRefused", "AlertDesk", "InvalidField", "WorkflowStore"]

@@ -1,0 +1,328 @@
+"""The alert desk: where alerts are worked.
+
+It wires the pure lifecycle fold to the append-only store: engine alert
+changes come in through `ingest`, people's actions through `act` /
+`trigger_plan`, and `tick(now)` records what the clock made due (escalation,
+end of snooze, hysteresis, re-notification, overdue reviews). Every record
+is appended before it is folded, so the state after a restart is the state
+before it. `notify` (e.g. the Alertmanager sink) sees the alert as it should
+be shown after each change, whichever process recorded it.
+
+The desk never reads a clock: callers pass `now` (the API its wall clock,
+`riskwatch run` its service clock).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Callable, Iterable
+
+from riskwatch.alerts import lifecycle
+from riskwatch.alerts.actions import SYSTEM_ROLE, isoformat, make_action, parse_instant
+from riskwatch.alerts.lifecycle import ActionRefused, Ledger
+from riskwatch.alerts.store import WorkflowStore
+from riskwatch.rules.response import ResponseRules
+
+log = logging.getLogger(__name__)
+
+# Changes that alter what Alertmanager (or any sink) should show.
+_SHOWN_ACTIONS = frozenset({
+    "acknowledge", "start", "step_done", "step_skipped", "snooze", "unsnooze", "resolve",
+    "escalate", "renotify", "snooze_ended", "tier_lowered",
+})
+
+
+class InvalidField(ValueError):
+    """A request field whose value the rules refuse (HTTP 422 naming the field)."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class AlertDesk:
+    def __init__(
+        self,
+        rules: ResponseRules,
+        store: WorkflowStore | None = None,
+        *,
+        metrics=None,
+        notify: Callable[[dict], None] | None = None,
+    ):
+        self.rules = rules
+        self.store = store
+        self.metrics = metrics
+        self.notify = notify
+        self.ledger = Ledger()
+        self._seq = 0
+        self._memory_log: list[tuple[str, dict]] = []  # without a store: the audit trail in memory
+        if store is not None:
+            self._catch_up(notify=False)
+        if notify is not None:
+            for item in self.ledger.alerts.values():
+                if item["status"] != "resolved":
+                    notify(lifecycle.notification_view(item))
+
+    # ------------------------------------------------------------------ log
+
+    def _catch_up(self, notify: bool = True) -> None:
+        if self.store is None:
+            return
+        for seq, kind, record in self.store.read_after(self._seq):
+            self._seq = seq
+            self._fold(kind, record, notify)
+
+    def _fold(self, kind: str, record: dict, notify: bool = True) -> None:
+        if kind == "alert_change":
+            item = lifecycle.apply_change(self.ledger, record, self.rules)
+        else:
+            lifecycle.apply_action(self.ledger, record, self.rules)
+            item = self.ledger.alerts.get(record.get("alert_id") or "")
+            if record["kind"] not in _SHOWN_ACTIONS:
+                item = None
+        if notify and item is not None and self.notify is not None:
+            try:
+                self.notify(lifecycle.notification_view(item))
+            except Exception:  # a sink failure must not lose the record
+                log.exception("notification of %s failed", item["alert_id"])
+
+    def _record(self, kind: str, record: dict) -> bool:
+        if self.store is None:
+            if kind == "action" and any(r.get("action_id") == record["action_id"] for k, r in self._memory_log if k == "action"):
+                return False
+            self._memory_log.append((kind, record))
+            self._fold(kind, record)
+            return True
+        if self.store.append(kind, record) is None:
+            return False
+        self._catch_up()
+        return True
+
+    def sync(self) -> None:
+        """Fold what other processes appended since the last call."""
+        if self.store is not None:
+            with self.store.transaction():
+                self._catch_up()
+
+    def _transaction(self):
+        if self.store is None:
+            from contextlib import nullcontext
+            return nullcontext()
+        return self.store.transaction()
+
+    # ------------------------------------------------------------------ inputs
+
+    def ingest(self, record: dict) -> dict | None:
+        """One engine alert change record; returns the work item."""
+        with self._transaction():
+            self._catch_up()
+            self._record("alert_change", record)
+            return self.ledger.alerts.get(record.get("alert_id") or "")
+
+    def __call__(self, record: dict) -> None:
+        """So the desk can be used as a sink for alert change records."""
+        self.ingest(record)
+
+    def act(
+        self,
+        kind: str,
+        *,
+        now: datetime,
+        actor: str,
+        role: str,
+        reason: str | None = None,
+        alert_id: str | None = None,
+        plan_id: str | None = None,
+        review_id: str | None = None,
+        data: dict | None = None,
+    ) -> dict:
+        """Record a person's action; raises ActionRefused if the state does not allow it."""
+        with self._transaction():
+            self._catch_up()
+            action = make_action(kind, at=now, actor=actor, role=role, reason=reason, alert_id=alert_id,
+                                 plan_id=plan_id, review_id=review_id, data=data)
+            lifecycle.check_action(self.ledger, action, now)
+            self._record("action", action)
+            return action
+
+    def trigger_plan(
+        self,
+        plan_key: str,
+        *,
+        alert_id: str,
+        now: datetime,
+        actor: str,
+        role: str,
+        reason: str,
+        committed_amount: float | None = None,
+        currency: str = "CNY",
+        annual_sales_budget: float | None = None,
+    ) -> dict:
+        definition = self.rules.plans.get(plan_key)
+        if definition is None:
+            raise InvalidField("plan", f"unknown contingency plan {plan_key!r} (known: {', '.join(sorted(self.rules.plans))})")
+        with self._transaction():
+            self._catch_up()
+            item = self.ledger.alerts.get(alert_id)
+            if item is None:
+                raise ActionRefused(f"alert {alert_id} not found", not_found=True)
+            indicator = item["alert"].get("indicator")
+            if definition.indicators and indicator not in definition.indicators:
+                raise InvalidField("plan", f"{plan_key} applies to {', '.join(definition.indicators)}, not {indicator}")
+            fund = None
+            if definition.fund is not None:
+                if committed_amount is None:
+                    raise InvalidField("committed_amount", f"{plan_key} draws on the {definition.fund.name}: record the amount committed")
+                cap = None
+                if annual_sales_budget is not None:
+                    cap = round(annual_sales_budget * definition.fund.share_of_annual_sales_budget, 2)
+                    if committed_amount > cap:
+                        raise InvalidField("committed_amount", f"{committed_amount} exceeds the {definition.fund.name} "
+                                           f"({definition.fund.share_of_annual_sales_budget:.0%} of {annual_sales_budget} = {cap})")
+                fund = {"name": definition.fund.name, "share_of_annual_sales_budget": definition.fund.share_of_annual_sales_budget,
+                        "annual_sales_budget": annual_sales_budget, "cap": cap,
+                        "committed_amount": committed_amount, "currency": currency}
+            elif committed_amount is not None:
+                fund = {"name": None, "committed_amount": committed_amount, "currency": currency}
+            plan_id = "pl-" + uuid.uuid4().hex[:16]
+            plan = {
+                "plan_id": plan_id, "plan": plan_key, "title": definition.title,
+                "alert_id": alert_id, "indicator": indicator, "tier": item["tier"],
+                "owner": item["owner"], "customer_class": item["alert"].get("customer_class"),
+                "status": "active", "triggered_at": isoformat(now), "triggered_by": actor, "reason": reason,
+                "fund": fund,
+                "steps": [{"step": n, "action": s.action, "owner": s.owner,
+                           "due_at": isoformat(now + s.due_within), "status": "pending",
+                           "done_at": None, "done_by": None, "note": None}
+                          for n, s in enumerate(definition.steps, start=1)],
+                "closed_at": None, "closed_by": None,
+            }
+            action = make_action("plan_triggered", at=now, actor=actor, role=role, reason=reason,
+                                 alert_id=alert_id, plan_id=plan_id, data={"plan": plan})
+            lifecycle.check_action(self.ledger, action, now)
+            self._record("action", action)
+            return self.ledger.plans[plan_id]
+
+    def tick(self, now: datetime) -> list[dict]:
+        """Record every action the clock made due; returns them."""
+        recorded: list[dict] = []
+        with self._transaction():
+            self._catch_up()
+            for _ in range(64):  # each round moves at most one level per alert
+                due = lifecycle.due_actions(self.ledger, now, self.rules)
+                fresh = [a for a in due if self._record("action", a)]
+                if not fresh:
+                    break
+                recorded.extend(fresh)
+        self._update_metrics(now, recorded)
+        return recorded
+
+    def reload_rules(self, rules: ResponseRules, *, now: datetime, actor: str, role: str) -> dict:
+        with self._transaction():
+            self.rules = rules
+            action = make_action("rules_reloaded", at=now, actor=actor, role=role, reason="rule reload",
+                                 data={"plans": sorted(rules.plans)})
+            self._record("action", action)
+            return action
+
+    def _update_metrics(self, now: datetime, recorded: Iterable[dict]) -> None:
+        if self.metrics is None:
+            return
+        for action in recorded:
+            if action["kind"] == "escalate":
+                item = self.ledger.alerts.get(action["alert_id"])
+                if item is not None:
+                    self.metrics.alerts_escalated.labels(
+                        indicator=item["alert"].get("indicator"), tier=item["tier"]).inc()
+        self.metrics.playbook_steps_overdue.set(
+            sum(len(lifecycle.overdue_steps(i, now)) for i in self.ledger.alerts.values()))
+        self.metrics.reviews_overdue.set(
+            sum(1 for r in self.ledger.reviews.values() if lifecycle.review_overdue(r, now)))
+
+    # ------------------------------------------------------------------ reading
+
+    def audit(self, *, subject: str | None = None, after: int = 0, limit: int = 1000) -> list[dict]:
+        if self.store is None:
+            rows = [(n, r) for n, (k, r) in enumerate(self._memory_log, start=1) if k == "action"]
+            rows = [(n, r) for n, r in rows if n > after and (subject is None or r.get("subject_key") == subject)]
+            return [{"seq": n, **r} for n, r in rows[:limit]]
+        return [{"seq": seq, **record} for seq, record in self.store.actions(subject=subject, after=after, limit=limit)]
+
+    def alert(self, alert_id: str, now: datetime) -> dict | None:
+        item = self.ledger.alerts.get(alert_id)
+        return None if item is None else describe_alert(item, now)
+
+    def alerts(self, now: datetime, **filters) -> list[dict]:
+        return [describe_alert(i, now) for i in self.ledger.alerts.values() if _matches(i, filters)]
+
+    def plans(self, now: datetime, **filters) -> list[dict]:
+        return [describe_plan(p, now) for p in self.ledger.plans.values() if _matches_linked(self, p, filters)]
+
+    def reviews(self, now: datetime, **filters) -> list[dict]:
+        return [describe_review(r, now) for r in self.ledger.reviews.values() if _matches_linked(self, r, filters)]
+
+
+def describe_alert(item: dict, now: datetime) -> dict:
+    out = {k: v for k, v in item.items() if k != "alert"}
+    out["alert"] = item["alert"]
+    out["indicator"] = item["alert"].get("indicator")
+    out["customer_class"] = item["alert"].get("customer_class")
+    out["region"] = item["alert"].get("region")
+    out["summary"] = item["alert"].get("summary")
+    overdue = {s["step"] for s in lifecycle.overdue_steps(item, now)}
+    out["steps"] = [{**s, "overdue": s["step"] in overdue} for s in item["steps"]]
+    ack_due = parse_instant(item["ack_due"])
+    out["response_overdue"] = item["status"] == "open" and ack_due is not None and now > ack_due
+    return out
+
+
+def describe_plan(plan: dict, now: datetime) -> dict:
+    active = plan["status"] == "active"
+    steps = [{**s, "overdue": active and s["status"] == "pending" and now > parse_instant(s["due_at"])}
+             for s in plan["steps"]]
+    return {**plan, "steps": steps, "overdue": any(s["overdue"] for s in steps)}
+
+
+def describe_review(review: dict, now: datetime) -> dict:
+    return {**review, "overdue": lifecycle.review_overdue(review, now)}
+
+
+def _within(value: str | None, since: datetime | None, until: datetime | None) -> bool:
+    if since is None and until is None:
+        return True
+    instant = parse_instant(value)
+    if instant is None:
+        return False
+    return (since is None or instant >= since) and (until is None or instant < until)
+
+
+def _matches(item: dict, filters: dict) -> bool:
+    alert = item["alert"]
+    checks = {
+        "tier": item["tier"], "indicator": alert.get("indicator"), "owner": item["owner"],
+        "status": item["status"], "customer_class": alert.get("customer_class"), "region": alert.get("region"),
+    }
+    for key, actual in checks.items():
+        wanted = filters.get(key)
+        if wanted is not None and actual != wanted:
+            return False
+    return _within(alert.get("raised_at"), filters.get("since"), filters.get("until"))
+
+
+def _matches_linked(desk: AlertDesk, thing: dict, filters: dict) -> bool:
+    item = desk.ledger.alerts.get(thing.get("alert_id") or "")
+    checks = {"tier": thing.get("tier"), "indicator": thing.get("indicator"), "owner": thing.get("owner"),
+              "status": thing.get("status"), "customer_class": thing.get("customer_class"),
+              "region": item["alert"].get("region") if item else None}
+    for key, actual in checks.items():
+        wanted = filters.get(key)
+        if wanted is not None and actual != wanted:
+            return False
+    when = thing.get("triggered_at") or thing.get("opened_at")
+    return _within(when, filters.get("since"), filters.get("until"))
+
+
+__all__ = ["AlertDesk", "ActionRefused", "InvalidField", "SYSTEM_ROLE"]
