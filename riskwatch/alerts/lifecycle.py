@@ -468,9 +468,9 @@ def _escalation_due(item: dict, now: datetime, rules: ResponseRules) -> dict | N
         return None
     to_level = item["level"] + 1
     next_ack_due = None
+    if item["status"] == "open":
         # Counted from the missed deadline, not from when the tick ran: the
         # chain is walked the same whether the clock moves in one jump or many.
-    if item["status"] == "open":
         next_ack_due = isoformat((ack_due or now) + esc.escalate_every.for_tier(item["tier"]))
     return make_action("escalate", at=now, alert_id=item["alert_id"], reason=reason, data={
         "to_level": to_level, "to_owner": esc.owner_chain[to_level].level, "cycle": item["cycle"],
