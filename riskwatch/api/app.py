@@ -1,0 +1,442 @@
+"""The HTTP API: alerts, actions, contingency plans, reviews, the risk register.
+
+A thin shell over `riskwatch.alerts.AlertDesk`. Order of checks, for every
+path except the OpenAPI document and its viewers: a missing or unknown token
+is 401, a role not allowed on the route is 403 (both in one middleware, so
+they come before routing, body parsing or anything else), a bad body is 422
+naming the field, an unknown alert/plan/review 404, a transition the state
+does not allow 409. Every state change is an action record with who, when
+and why; the audit trail is read-only here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Callable, Literal
+
+from fastapi import Body, Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from starlette.routing import Match
+
+from riskwatch.alerts import ActionRefused, AlertDesk, InvalidField
+from riskwatch.api.auth import DIRECTORS, OPERATORS, READERS, WORKERS, actor_name, role_for
+from riskwatch.rules.response import load_response_rules
+
+log = logging.getLogger(__name__)
+
+PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+Tier = Literal["red", "orange", "yellow", "blue"]
+Status = Literal["open", "acknowledged", "in_progress", "snoozed", "resolved"]
+CustomerClass = Literal["A", "B", "C", "D"]
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+Id = Annotated[str, PathParam(min_length=1, max_length=128)]
+
+_bearer = HTTPBearer(auto_error=False, description="A token from RISKWATCH_API_TOKENS")
+_ERRORS = {
+    401: {"description": "No token, or a token that is not configured"},
+    403: {"description": "The token's role may not do this"},
+}
+
+
+def wall_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def roles(*allowed: str):
+    """Mark an endpoint with the roles allowed on it (checked by the auth middleware)."""
+    def mark(endpoint):
+        endpoint.__riskwatch_roles__ = frozenset(allowed)
+        return endpoint
+    return mark
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReasonBody(_Body):
+    reason: Text | None = None
+
+
+class ReasonRequired(_Body):
+    reason: Text
+
+
+class StepBody(_Body):
+    note: Text | None = None
+    skipped: bool = False
+
+
+class SnoozeBody(_Body):
+    reason: Text
+    until: AwareDatetime | None = Field(None, description="Snooze until this instant")
+    until_recovery: bool = Field(False, description="Snooze until the engine resolves the alert")
+
+
+class PlanTrigger(_Body):
+    plan: Annotated[str, Field(min_length=1, max_length=64, description="A plan id from rules/contingency_plans.yaml")]
+    alert_id: Annotated[str, Field(min_length=1, max_length=128)]
+    reason: Text
+    committed_amount: Annotated[float, Field(ge=0, le=1e15)] | None = None
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
+    annual_sales_budget: Annotated[float, Field(gt=0, le=1e16)] | None = None
+
+
+class PlanClose(_Body):
+    reason: Text
+    outcome: Literal["closed", "cancelled"] = "closed"
+
+
+class ReviewSubmit(_Body):
+    whys: Annotated[list[Text], Field(min_length=1, max_length=5, description="The 5-Why chain, first why first")]
+    root_cause: Text
+    corrective_actions: Annotated[list[Text], Field(max_length=50)] = []
+
+
+class SignOff(_Body):
+    note: Text | None = None
+
+
+class AlertChange(BaseModel):
+    """An engine alert change record (docs/contracts-internal.md); extra fields kept."""
+    model_config = ConfigDict(extra="allow")
+    alert_id: Annotated[str, Field(min_length=1, max_length=128)]
+    indicator: Annotated[str, Field(min_length=1, max_length=64)]
+    tier: Tier
+    status: Literal["open", "resolved"]
+    owner: Annotated[str, Field(min_length=1, max_length=64)]
+    raised_at: AwareDatetime
+    updated_at: AwareDatetime | None = None
+    respond_by: AwareDatetime | None = None
+    sequence: Annotated[int, Field(ge=0, le=2**62)] | None = None
+
+
+def field_error(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("body", field), "msg": message, "type": "value_error", "input": None}])
+
+
+def create_app(
+    desk: AlertDesk,
+    tokens: dict[str, str],
+    *,
+    clock: Callable[[], datetime] = wall_clock,
+    rules_dir: Path | None = None,
+    on_rules_reload: Callable[[], list[str]] | None = None,
+    tick_seconds: float = 30.0,
+    metrics=None,
+) -> FastAPI:
+    """The API over one desk. `on_rules_reload` (e.g. `riskwatch run` reloading
+    its engine) returns the problems found, [] when the new rules are in force."""
+    guard = threading.Lock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async def ticker():
+            while True:
+                await asyncio.sleep(tick_seconds)
+                try:
+                    await asyncio.to_thread(_tick)
+                except Exception:  # the next tick tries again
+                    log.exception("escalation tick failed")
+        task = asyncio.create_task(ticker()) if tick_seconds > 0 else None
+        if metrics is not None:
+            metrics.up.labels(component="api").set(1)
+        yield
+        if task is not None:
+            task.cancel()
+
+    def _tick() -> None:
+        with guard:
+            desk.tick(clock())
+
+    app = FastAPI(
+        title="riskwatch API",
+        version="1",
+        description="Work sales-risk alerts: acknowledge, playbook steps, snooze, resolve; "
+                    "contingency plans, 48 h reviews, the risk register and the audit trail. "
+                    "Bearer tokens from RISKWATCH_API_TOKENS; roles officer, director, operator, readonly.",
+        lifespan=lifespan,
+        dependencies=[Depends(_bearer)],
+        responses=_ERRORS,
+    )
+
+    @app.middleware("http")
+    async def authorise(request: Request, call_next):
+        if request.url.path in PUBLIC_PATHS:
+            return await call_next(request)
+        header = request.headers.get("authorization", "")
+        scheme, _, presented = header.partition(" ")
+        role = role_for(tokens, presented.strip()) if scheme.lower() == "bearer" else None
+        if role is None:
+            return JSONResponse({"detail": "missing or invalid bearer token"}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        for route in app.router.routes:
+            match, _ = route.matches(request.scope)
+            if match == Match.FULL:
+                allowed = getattr(getattr(route, "endpoint", None), "__riskwatch_roles__", None)
+                if allowed is not None and role not in allowed:
+                    return JSONResponse({"detail": f"role {role} may not do this (allowed: {', '.join(sorted(allowed))})"},
+                                        status_code=403)
+                break
+        request.state.role = role
+        request.state.actor = actor_name(presented.strip(), request.headers.get("x-riskwatch-actor"))
+        await asyncio.to_thread(_tick)
+        return await call_next(request)
+
+    @app.exception_handler(ActionRefused)
+    async def refused(request: Request, exc: ActionRefused):
+        return JSONResponse({"detail": exc.reason}, status_code=404 if exc.not_found else 409)
+
+    @app.exception_handler(InvalidField)
+    async def invalid(request: Request, exc: InvalidField):
+        return JSONResponse({"detail": [{"loc": ["body", exc.field], "msg": exc.reason, "type": "value_error"}]},
+                            status_code=422)
+
+    def who(request: Request) -> dict[str, str]:
+        return {"actor": request.state.actor, "role": request.state.role}
+
+    def act(request: Request, kind: str, **kw) -> dict:
+        with guard:
+            return desk.act(kind, now=clock(), **who(request), **kw)
+
+    def show_alert(alert_id: str) -> dict:
+        item = desk.alert(alert_id, clock())
+        if item is None:
+            raise HTTPException(404, f"alert {alert_id} not found")
+        return {**item, "audit": desk.audit(subject=alert_id)}
+
+    # ---------------------------------------------------------------- alerts
+
+    @app.get("/v1/alerts", tags=["alerts"], summary="Alerts, filtered")
+    @roles(*READERS)
+    def list_alerts(
+        tier: Tier | None = None, indicator: Annotated[str | None, Query(max_length=64)] = None,
+        owner: Annotated[str | None, Query(max_length=64)] = None, status: Status | None = None,
+        customer_class: CustomerClass | None = None, region: Annotated[str | None, Query(max_length=64)] = None,
+        since: AwareDatetime | None = None, until: AwareDatetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> list[dict[str, Any]]:
+        found = desk.alerts(clock(), tier=tier, indicator=indicator, owner=owner, status=status,
+                            customer_class=customer_class, region=region, since=since, until=until)
+        return sorted(found, key=lambda a: a["alert"].get("raised_at") or "", reverse=True)[:limit]
+
+    @app.get("/v1/alerts/{alert_id}", tags=["alerts"], summary="One alert with its steps and audit trail",
+             responses={404: {"description": "No such alert"}})
+    @roles(*READERS)
+    def get_alert(alert_id: Id) -> dict[str, Any]:
+        return show_alert(alert_id)
+
+    @app.post("/v1/alerts/{alert_id}/ack", tags=["alerts"], summary="Acknowledge", responses={404: {}, 409: {}})
+    @roles(*WORKERS)
+    def acknowledge(request: Request, alert_id: Id, body: ReasonBody = Body(default_factory=ReasonBody)) -> dict[str, Any]:
+        act(request, "acknowledge", alert_id=alert_id, reason=body.reason)
+        return show_alert(alert_id)
+
+    @app.post("/v1/alerts/{alert_id}/start", tags=["alerts"], summary="Mark in progress", responses={404: {}, 409: {}})
+    @roles(*WORKERS)
+    def start(request: Request, alert_id: Id, body: ReasonBody = Body(default_factory=ReasonBody)) -> dict[str, Any]:
+        act(request, "start", alert_id=alert_id, reason=body.reason)
+        return show_alert(alert_id)
+
+    @app.post("/v1/alerts/{alert_id}/steps/{step}", tags=["alerts"], summary="Record a playbook step done (or skipped)",
+              responses={404: {}, 409: {}})
+    @roles(*WORKERS)
+    def step_done(request: Request, alert_id: Id, step: Annotated[int, PathParam(ge=1, le=100)],
+                  body: StepBody = Body(default_factory=StepBody)) -> dict[str, Any]:
+        act(request, "step_skipped" if body.skipped else "step_done", alert_id=alert_id, reason=body.note,
+            data={"step": step, "note": body.note})
+        return show_alert(alert_id)
+
+    @app.post("/v1/alerts/{alert_id}/snooze", tags=["alerts"], summary="Snooze until a time or until recovery",
+              responses={404: {}, 409: {}})
+    @roles(*WORKERS)
+    def snooze(request: Request, alert_id: Id, body: SnoozeBody) -> dict[str, Any]:
+        if body.until is None and not body.until_recovery:
+            raise field_error("until", "give `until` (a time) or `until_recovery: true`")
+        if body.until is not None and body.until <= clock():
+            raise field_error("until", "must be in the future")
+        act(request, "snooze", alert_id=alert_id, reason=body.reason,
+            data={"until": body.until.astimezone(timezone.utc).isoformat() if body.until else None,
+                  "until_recovery": body.until_recovery})
+        return show_alert(alert_id)
+
+    @app.post("/v1/alerts/{alert_id}/unsnooze", tags=["alerts"], summary="End a snooze", responses={404: {}, 409: {}})
+    @roles(*WORKERS)
+    def unsnooze(request: Request, alert_id: Id, body: ReasonBody = Body(default_factory=ReasonBody)) -> dict[str, Any]:
+        act(request, "unsnooze", alert_id=alert_id, reason=body.reason)
+        return show_alert(alert_id)
+
+    @app.post("/v1/alerts/{alert_id}/resolve", tags=["alerts"], summary="Resolve, with a reason", responses={404: {}, 409: {}})
+    @roles(*WORKERS)
+    def resolve(request: Request, alert_id: Id, body: ReasonRequired) -> dict[str, Any]:
+        act(request, "resolve", alert_id=alert_id, reason=body.reason)
+        return show_alert(alert_id)
+
+    @app.post("/v1/alerts/{alert_id}/comments", tags=["alerts"], summary="Add a note to the alert's trail",
+              responses={404: {}})
+    @roles(*WORKERS)
+    def comment(request: Request, alert_id: Id, body: ReasonRequired) -> dict[str, Any]:
+        return act(request, "comment", alert_id=alert_id, reason=body.reason)
+
+    @app.post("/v1/alert-changes", tags=["alerts"], summary="Feed one engine alert change record",
+              status_code=202)
+    @roles(*OPERATORS)
+    def ingest(change: AlertChange) -> dict[str, Any]:
+        record = change.model_dump(mode="json")
+        with guard:
+            desk.ingest(record)
+        return {"accepted": change.alert_id}
+
+    # ---------------------------------------------------------------- audit
+
+    @app.get("/v1/actions", tags=["audit"], summary="The audit trail (read-only)")
+    @roles(*READERS)
+    def actions(
+        subject: Annotated[str | None, Query(max_length=128, description="alert_id, plan_id or review_id")] = None,
+        after: Annotated[int, Query(ge=0, le=2**62, description="Only records after this sequence number")] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    ) -> list[dict[str, Any]]:
+        return desk.audit(subject=subject, after=after, limit=limit)
+
+    # ---------------------------------------------------------------- plans
+
+    @app.post("/v1/plans", tags=["plans"], summary="Trigger a contingency plan from an alert", status_code=201,
+              responses={404: {}, 409: {}})
+    @roles(*DIRECTORS)
+    def trigger_plan(request: Request, body: PlanTrigger) -> dict[str, Any]:
+        with guard:
+            return desk.trigger_plan(body.plan, alert_id=body.alert_id, now=clock(), reason=body.reason,
+                                     committed_amount=body.committed_amount, currency=body.currency,
+                                     annual_sales_budget=body.annual_sales_budget, **who(request))
+
+    @app.get("/v1/plans", tags=["plans"], summary="Triggered plans")
+    @roles(*READERS)
+    def list_plans(status: Literal["active", "completed", "closed", "cancelled"] | None = None,
+                   alert_id: Annotated[str | None, Query(max_length=128)] = None) -> list[dict[str, Any]]:
+        plans = desk.plans(clock(), status=status)
+        return [p for p in plans if alert_id is None or p["alert_id"] == alert_id]
+
+    @app.get("/v1/plans/{plan_id}", tags=["plans"], summary="One plan", responses={404: {}})
+    @roles(*READERS)
+    def get_plan(plan_id: Id) -> dict[str, Any]:
+        for plan in desk.plans(clock()):
+            if plan["plan_id"] == plan_id:
+                return {**plan, "audit": desk.audit(subject=plan_id)}
+        raise HTTPException(404, f"plan {plan_id} not found")
+
+    @app.post("/v1/plans/{plan_id}/steps/{step}", tags=["plans"], summary="Record a plan step done",
+              responses={404: {}, 409: {}})
+    @roles(*WORKERS)
+    def plan_step(request: Request, plan_id: Id, step: Annotated[int, PathParam(ge=1, le=100)],
+                  body: StepBody = Body(default_factory=StepBody)) -> dict[str, Any]:
+        act(request, "plan_step_done", plan_id=plan_id, reason=body.note, data={"step": step, "note": body.note})
+        return get_plan(plan_id)
+
+    @app.post("/v1/plans/{plan_id}/close", tags=["plans"], summary="Close or cancel a plan", responses={404: {}, 409: {}})
+    @roles(*DIRECTORS)
+    def close_plan(request: Request, plan_id: Id, body: PlanClose) -> dict[str, Any]:
+        act(request, "plan_closed", plan_id=plan_id, reason=body.reason, data={"outcome": body.outcome})
+        return get_plan(plan_id)
+
+    # ---------------------------------------------------------------- reviews
+
+    @app.get("/v1/reviews", tags=["reviews"], summary="Post-incident reviews")
+    @roles(*READERS)
+    def list_reviews(status: Literal["open", "submitted", "signed_off"] | None = None,
+                     overdue: bool | None = None) -> list[dict[str, Any]]:
+        found = desk.reviews(clock(), status=status)
+        return [r for r in found if overdue is None or r["overdue"] == overdue]
+
+    @app.get("/v1/reviews/{review_id}", tags=["reviews"], summary="One review", responses={404: {}})
+    @roles(*READERS)
+    def get_review(review_id: Id) -> dict[str, Any]:
+        for review in desk.reviews(clock()):
+            if review["review_id"] == review_id:
+                return {**review, "audit": desk.audit(subject=review_id)}
+        raise HTTPException(404, f"review {review_id} not found")
+
+    @app.post("/v1/reviews/{review_id}", tags=["reviews"], summary="Submit the 5-Why review", responses={404: {}, 409: {}})
+    @roles(*WORKERS)
+    def submit_review(request: Request, review_id: Id, body: ReviewSubmit) -> dict[str, Any]:
+        act(request, "review_submitted", review_id=review_id, reason=body.root_cause, data=body.model_dump())
+        return get_review(review_id)
+
+    @app.post("/v1/reviews/{review_id}/signoff", tags=["reviews"], summary="Director sign-off", responses={404: {}, 409: {}})
+    @roles(*DIRECTORS)
+    def sign_off(request: Request, review_id: Id, body: SignOff = Body(default_factory=SignOff)) -> dict[str, Any]:
+        act(request, "review_signed_off", review_id=review_id, reason=body.note)
+        return get_review(review_id)
+
+    # ---------------------------------------------------------------- register
+
+    @app.get("/v1/register", tags=["register"], summary="The risk register: alerts, plans and reviews, filtered")
+    @roles(*READERS)
+    def register(
+        tier: Tier | None = None, indicator: Annotated[str | None, Query(max_length=64)] = None,
+        owner: Annotated[str | None, Query(max_length=64)] = None,
+        status: Annotated[str | None, Query(max_length=32)] = None,
+        customer_class: CustomerClass | None = None,
+        since: AwareDatetime | None = None, until: AwareDatetime | None = None,
+    ) -> dict[str, Any]:
+        now = clock()
+        filters = dict(tier=tier, indicator=indicator, owner=owner, customer_class=customer_class,
+                       since=since, until=until)
+        alerts = desk.alerts(now, status=status, **filters)
+        plans = desk.plans(now, status=status, **filters)
+        reviews = desk.reviews(now, status=status, **filters)
+        return {
+            "alerts": [{k: a[k] for k in ("alert_id", "indicator", "tier", "status", "owner", "customer_class",
+                                          "region", "summary", "cycle", "plan_ids", "review_ids", "response_overdue")}
+                       | {"raised_at": a["alert"].get("raised_at"), "respond_by": a["alert"].get("respond_by")}
+                       for a in alerts],
+            "plans": plans,
+            "reviews": reviews,
+            "counts": {"alerts": len(alerts), "plans": len(plans), "reviews": len(reviews),
+                       "reviews_overdue": sum(r["overdue"] for r in reviews),
+                       "plans_overdue": sum(p["overdue"] for p in plans)},
+        }
+
+    # ---------------------------------------------------------------- operations
+
+    @app.post("/v1/rules/reload", tags=["operations"], summary="Reload the rule files",
+              responses={409: {"description": "The files are invalid; the running rules stay"}})
+    @roles(*OPERATORS)
+    def reload_rules(request: Request) -> dict[str, Any]:
+        problems: list[str] = []
+        new_rules = None
+        if rules_dir is not None:
+            new_rules, problems = load_response_rules(rules_dir)
+        if on_rules_reload is not None and not problems:
+            problems = list(on_rules_reload())
+        if problems:
+            if metrics is not None:
+                metrics.rules_reload_failures.inc()
+            return JSONResponse({"detail": "rules not reloaded", "problems": problems}, status_code=409)
+        with guard:
+            action = desk.reload_rules(new_rules or desk.rules, now=clock(), **who(request))
+        if metrics is not None:
+            metrics.rules_loaded_timestamp_seconds.set(clock().timestamp())
+        return {"reloaded": True, "action_id": action["action_id"], "plans": sorted(desk.rules.plans)}
+
+    @app.get("/v1/health", tags=["operations"], summary="Health of the API and its store")
+    @roles("operator", "readonly")
+    def health() -> dict[str, Any]:
+        now = clock()
+        items = desk.ledger.alerts.values()
+        return {
+            "status": "ok",
+            "now": now.isoformat(),
+            "store": str(desk.store.path) if desk.store is not None else None,
+            "alerts_open": sum(1 for i in items if i["status"] != "resolved"),
+            "reviews_overdue": sum(1 for r in desk.reviews(now) if r["overdue"]),
+        }
+
+    return app
