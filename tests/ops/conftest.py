@@ -24,9 +24,10 @@ KUBERNETES_DIR = DEPLOY / "kubernetes"
 OPERATIONS_DOC = REPO / "docs" / "operations.md"
 
 # `riskwatch worker` registers faust's Prometheus sensor
-# (faust/sensors/prometheus.py, setup_prometheus_sensors) with this name
-# prefix; consumer lag, commit latency and rebalances come from it.
-FAUST_SENSOR_PREFIX = "riskwatch"
+# (faust/sensors/prometheus.py FaustMetrics) on its registry with this name
+# prefix (streams/app.py); consumer lag, commit latency and rebalances come
+# from it.
+FAUST_SENSOR_PREFIX = "faust"
 
 
 def sample_names(registry: CollectorRegistry) -> set[str]:
@@ -84,7 +85,7 @@ def query_panels(dashboard: dict) -> list[dict]:
 
 
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
-_SERIES = re.compile(r"(?<![\w:])(riskwatch[_:][\w:]*|up)(?![\w:(])")
+_SERIES = re.compile(r"(?<![\w:])((?:riskwatch[_:]|faust_)[\w:]*|up)(?![\w:(])")
 
 
 def series_in(expr: str) -> set[str]:
