@@ -1,0 +1,284 @@
+"""classify, rules check, replay, simulate, run: the commands that need no broker."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+import orjson
+
+from riskwatch.cli import main
+from riskwatch.errors import RulesError
+from riskwatch.metrics import RiskwatchMetrics
+from riskwatch.render import alert_line, summary_lines
+from riskwatch.rules import load_rules
+from riskwatch.rules.loader import RuleSet
+from riskwatch.service import EmbeddedService
+from riskwatch.settings import Settings, SettingsError, load_settings
+from riskwatch.simulate import SimulationSettings, simulate
+from riskwatch.timeutil import parse_instant
+
+EXIT_UNREADABLE = 2
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def _rules_or_exit(directory: Path) -> RuleSet:
+    try:
+        return load_rules(directory)
+    except RulesError as error:
+        for problem in error.problems:
+            click.echo(problem, err=True)
+        click.echo(f"rules in {directory} cannot be used ({len(error.problems)} problem(s))", err=True)
+        sys.exit(EXIT_UNREADABLE)
+
+
+def _alertmanager_sink(url: str | None, metrics: RiskwatchMetrics | None):
+    """The Alertmanager sink, if asked for; its module belongs to the alert workflow."""
+    if not url:
+        return None
+    from riskwatch.sinks.alertmanager import make_sink  # imported only when used
+
+    return make_sink(url, metrics=metrics)
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise click.BadParameter("must be between 0 and 1 (a 70% probability is 0.7)")
+    return value
+
+
+@main.command()
+@click.option("--probability", "-p", required=True, help="Probability in [0, 1].")
+@click.option("--impact", "-i", required=True, help="Impact in [0, 1].")
+@click.option("--controllability", "-c", required=True, help="Controllability in [0, 1].")
+@click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None, help="Rule directory.")
+def classify(probability: str, impact: str, controllability: str, rules_dir: Path | None) -> None:
+    """Print the tier of a (probability, impact, controllability) triple."""
+    values = []
+    for name, text in (("--probability", probability), ("--impact", impact), ("--controllability", controllability)):
+        try:
+            values.append(_probability(text))
+        except (ValueError, click.BadParameter) as error:
+            raise click.BadParameter(str(error) if isinstance(error, click.BadParameter) else f"{text!r} is not a number",
+                                     param_hint=name) from None
+    rules = _rules_or_exit(rules_dir or _settings().rules_dir)
+    click.echo(rules.classify(*values))
+
+
+@main.group()
+def rules() -> None:
+    """Work with the rule files."""
+
+
+@rules.command("check")
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+def rules_check(directory: Path | None) -> None:
+    """Validate the rule files; on error list every problem as file: field: reason."""
+    directory = directory or _settings().rules_dir
+    try:
+        ruleset = load_rules(directory)
+    except RulesError as error:
+        for problem in error.problems:
+            click.echo(problem)
+        click.echo(f"{len(error.problems)} problem(s) in {directory}", err=True)
+        sys.exit(1)
+    enabled = sum(1 for i in ruleset.indicators.values() if i.enabled)
+    click.echo(f"{directory}: ok ({enabled} indicators enabled, {len(ruleset.playbooks)} playbooks, "
+               f"tiers {', '.join(r.tier for r in ruleset.matrix.rules)})")
+
+
+def _read_lines(path: str):
+    if path == "-":
+        stream = sys.stdin.buffer
+    else:
+        stream = open(path, "rb")  # noqa: SIM115 - closed below
+    try:
+        for number, line in enumerate(stream, start=1):
+            line = line.strip()
+            if line:
+                yield number, line
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("--until", "until", default=None, help="Move the clock to this RFC 3339 instant at the end.")
+@click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None, help="Rule directory.")
+@click.option("--lateness", type=float, default=None, help="Allowed lateness in seconds (default 600).")
+@click.option("--alertmanager", default=None, help="Also push alerts to this Alertmanager URL.")
+def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, lateness: float | None,
+           alertmanager: str | None) -> None:
+    """Replay JSON-lines event files: alert changes on stdout, summary and rejected lines on stderr."""
+    settings = _settings().with_overrides(rules_dir=rules_dir, lateness_seconds=lateness, alertmanager_url=alertmanager)
+    until_instant = None
+    if until is not None:
+        try:
+            until_instant = parse_instant(until)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--until") from None
+    for path in files:
+        if path != "-" and not Path(path).is_file():
+            click.echo(f"{path}: cannot read: no such file", err=True)
+            sys.exit(EXIT_UNREADABLE)
+    ruleset = _rules_or_exit(settings.rules_dir)
+    out = sys.stdout.buffer
+
+    def to_stdout(record: dict) -> None:
+        out.write(orjson.dumps(record) + b"\n")
+
+    sinks = [to_stdout]
+    am_sink = _alertmanager_sink(settings.alertmanager_url, None)
+    if am_sink is not None:
+        sinks.append(am_sink)
+    service = EmbeddedService(ruleset, settings.lateness_seconds, sinks=sinks)
+    for path in files:
+        try:
+            for number, line in _read_lines(path):
+                service.feed(line, path, number)
+        except OSError as error:
+            click.echo(f"{path}: cannot read: {error.strerror or error}", err=True)
+            sys.exit(EXIT_UNREADABLE)
+    if until_instant is not None:
+        service.advance_to(until_instant)
+    if am_sink is not None and hasattr(am_sink, "close"):
+        am_sink.close()
+    out.flush()
+    _print_summary(service, err=True)
+
+
+def _print_summary(service: EmbeddedService, err: bool) -> None:
+    summary = service.summary
+    for rejected in summary.rejected:
+        click.echo(f"{rejected.source}: line {rejected.line}: {rejected.reason}", err=err)
+    hidden = sum(summary.rejected_by_kind.values()) - len(summary.rejected)
+    if hidden > 0:
+        click.echo(f"... and {hidden} more rejected lines", err=err)
+    stats = service.engine.stats
+    for line in summary_lines(summary.records, summary.accepted, summary.rejected_by_kind, summary.raised,
+                              summary.resolved, summary.open_by_tier, stats["duplicate"], stats["late"]):
+        click.echo(line, err=err)
+    watermark = service.engine.watermark
+    click.echo(f"clock: {watermark.isoformat() if watermark else 'not started'}", err=err)
+
+
+@main.command("simulate")
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--customers", type=int, default=400, show_default=True)
+@click.option("--days", type=int, default=200, show_default=True)
+@click.option("--events", type=int, default=None, help="Stop after this many events.")
+@click.option("--bad-rate", type=float, default=0.0, help="Share of records to spoil (to exercise rejections).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File (default stdout).")
+def simulate_command(seed: int, customers: int, days: int, events: int | None, bad_rate: float, output: Path | None) -> None:
+    """Write a seeded simulation of a sales business as JSON-lines events."""
+    settings = SimulationSettings(seed=seed, customers=customers, days=days, events=events, bad_record_rate=bad_rate)
+    stream = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
+    try:
+        for line in simulate(settings):
+            stream.write(line + b"\n")
+    finally:
+        if output:
+            stream.close()
+        else:
+            stream.flush()
+
+
+@main.command()
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulated business.")
+@click.option("--input", "input_path", type=click.Path(path_type=Path), default=None,
+              help="Read events from this JSON-lines file instead of simulating.")
+@click.option("--customers", type=int, default=400, show_default=True)
+@click.option("--days", type=int, default=None, help="Simulated days (default: until stopped).")
+@click.option("--rate", type=float, default=2000.0, show_default=True, help="Events per second (0: as fast as possible).")
+@click.option("--metrics-port", type=int, default=None, help="Port for /metrics (default 9464; 0 picks a free one).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+@click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None)
+@click.option("--alertmanager", default=None, help="Also push alerts to this Alertmanager URL.")
+@click.option("--exit-when-done/--serve-when-done", default=False,
+              help="With --input or --days: exit at the end instead of serving metrics until Ctrl-C.")
+@click.option("--quiet", is_flag=True, help="Only the summary, no alert lines.")
+@click.option("--color/--no-color", default=None, help="Colour tiers (default: when stdout is a terminal).")
+def run(seed: int, input_path: Path | None, customers: int, days: int | None, rate: float, metrics_port: int | None,
+        metrics_host: str, rules_dir: Path | None, alertmanager: str | None, exit_when_done: bool, quiet: bool,
+        color: bool | None) -> None:
+    """The main job, embedded: simulate (or read) events, evaluate, show alerts live, serve /metrics."""
+    from prometheus_client import CollectorRegistry
+
+    from riskwatch.metrics_server import serve_metrics
+
+    settings = _settings().with_overrides(rules_dir=rules_dir, metrics_port=metrics_port, alertmanager_url=alertmanager)
+    ruleset = _rules_or_exit(settings.rules_dir)
+    if input_path is not None and not input_path.is_file():
+        click.echo(f"{input_path}: cannot read: no such file", err=True)
+        sys.exit(EXIT_UNREADABLE)
+    registry = CollectorRegistry()
+    metrics = RiskwatchMetrics.create(registry)
+    metrics.up.labels(component="run").set(1)
+    metrics.rules_loaded_timestamp_seconds.set(time.time())
+    try:
+        server = serve_metrics(registry, metrics_host, settings.metrics_port)
+    except OSError as error:
+        click.echo(f"cannot serve metrics on {metrics_host}:{settings.metrics_port}: {error.strerror or error}", err=True)
+        sys.exit(EXIT_UNREADABLE)
+    host, port = server.server_address[:2]
+    click.echo(f"riskwatch run: metrics at http://{host}:{port}/metrics (rules: {settings.rules_dir})", err=True)
+    colour = sys.stdout.isatty() if color is None else color
+
+    def show(record: dict) -> None:
+        if not quiet:
+            click.echo(alert_line(record, colour=colour))
+
+    sinks = [show]
+    am_sink = _alertmanager_sink(settings.alertmanager_url, metrics)
+    if am_sink is not None:
+        sinks.append(am_sink)
+    service = EmbeddedService(ruleset, settings.lateness_seconds, metrics=metrics, sinks=sinks)
+
+    stopping = {"now": False}
+
+    def stop(*_args) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    if input_path is not None:
+        source = (line for _, line in _read_lines(str(input_path)))
+        label = str(input_path)
+    else:
+        source = simulate(SimulationSettings(seed=seed, customers=customers, days=days))
+        label = "simulation"
+    started = time.monotonic()
+    fed = 0
+    for line in source:
+        if stopping["now"]:
+            break
+        fed += 1
+        service.feed(line, label, fed)
+        if rate > 0 and fed % 50 == 0:
+            ahead = fed / rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+    if am_sink is not None and hasattr(am_sink, "flush"):
+        am_sink.flush()
+    click.echo("", err=True)
+    _print_summary(service, err=True)
+    if not exit_when_done and not stopping["now"]:
+        click.echo(f"input done; still serving http://{host}:{port}/metrics; Ctrl-C to stop", err=True)
+        while not stopping["now"]:
+            time.sleep(0.2)
+    metrics.up.labels(component="run").set(0)
+    if am_sink is not None and hasattr(am_sink, "close"):
+        am_sink.close()
+    server.shutdown()

@@ -1,0 +1,199 @@
+"""Kafka commands: `worker` (the faust stream processors), `produce` (JSON-lines
+events to their source topics) and `tail` (alert changes from the alerts topic).
+
+Parses flags, builds settings, wires; the stream logic lives in `streams/`
+and the record shapes in `riskwatch.sinks.kafka`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import IO, Iterator
+
+import click
+import orjson
+
+from riskwatch.cli import main
+from riskwatch.settings import Settings, SettingsError, load_settings
+from riskwatch.sinks.kafka import (
+    ALERTS,
+    route_line,
+    topic_name,
+)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings().with_overrides(**overrides)
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from None
+
+
+_broker_option = click.option("--broker", help="Kafka bootstrap HOST:PORT[,...] (RISKWATCH_BROKER).")
+_prefix_option = click.option("--topic-prefix", help="Prefix of every topic name, default 'riskwatch.' (RISKWATCH_TOPIC_PREFIX).")
+
+
+@main.command()
+@_broker_option
+@click.option("--web-port", type=int, help="Port of /metrics, /livez and /readyz (RISKWATCH_WEB_PORT).")
+@click.option("--state-dir", type=click.Path(path_type=Path), help="Local faust data (RISKWATCH_STATE_DIR).")
+@click.option("--rules", "rules_dir", type=click.Path(path_type=Path, file_okay=False), help="Rule directory (RISKWATCH_RULES).")
+@click.option("--idle-advance", "idle_advance_seconds", type=float,
+              help="Advance the clock by wall-clock time after this many idle seconds; 0 turns it off (RISKWATCH_IDLE_ADVANCE_SECONDS).")
+@click.option("--lateness", "lateness_seconds", type=float, help="Allowed lateness in seconds (RISKWATCH_LATENESS_SECONDS).")
+@_prefix_option
+@click.option("--alertmanager", "alertmanager_url", help="Alertmanager base URL to push alerts to (RISKWATCH_ALERTMANAGER).")
+@click.option("--partitions", type=int, default=4, show_default=True,
+              help="Partitions of the topics the worker creates (all of them co-partitioned).")
+@click.option("--tick", "tick_seconds", type=float, default=0.25, show_default=True,
+              help="Seconds between clock ticks that fire absence deadlines.")
+@click.option("--log-level", help="Log level (RISKWATCH_LOG_LEVEL).")
+def worker(partitions: int, tick_seconds: float, **flags: object) -> None:
+    """Run the Kafka stream processors (faust) until stopped."""
+    from riskwatch.errors import RulesError
+    from streams.app import WorkerOptions, create_app
+
+    settings = _settings(**flags)
+    try:
+        app, processor = create_app(WorkerOptions(settings=settings, partitions=partitions, tick_seconds=tick_seconds))
+    except RulesError as error:
+        for problem in error.problems:
+            click.echo(problem, err=True)
+        sys.exit(1)
+    if settings.alertmanager_url:
+        processor.alertmanager = _alertmanager_pusher(settings.alertmanager_url, processor.metrics)
+    click.echo(
+        f"riskwatch worker: broker {settings.broker}, topics {settings.topic_prefix}*, "
+        f"metrics and health on http://0.0.0.0:{settings.web_port}/metrics",
+        err=True,
+    )
+    import faust
+
+    faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()
+
+
+def _alertmanager_pusher(url: str, metrics: object):  # pragma: no cover - wired when the sink exists
+    try:
+        from riskwatch.sinks.alertmanager import AlertmanagerSink  # type: ignore[import-not-found]
+    except ImportError:
+        click.echo("riskwatch worker: --alertmanager given but this build has no Alertmanager sink", err=True)
+        return None
+    sink = AlertmanagerSink(url, metrics=metrics)
+    return sink.send
+
+
+def _lines(path: str) -> Iterator[tuple[int, bytes]]:
+    stream: IO[bytes] = sys.stdin.buffer if path == "-" else open(path, "rb")
+    try:
+        for number, line in enumerate(stream, start=1):
+            line = line.rstrip(b"\r\n")
+            if line.strip():
+                yield number, line
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True)
+@_broker_option
+@_prefix_option
+@click.option("--topic", help="Send every line to this topic unchanged instead of routing by event type.")
+def produce(files: tuple[str, ...], topic: str | None, **flags: object) -> None:
+    """Send JSON-lines events (FILE... or - for stdin) to their source topics.
+
+    Each event goes to the topic of its `type`, keyed by customer_id (sku
+    for competitor prices), as DOMAIN §3 says. Lines that name no known type
+    are listed on stderr and not sent (the worker would dead-letter them);
+    `--topic` sends everything, as is, to one topic.
+    """
+    from kafka import KafkaProducer
+
+    settings = _settings(**flags)
+    producer = KafkaProducer(
+        bootstrap_servers=settings.broker.split(","),
+        acks="all",
+        linger_ms=20,
+        batch_size=256 * 1024,
+        max_request_size=2 * 1024 * 1024,
+    )
+    sent, skipped = 0, 0
+    started = time.monotonic()
+    try:
+        for path in files:
+            for number, line in _lines(path):
+                if topic is not None:
+                    producer.send(topic, value=line)
+                    sent += 1
+                    continue
+                route = route_line(line)
+                if route is None:
+                    skipped += 1
+                    click.echo(f"{path}:{number}: not sent: no known event type", err=True)
+                    continue
+                stream, key = route
+                producer.send(topic_name(settings.topic_prefix, stream), key=key, value=line)
+                sent += 1
+        producer.flush()
+    finally:
+        producer.close()
+    elapsed = time.monotonic() - started
+    click.echo(f"sent {sent} events in {elapsed:.1f} s; {skipped} lines not sent", err=True)
+
+
+def format_change(change: dict) -> str:
+    """One alert change as a person reads it in a terminal."""
+    subject = change.get("subject") or {}
+    about = f"{subject.get('kind', '?')} {subject.get('id', '?')}"
+    if subject.get("customer_id") and subject.get("customer_id") != subject.get("id"):
+        about += f" ({subject['customer_id']})"
+    head = f"{(change.get('change') or change.get('status') or '').upper():<12} {change.get('tier', '?'):<6} {change.get('indicator', '?')}"
+    when = change.get("updated_at") or change.get("raised_at") or ""
+    parts = [f"{when}  {head}  {about}"]
+    if change.get("summary"):
+        parts.append(f"    {change['summary']}")
+    if change.get("status") != "resolved":
+        playbook = (change.get("playbook") or {}).get("id")
+        parts.append(f"    owner {change.get('owner', '?')}, respond by {change.get('respond_by', '?')}"
+                     + (f", playbook {playbook}" if playbook else ""))
+    parts.append(f"    {change.get('alert_id', '?')}")
+    return "\n".join(parts)
+
+
+@main.command()
+@_broker_option
+@_prefix_option
+@click.option("--json", "as_json", is_flag=True, help="Print each change as one JSON line.")
+@click.option("--follow/--no-follow", default=True, show_default=True,
+              help="Keep waiting for new changes, or stop once caught up.")
+@click.option("--from-beginning/--from-now", default=True, show_default=True)
+def tail(as_json: bool, follow: bool, from_beginning: bool, **flags: object) -> None:
+    """Print alert changes from the alerts topic as they arrive."""
+    from kafka import KafkaConsumer
+
+    settings = _settings(**flags)
+    consumer = KafkaConsumer(
+        topic_name(settings.topic_prefix, ALERTS),
+        bootstrap_servers=settings.broker.split(","),
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        consumer_timeout_ms=-1 if follow else 3000,
+    )
+    try:
+        for record in consumer:
+            try:
+                change = orjson.loads(record.value)
+            except orjson.JSONDecodeError:
+                click.echo(f"(unreadable record at offset {record.offset})", err=True)
+                continue
+            if as_json:
+                click.echo(record.value.decode())
+            else:
+                click.echo(format_change(change) + "\n")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()

@@ -1,0 +1,301 @@
+"""Indicators about a group: churn and collection rate per customer segment,
+sales-target lag per region.
+
+They are fed segment facts (JSON-able dicts keyed by `segment`) by the
+entity engine: in-process directly, in the Kafka worker through a
+repartition topic. They are evaluated on a schedule (`evaluate_every`), as of
+each scheduled instant, counting only facts up to that instant: when the
+clock passes the instant every event up to it has arrived (that is what the
+allowed lateness promises), so the result does not depend on arrival order.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from datetime import datetime, timezone
+from typing import Callable, MutableMapping
+
+from riskwatch.engine.alertbook import AlertBook, Finding
+from riskwatch.engine.clock import Watermark
+from riskwatch.rules.loader import RuleSet
+
+MEMBER = "gm:"     # churn membership: customer -> (segment, last order ts, previous order ts, event ids)
+RECEIVABLE = "gi:"  # collection: invoice -> (segment, due ts, fen, ((ts, fen), ...), written off ts, event id)
+SALE = "gs:"       # target: order -> (targets, ts, fen, cancelled, event id)
+TICK = "gt:"       # last evaluated instant per indicator
+
+
+def _month_bounds(instant: float) -> tuple[float, float]:
+    moment = datetime.fromtimestamp(instant - 1, tz=timezone.utc)
+    start = datetime(moment.year, moment.month, 1, tzinfo=timezone.utc)
+    days = calendar.monthrange(moment.year, moment.month)[1]
+    return start.timestamp(), start.timestamp() + days * 86400.0
+
+
+class SegmentEngine:
+    def __init__(self, rules: RuleSet, state: MutableMapping[str, object] | None = None,
+                 lateness_seconds: float = 600.0, clock: Watermark | None = None):
+        self.rules = rules
+        self.state: MutableMapping[str, object] = {} if state is None else state
+        self.clock = clock if clock is not None else Watermark(lateness_seconds)
+        self.book = AlertBook(rules, self.state)
+        self._members: dict[str, set[str]] = defaultdict(set)
+        self._receivables: dict[str, set[str]] = defaultdict(set)
+        self._sales: dict[str, set[str]] = defaultdict(set)
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Re-derive the in-memory indexes from state (after recovery)."""
+        self._members.clear()
+        self._receivables.clear()
+        self._sales.clear()
+        for key, value in list(self.state.items()):
+            if key.startswith(MEMBER):
+                self._members[value[0]].add(key[len(MEMBER):])
+            elif key.startswith(RECEIVABLE):
+                self._receivables[value[0]].add(key[len(RECEIVABLE):])
+            elif key.startswith(SALE):
+                for target in value[0]:
+                    self._sales[target].add(key[len(SALE):])
+
+    # --- facts ---------------------------------------------------------------
+
+    def apply(self, fact: dict) -> list[dict]:
+        kind = fact["kind"]
+        if kind == "activity":
+            self._apply_activity(fact)
+        elif kind == "left":
+            key = MEMBER + fact["customer_id"]
+            current = self.state.get(key)
+            if current is not None and current[0] == fact["segment"]:
+                del self.state[key]
+                self._members[fact["segment"]].discard(fact["customer_id"])
+        elif kind == "receivable":
+            key = RECEIVABLE + fact["invoice_id"]
+            value = (fact["segment"], fact["due_ts"], fact["fen"], tuple(tuple(p) for p in fact["payments"]),
+                     fact["written_off_ts"], fact["event_id"])
+            previous = self.state.get(key)
+            if previous is not None and previous[0] != fact["segment"]:
+                self._receivables[previous[0]].discard(fact["invoice_id"])
+            self.state[key] = value
+            self._receivables[fact["segment"]].add(fact["invoice_id"])
+        elif kind == "sale":
+            key = SALE + fact["order_id"]
+            previous = self.state.get(key)
+            if fact.get("cancelled"):
+                value = (previous[0], previous[1], previous[2], True, previous[4]) if previous is not None \
+                    else ((), 0.0, 0, True, fact["event_id"])
+            else:
+                already_cancelled = previous is not None and previous[3]
+                value = (tuple(fact["targets"]), fact["ts"], fact["fen"], already_cancelled, fact["event_id"])
+            self.state[key] = value
+            for target in value[0]:
+                self._sales[target].add(fact["order_id"])
+        return []
+
+    def _apply_activity(self, fact: dict) -> None:
+        key = MEMBER + fact["customer_id"]
+        segment = fact["segment"]
+        ts = fact["ts"]
+        current = self.state.get(key)
+        if current is None or current[0] != segment:
+            if current is not None:
+                self._members[current[0]].discard(fact["customer_id"])
+            last, previous, events = ts, None, (fact["event_id"],)
+            if current is not None:
+                last, previous = (ts, current[1]) if ts >= current[1] else (current[1], max(ts, current[2] or ts))
+                events = ((fact["event_id"],) + tuple(current[3]))[:2]
+        else:
+            _, last0, previous0, events0 = current
+            if fact["event_id"] in events0 and ts in (last0, previous0):
+                return
+            if ts >= last0:
+                last, previous = ts, last0
+                events = (fact["event_id"],) + tuple(events0[:1])
+            elif previous0 is None or ts > previous0:
+                last, previous = last0, ts
+                events = tuple(events0[:1]) + (fact["event_id"],)
+            else:
+                return
+        self.state[key] = (segment, last, previous, events)
+        self._members[segment].add(fact["customer_id"])
+
+    # --- the schedule ---------------------------------------------------------
+
+    def advance_to(self, instant: float | None = None) -> list[dict]:
+        if instant is not None:
+            self.clock.advance_to(instant)
+        now = self.clock.now
+        if now is None:
+            return []
+        changes: list[dict] = []
+        for indicator_id, evaluate in (
+            ("customer_churn_rate", self._churn),
+            ("collection_rate", self._collection),
+            ("sales_target_lag", self._target_lag),
+        ):
+            indicator = self.rules.indicators[indicator_id]
+            if not indicator.enabled or not indicator.evaluate_every:
+                continue
+            every = indicator.evaluate_every
+            last = self.state.get(TICK + indicator_id)
+            if last is None:
+                # Start at the last scheduled instant before the clock.
+                last = (now // every) * every - every
+            tick = last + every
+            evaluated = last
+            while tick < now:
+                changes.extend(evaluate(tick))
+                evaluated = tick
+                tick += every
+            if evaluated != last:
+                self.state[TICK + indicator_id] = evaluated
+            elif self.state.get(TICK + indicator_id) is None:
+                self.state[TICK + indicator_id] = last
+        return changes
+
+    def _emit(self, findings: list[Finding], as_of: float) -> list[dict]:
+        changes = []
+        for finding in findings:
+            record = self.book.record(finding, as_of)
+            if record is not None:
+                changes.append(record)
+        return changes
+
+    def _previously_alerted(self, indicator_id: str, kind: str, subject_id: str) -> bool:
+        from riskwatch.engine.alertbook import ALERT_PREFIX, alert_id_for
+        return (ALERT_PREFIX + alert_id_for(indicator_id, kind, subject_id)) in self.state
+
+    def _churn(self, as_of: float) -> list[dict]:
+        indicator = self.rules.indicators["customer_churn_rate"]
+        window = indicator.params["base_window"]
+        churn_after = indicator.params["churn_after"]
+        findings = []
+        for segment, members in sorted(self._members.items()):
+            base = churned = 0
+            evidence: list[str] = []
+            for customer_id in members:
+                _, last, previous, events = self.state[MEMBER + customer_id]
+                event_id = events[0] if events else None
+                if last > as_of:
+                    last, event_id = previous, (events[1] if len(events) > 1 else None)
+                if last is None or as_of - last > window:
+                    continue
+                base += 1
+                if as_of - last > churn_after:
+                    churned += 1
+                    if event_id is not None and len(evidence) < 20:
+                        evidence.append(event_id)
+            if base < indicator.params["min_base"]:
+                if self._previously_alerted(indicator.id, "segment", segment):
+                    findings.append(self._segment_finding(indicator, segment, False, 0.0, as_of, (), "segment base too small"))
+                continue
+            rate = churned / base
+            breached = indicator.breached(rate)
+            if breached or self._previously_alerted(indicator.id, "segment", segment):
+                findings.append(self._segment_finding(
+                    indicator, segment, breached, rate, as_of, tuple(sorted(evidence)),
+                    f"segment {segment}: {churned} of {base} customers without an order for 90 days; churn",
+                    customer_class=segment if segment in ("A", "B", "C", "D") else None,
+                ))
+        return self._emit(findings, as_of)
+
+    def _collection(self, as_of: float) -> list[dict]:
+        indicator = self.rules.indicators["collection_rate"]
+        window = indicator.params["window"]
+        findings = []
+        for segment, invoices in sorted(self._receivables.items()):
+            due_total = collected = count = 0
+            evidence: list[str] = []
+            stale = []
+            for invoice_id in invoices:
+                _, due_ts, fen, payments, written_off_ts, event_id = self.state[RECEIVABLE + invoice_id]
+                if due_ts <= as_of - window:
+                    stale.append(invoice_id)
+                    continue
+                if due_ts > as_of:
+                    continue
+                count += 1
+                due_total += fen
+                paid = sum(amount for ts, amount in payments if ts <= as_of)
+                collected += min(fen, paid)
+                if paid < fen and len(evidence) < 20:
+                    evidence.append(event_id)
+            for invoice_id in stale:  # out of every future window: forget it
+                invoices.discard(invoice_id)
+                del self.state[RECEIVABLE + invoice_id]
+            if count < indicator.params["min_invoices"] or due_total <= 0:
+                if self._previously_alerted(indicator.id, "segment", segment):
+                    findings.append(self._segment_finding(indicator, segment, False, 1.0, as_of, (), "too few invoices due"))
+                continue
+            rate = collected / due_total
+            breached = indicator.breached(rate)
+            if breached or self._previously_alerted(indicator.id, "segment", segment):
+                findings.append(self._segment_finding(
+                    indicator, segment, breached, rate, as_of, tuple(sorted(evidence)),
+                    f"segment {segment}: {collected / 100:,.0f} of {due_total / 100:,.0f} CNY due in 30 days collected; rate",
+                    amount_cny=(due_total - collected) / 100,
+                    customer_class=segment if segment in ("A", "B", "C", "D") else None,
+                ))
+        return self._emit(findings, as_of)
+
+    def _target_lag(self, as_of: float) -> list[dict]:
+        indicator = self.rules.indicators["sales_target_lag"]
+        month_start, month_end = _month_bounds(as_of)
+        elapsed = as_of - month_start
+        period = datetime.fromtimestamp(month_start, tz=timezone.utc).strftime("%Y-%m")
+        previous_period = datetime.fromtimestamp(month_start - 1, tz=timezone.utc).strftime("%Y-%m")
+        findings = []
+        for target, monthly in sorted(self.rules.targets.items()):
+            # Last month's alert closes when the month does.
+            closing_id = f"{target}@{previous_period}"
+            if as_of - month_start < 86400 * 1.5 and self._open(indicator.id, "target", closing_id):
+                findings.append(self._segment_finding(
+                    indicator, closing_id, False, 0.0, as_of, (), "month closed", kind="target",
+                    extra_subject={"target": target, "period": previous_period}, resolution="month closed"))
+            if elapsed < indicator.params["min_elapsed"]:
+                continue
+            sold = 0
+            for order_id in list(self._sales.get(target, ())):
+                targets, ts, fen, cancelled, _ = self.state[SALE + order_id]
+                if ts < month_start - 40 * 86400:
+                    self._sales[target].discard(order_id)
+                    continue
+                if not cancelled and month_start <= ts <= as_of:
+                    sold += fen
+            expected = monthly * 100 * (elapsed / (month_end - month_start))
+            lag = 1.0 - sold / expected if expected > 0 else 0.0
+            subject_id = f"{target}@{period}"
+            breached = indicator.breached(lag)
+            if breached or self._previously_alerted(indicator.id, "target", subject_id):
+                findings.append(self._segment_finding(
+                    indicator, subject_id, breached, lag, as_of, (),
+                    f"{target} {period}: {sold / 100:,.0f} CNY sold against {expected / 100:,.0f} CNY pro-rated target; lag",
+                    kind="target", amount_cny=max(0.0, (expected - sold) / 100),
+                    extra_subject={"target": target, "period": period},
+                    region=None if target == "all" else target,
+                ))
+        return self._emit(findings, as_of)
+
+    def _open(self, indicator_id: str, kind: str, subject_id: str) -> bool:
+        from riskwatch.engine.alertbook import ALERT_PREFIX, alert_id_for
+        record = self.state.get(ALERT_PREFIX + alert_id_for(indicator_id, kind, subject_id))
+        return record is not None and record["status"] == "open"
+
+    def _segment_finding(self, indicator, subject_id, breached, observed, as_of, evidence, detail,
+                         kind="segment", amount_cny=None, customer_class=None, extra_subject=None,
+                         region=None, resolution=None) -> Finding:
+        subject = {"kind": kind, "id": subject_id}
+        if kind == "segment":
+            subject["segment"] = subject_id
+        subject.update(extra_subject or {})
+        return Finding(
+            indicator, subject, open=breached, observed=observed, onset_ts=None,
+            resolved_ts=None if breached else as_of, amount_cny=amount_cny, customer_class=customer_class,
+            region=region, evidence=evidence, detail=detail,
+            resolution=None if breached else (resolution or "back within threshold"),
+        )
+
+
+SegmentSink = Callable[[dict], None]

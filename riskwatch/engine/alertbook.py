@@ -1,0 +1,173 @@
+"""From a finding (what an indicator sees now) to alert change records.
+
+A finding is a pure description of a subject's risk; the book compares it
+with the last record it emitted for that subject and emits a new record
+only when something a person would care about changed. Records are stored
+in the same state mapping as everything else, under `a:<alert_id>`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import MutableMapping
+
+from riskwatch.engine.scoring import score
+from riskwatch.rules.loader import CompiledIndicator, RuleSet
+from riskwatch.timeutil import human_duration, iso, parse_duration
+
+ALERT_PREFIX = "a:"
+
+
+@dataclass(slots=True)
+class Finding:
+    indicator: CompiledIndicator
+    subject: dict
+    open: bool                       # condition holds now
+    observed: float                  # in the indicator's unit
+    onset_ts: float | None           # event time the condition started (None: when first seen)
+    resolved_ts: float | None = None
+    amount_cny: float | None = None
+    customer_class: str | None = None
+    region: str | None = None
+    evidence: tuple = ()
+    eta_late: bool = False
+    detail: str = ""
+    resolution: str | None = None    # why it cleared: paid, delivered, written_off, price_back, ...
+    extra: dict = field(default_factory=dict)
+
+
+def alert_id_for(indicator: str, subject_kind: str, subject_id: str) -> str:
+    """Stable across replays, redeliveries and restarts: the same subject, the same id."""
+    digest = hashlib.sha1(f"{indicator}\x1f{subject_kind}\x1f{subject_id}".encode()).hexdigest()
+    return "al-" + digest[:16]
+
+
+_UNIT_LABEL = {"hours": "h", "days": "days", "ratio": ""}
+
+
+def _format_value(value: float, unit: str) -> str:
+    if unit == "ratio":
+        return f"{value * 100:.1f}%"
+    return f"{value:.1f} {_UNIT_LABEL[unit]}"
+
+
+class AlertBook:
+    def __init__(self, rules: RuleSet, state: MutableMapping[str, object]):
+        self.rules = rules
+        self.state = state
+
+    def record(self, finding: Finding, now_ts: float) -> dict | None:
+        """The change record for this finding, or None if nothing changed."""
+        indicator = finding.indicator
+        subject = finding.subject
+        alert_id = alert_id_for(indicator.id, subject["kind"], subject["id"])
+        key = ALERT_PREFIX + alert_id
+        previous = self.state.get(key)
+        if previous is None and not finding.open and finding.resolved_ts is None:
+            return None
+        if previous is not None and previous["status"] == "resolved" and not finding.open:
+            return None  # a resolved alert stays as it was closed until it reopens
+
+        probability = score(indicator.probability, finding.observed, finding.amount_cny, finding.customer_class, finding.eta_late)
+        impact = score(indicator.impact, finding.observed, finding.amount_cny, finding.customer_class, finding.eta_late)
+        controllability = score(indicator.controllability, finding.observed, finding.amount_cny, finding.customer_class, finding.eta_late)
+        tier = self.rules.classify(probability, impact, controllability)
+        if previous is not None and not finding.open:
+            # Resolving keeps the assessment the alert was worked under; the
+            # observed value still shows the final measurement.
+            probability, impact, controllability = previous["probability"], previous["impact"], previous["controllability"]
+            tier = previous["tier"]
+        onset_ts = finding.onset_ts
+        if onset_ts is None:
+            onset_ts = previous["raised_ts"] if previous is not None and previous["status"] == "open" else now_ts
+        status = "open" if finding.open else "resolved"
+        observed = round(finding.observed, 4)
+        evidence = list(dict.fromkeys(finding.evidence))
+
+        if previous is not None:
+            if (
+                previous["status"] == status
+                and previous["tier"] == tier
+                and previous["observed"] == observed
+                and previous["evidence"] == evidence
+                and previous["probability"] == probability
+                and previous["impact"] == impact
+            ):
+                return None
+            if previous["status"] == "resolved" and status == "open":
+                change = "reopened"
+            elif status == "resolved" and previous["status"] != "resolved":
+                change = "resolved"
+            elif previous["tier"] != tier:
+                change = "tier_changed"
+            else:
+                change = "updated"
+            sequence = previous["sequence"] + 1
+            tier_since = previous["tier_since"] if previous["tier"] == tier and change != "reopened" else max(now_ts, onset_ts)
+        else:
+            change = "raised"
+            sequence = 1
+            tier_since = onset_ts
+
+        response = self.rules.response[tier]
+        playbook = self.rules.playbooks[indicator.playbook]
+        steps = playbook.by_tier.get(tier) or playbook.steps
+        raised_ts = onset_ts
+        threshold = indicator.threshold
+        record = {
+            "alert_id": alert_id,
+            "indicator": indicator.id,
+            "title": indicator.title,
+            "tier": tier,
+            "status": status,
+            "change": change,
+            "subject": subject,
+            "customer_class": finding.customer_class,
+            "region": finding.region,
+            "probability": probability,
+            "impact": impact,
+            "controllability": controllability,
+            "observed": observed,
+            "threshold": threshold,
+            "unit": indicator.unit,
+            "direction": indicator.direction,
+            "amount_at_stake_cny": None if finding.amount_cny is None else round(finding.amount_cny, 2),
+            "summary": self._summary(finding, observed),
+            "raised_at": iso(raised_ts),
+            "raised_ts": raised_ts,
+            "updated_at": iso(max(now_ts, raised_ts)),
+            "resolved_at": iso(finding.resolved_ts if finding.resolved_ts is not None else max(now_ts, raised_ts)) if status == "resolved" else None,
+            "resolution": finding.resolution if status == "resolved" else None,
+            "owner": response.owner,
+            "escalate_to": response.escalate_to,
+            "notify": list(response.notify),
+            "respond_by": iso(tier_since + self.rules.respond_within[tier]),
+            "tier_since": tier_since,
+            "playbook": {
+                "id": indicator.playbook,
+                "title": playbook.title,
+                "steps": [
+                    {"step": number, "action": step.action, "owner": step.owner, "due_at": iso(raised_ts + parse_duration(step.due))}
+                    for number, step in enumerate(steps, start=1)
+                ],
+            },
+            "evidence": evidence,
+            "sequence": sequence,
+        }
+        self.state[key] = record
+        return record
+
+    def _summary(self, finding: Finding, observed: float) -> str:
+        indicator = finding.indicator
+        shown = _format_value(observed, indicator.unit)
+        limit = _format_value(indicator.threshold, indicator.unit)
+        word = "above" if indicator.direction == "above" else "below"
+        text = f"{indicator.title}: {finding.detail} {shown} ({word} threshold {limit})".replace("  ", " ")
+        if not finding.open and finding.resolution:
+            text += f"; cleared: {finding.resolution}"
+        return text
+
+
+def describe_delay(seconds: float) -> str:
+    return human_duration(seconds)

@@ -1,0 +1,483 @@
+"""The engine: events in, alert change records out.
+
+Plain Python over a state mapping (a dict in-process, a faust Table in the
+worker). The clock is passed in through events and `advance_to`; nothing
+here reads the wall clock.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from datetime import datetime
+from typing import Callable, MutableMapping
+
+from riskwatch import models
+from riskwatch.engine.aggregates import TICK, SegmentEngine
+from riskwatch.engine.alertbook import ALERT_PREFIX, AlertBook, Finding
+from riskwatch.engine.clock import Watermark
+from riskwatch.engine.deadlines import DeadlineIndex
+from riskwatch.engine.entities import (
+    DAY,
+    EMPTY,
+    NEW_CUSTOMER,
+    START,
+    Customer,
+    Invoice,
+    Observation,
+    PriceHistory,
+    Shipment,
+    balance_as_of,
+    intern,
+    invoice_finding,
+    minor_units,
+    price_finding,
+    shipment_finding,
+    walk_prices,
+)
+from riskwatch.rules.loader import RuleSet
+
+SHIPMENT, INVOICE, PRICE, CUSTOMER = "s:", "i:", "p:", "c:"
+UNCLASSIFIED = "unclassified"
+
+
+class Engine:
+    def __init__(
+        self,
+        rules: RuleSet,
+        state: MutableMapping[str, object] | None = None,
+        lateness_seconds: float = 600.0,
+        segment_sink: Callable[[dict], None] | None = None,
+    ):
+        self.rules = rules
+        self.state: MutableMapping[str, object] = {} if state is None else state
+        self.clock = Watermark(lateness_seconds)
+        self.book = AlertBook(rules, self.state)
+        self.deadlines = DeadlineIndex()
+        self.stats: Counter[str] = Counter()
+        self._rates = rules.currency_rates
+        self._credit_dirty: set[str] = set()
+        self._key_accounts: set[str] = set()
+        self._key_classes = set(rules.indicators["key_account_decline"].params["classes"])
+        self._order_window = 2 * rules.indicators["key_account_decline"].params["window"] + DAY
+        if segment_sink is None:
+            self.segments: SegmentEngine | None = SegmentEngine(rules, self.state, clock=self.clock)
+            self._send_fact = self.segments.apply
+        else:
+            self.segments = None
+            self._send_fact = segment_sink
+        self._handlers = {
+            "order.placed": self._order_placed,
+            "order.cancelled": self._order_cancelled,
+            "delivery.scheduled": self._shipment_event,
+            "delivery.eta_updated": self._shipment_event,
+            "delivery.delivered": self._shipment_event,
+            "invoice.issued": self._invoice_event,
+            "payment.received": self._invoice_event,
+            "invoice.written_off": self._invoice_event,
+            "competitor.price_observed": self._price_observed,
+            "customer.profile": self._profile,
+        }
+        if self.state:
+            self.rebuild_deadlines()
+
+    # --- public ----------------------------------------------------------------
+
+    @property
+    def watermark(self) -> datetime | None:
+        from riskwatch.timeutil import from_epoch
+        now = self.clock.now
+        return None if now is None else from_epoch(now)
+
+    def process(self, event: models.Event) -> list[dict]:
+        """Apply one event; returns every alert change it caused (including
+        deadlines its event time carried the clock past)."""
+        ts = event.occurred_at.timestamp()
+        now = self.clock.now
+        if now is not None and ts < now:
+            self.stats["late"] += 1
+        self.clock.observe(ts)
+        changes = self._advance()
+        changes.extend(self._handlers[event.type](event, ts))
+        self.stats[event.type] += 1
+        return changes
+
+    def advance_to(self, instant: datetime | float) -> list[dict]:
+        """Move the clock to an instant (idle advance, `--until`, a shared clock)."""
+        ts = instant.timestamp() if isinstance(instant, datetime) else float(instant)
+        self.clock.advance_to(ts)
+        return self._advance()
+
+    def observe_time(self, event_ts: float) -> list[dict]:
+        """Another partition's (or worker's) event time: moves the shared clock."""
+        self.clock.observe(event_ts)
+        return self._advance()
+
+    def rebuild_deadlines(self) -> None:
+        """Re-derive deadlines and indexes from state recovered elsewhere."""
+        self.deadlines.clear()
+        self._credit_dirty.clear()
+        self._key_accounts.clear()
+        for key, value in list(self.state.items()):
+            if key.startswith(SHIPMENT) or key.startswith(INVOICE):
+                self.deadlines.schedule(float("-inf"), key)
+            elif key.startswith(CUSTOMER):
+                if value.invoices if isinstance(value, Customer) else value[7]:
+                    self._credit_dirty.add(key[2:])
+                if (value[0] if not isinstance(value, Customer) else value.customer_class) in self._key_classes:
+                    self._key_accounts.add(key[2:])
+        if self.segments is not None:
+            self.segments.rebuild()
+
+    def open_alerts(self) -> list[dict]:
+        return [v for k, v in self.state.items() if k.startswith(ALERT_PREFIX) and v["status"] == "open"]
+
+    def alerts(self) -> list[dict]:
+        return [v for k, v in self.state.items() if k.startswith(ALERT_PREFIX)]
+
+    # --- the clock ------------------------------------------------------------
+
+    def _advance(self) -> list[dict]:
+        now = self.clock.now
+        if now is None:
+            return []
+        changes: list[dict] = []
+        next_deadline = self.deadlines.next_deadline()
+        if next_deadline is not None and next_deadline < now:
+            for key in self.deadlines.due(now):
+                changes.extend(self._reevaluate(key, now))
+        changes.extend(self._customer_ticks(now))
+        if self.segments is not None:
+            changes.extend(self.segments.advance_to())
+        return changes
+
+    def _reevaluate(self, key: str, now: float) -> list[dict]:
+        if key.startswith(SHIPMENT):
+            rec = self.state.get(key)
+            return self._evaluate_shipment(key, rec, now) if rec is not None else []
+        if key.startswith(INVOICE):
+            rec = self.state.get(key)
+            return self._evaluate_invoice(key, rec, now) if rec is not None else []
+        return []
+
+    def _record(self, finding: Finding | None, now: float | None) -> list[dict]:
+        if finding is None:
+            return []
+        record = self.book.record(finding, now if now is not None else (finding.onset_ts or 0.0))
+        return [record] if record is not None else []
+
+    # --- customers ---------------------------------------------------------------
+
+    def _customer(self, customer_id: str) -> Customer:
+        rec = self.state.get(CUSTOMER + customer_id)
+        if rec is None:
+            return NEW_CUSTOMER
+        return rec if isinstance(rec, Customer) else Customer(*rec)
+
+    def _segment_of(self, customer: Customer) -> str:
+        return customer.customer_class or UNCLASSIFIED
+
+    def _order_placed(self, event: models.OrderPlaced, ts: float) -> list[dict]:
+        customer_id = intern(event.customer_id)
+        customer = self._customer(customer_id)
+        if any(order[2] == event.order_id for order in customer.orders):
+            self.stats["duplicate"] += 1
+            return []
+        fen = minor_units(event.amount, event.currency, self._rates)
+        region = intern(event.region) or customer.region
+        order = (ts, fen, event.order_id, region, event.event_id)
+        newest = max(ts, customer.orders[-1][0]) if customer.orders else ts
+        orders = tuple(o for o in customer.orders if o[0] >= newest - self._order_window)
+        index = bisect.bisect(orders, order)
+        orders = orders[:index] + (order,) + orders[index:]
+        updated = customer._replace(orders=orders)
+        if customer.profile_ts is None:
+            updated = updated._replace(
+                customer_class=event.customer_tier or customer.customer_class,
+                region=customer.region or region,
+                sales_rep=customer.sales_rep or intern(event.sales_rep),
+            )
+        self.state[CUSTOMER + customer_id] = updated
+        self._after_customer_change(customer_id, customer, updated)
+        self._send_fact({"kind": "activity", "segment": self._segment_of(updated), "customer_id": customer_id,
+                         "ts": ts, "event_id": event.event_id})
+        targets = ["all"] if "all" in self.rules.targets else []
+        if region in self.rules.targets and region != "all":
+            targets.append(region)
+        if targets:
+            for target in targets:
+                self._send_fact({"kind": "sale", "segment": "target:" + target, "order_id": event.order_id,
+                                 "targets": [target], "ts": ts, "fen": fen, "event_id": event.event_id})
+        return []
+
+    def _order_cancelled(self, event: models.OrderCancelled, ts: float) -> list[dict]:
+        customer_id = intern(event.customer_id)
+        customer = self._customer(customer_id)
+        if event.order_id in customer.cancelled:
+            self.stats["duplicate"] += 1
+            return []
+        updated = customer._replace(cancelled=customer.cancelled + (event.order_id,))
+        self.state[CUSTOMER + customer_id] = updated
+        region = next((o[3] for o in customer.orders if o[2] == event.order_id), None)
+        targets = ["all"] + ([region] if region in self.rules.targets and region != "all" else [])
+        for target in targets:
+            if target in self.rules.targets:
+                self._send_fact({"kind": "sale", "segment": "target:" + target, "order_id": event.order_id,
+                                 "cancelled": True, "event_id": event.event_id})
+        return []
+
+    def _profile(self, event: models.CustomerProfile, ts: float) -> list[dict]:
+        customer_id = intern(event.customer_id)
+        customer = self._customer(customer_id)
+        if event.event_id in customer.evidence or (customer.profile_ts is not None and customer.profile_ts > ts):
+            self.stats["duplicate" if event.event_id in customer.evidence else "stale_profile"] += 1
+            return []
+        limit = None if event.credit_limit is None else minor_units(event.credit_limit, "CNY", self._rates)
+        updated = customer._replace(
+            customer_class=event.tier, region=intern(event.region), sales_rep=intern(event.sales_rep),
+            credit_limit=limit, profile_ts=ts, evidence=(event.event_id,),
+        )
+        self.state[CUSTOMER + customer_id] = updated
+        self._after_customer_change(customer_id, customer, updated)
+        self._credit_dirty.add(customer_id)
+        return []
+
+    def _after_customer_change(self, customer_id: str, before: Customer, after: Customer) -> None:
+        if after.customer_class in self._key_classes:
+            self._key_accounts.add(customer_id)
+        else:
+            self._key_accounts.discard(customer_id)
+        if before.customer_class != after.customer_class and before.orders:
+            old, new = self._segment_of(before), self._segment_of(after)
+            self._send_fact({"kind": "left", "segment": old, "customer_id": customer_id})
+            last = after.orders[-1]
+            self._send_fact({"kind": "activity", "segment": new, "customer_id": customer_id,
+                             "ts": last[0], "event_id": last[4]})
+            for invoice_id in after.invoices:
+                rec = self.state.get(INVOICE + invoice_id)
+                if rec is not None:
+                    self._send_receivable(invoice_id, Invoice(*rec), after)
+
+    # --- shipments ----------------------------------------------------------------
+
+    def _shipment_event(self, event, ts: float) -> list[dict]:
+        key = SHIPMENT + event.shipment_id
+        raw = self.state.get(key)
+        rec = Shipment(*raw) if raw is not None else Shipment(intern(event.customer_id), None, None, None, None, None, EMPTY)
+        if event.event_id in rec.evidence:
+            self.stats["duplicate"] += 1
+            return []
+        if event.type == "delivery.scheduled":
+            rec = rec._replace(order_id=event.order_id, promised_ts=event.promised_at.timestamp())
+        elif event.type == "delivery.eta_updated":
+            if rec.eta_event_ts is None or ts >= rec.eta_event_ts:
+                rec = rec._replace(eta_ts=event.eta.timestamp(), eta_event_ts=ts)
+        else:
+            delivered = event.delivered_at.timestamp()
+            if rec.delivered_ts is None or delivered < rec.delivered_ts:
+                rec = rec._replace(delivered_ts=delivered)
+        rec = rec._replace(evidence=rec.evidence + (event.event_id,))
+        self.state[key] = rec
+        return self._evaluate_shipment(key, rec, self.clock.now)
+
+    def _evaluate_shipment(self, key: str, rec, now: float | None) -> list[dict]:
+        rec = rec if isinstance(rec, Shipment) else Shipment(*rec)
+        customer = self._customer(rec.customer_id)
+        amount = None
+        if rec.order_id is not None:
+            for order in customer.orders:
+                if order[2] == rec.order_id:
+                    amount = order[1] / 100
+                    break
+        finding, deadline = shipment_finding(
+            key[2:], rec, self.rules.indicators["delivery_delay"], now,
+            customer.customer_class, customer.region, amount,
+        )
+        if deadline is not None:
+            self.deadlines.schedule(deadline, key)
+        return self._record(finding, now)
+
+    # --- invoices -------------------------------------------------------------------
+
+    def _invoice_event(self, event, ts: float) -> list[dict]:
+        key = INVOICE + event.invoice_id
+        raw = self.state.get(key)
+        rec = Invoice(*raw) if raw is not None else Invoice(intern(event.customer_id), None, None, None, EMPTY, None, EMPTY)
+        if event.event_id in rec.evidence:
+            self.stats["duplicate"] += 1
+            return []
+        if event.type == "invoice.issued":
+            rec = rec._replace(
+                amount=minor_units(event.amount, event.currency, self._rates),
+                issued_ts=ts, due_ts=event.due_at.timestamp(),
+            )
+        elif event.type == "payment.received":
+            fen = minor_units(event.amount, event.currency, self._rates)
+            rec = rec._replace(payments=rec.payments + ((event.event_id, ts, fen),))
+        else:
+            if rec.written_off_ts is None or ts < rec.written_off_ts:
+                rec = rec._replace(written_off_ts=ts)
+        rec = rec._replace(evidence=rec.evidence + (event.event_id,))
+        self.state[key] = rec
+        customer_id = rec.customer_id
+        customer = self._customer(customer_id)
+        if event.invoice_id not in customer.invoices:
+            customer = customer._replace(invoices=customer.invoices + (event.invoice_id,))
+            self.state[CUSTOMER + customer_id] = customer
+        self._credit_dirty.add(customer_id)
+        self._send_receivable(event.invoice_id, rec, customer)
+        return self._evaluate_invoice(key, rec, self.clock.now)
+
+    def _send_receivable(self, invoice_id: str, rec: Invoice, customer: Customer) -> None:
+        if rec.amount is None or rec.due_ts is None:
+            return
+        payments = [[ts, fen] for _, ts, fen in rec.payments]
+        if rec.written_off_ts is not None:
+            # Written off is never collected: it simply adds nothing.
+            pass
+        self._send_fact({"kind": "receivable", "segment": self._segment_of(customer), "invoice_id": invoice_id,
+                         "due_ts": rec.due_ts, "fen": rec.amount, "payments": payments,
+                         "written_off_ts": rec.written_off_ts, "event_id": rec.evidence[0]})
+
+    def _evaluate_invoice(self, key: str, rec, now: float | None) -> list[dict]:
+        rec = rec if isinstance(rec, Invoice) else Invoice(*rec)
+        customer = self._customer(rec.customer_id)
+        finding, deadline = invoice_finding(
+            key[2:], rec, self.rules.indicators["payment_overdue"], now, customer.customer_class, customer.region,
+        )
+        if deadline is not None:
+            self.deadlines.schedule(deadline, key)
+        return self._record(finding, now)
+
+    # --- competitor prices ------------------------------------------------------------
+
+    def _price_observed(self, event: models.CompetitorPriceObserved, ts: float) -> list[dict]:
+        key = PRICE + event.competitor + "\x1f" + event.sku
+        raw = self.state.get(key)
+        history = PriceHistory(*raw) if raw is not None else PriceHistory(START, EMPTY)
+        if any(obs[1] == event.event_id for obs in history.observations) or event.event_id in history.carry.evidence:
+            self.stats["duplicate"] += 1
+            return []
+        rate = self._rates.get(event.currency, 1.0)
+        observation = Observation(
+            ts, event.event_id, float(event.price) * rate,
+            None if event.our_price is None else float(event.our_price) * rate,
+        )
+        observations = list(history.observations)
+        bisect.insort(observations, observation)
+        indicator = self.rules.indicators["competitor_price_cut"]
+        keep = indicator.params["keep_observations"]
+        carry = history.carry
+        if len(observations) > keep:
+            pruned, observations = observations[:-keep], observations[-keep:]
+            carry = walk_prices(carry, tuple(pruned), indicator.threshold, indicator.params.get("reference") == "our_price")
+        history = PriceHistory(carry, tuple(Observation(*o) for o in observations))
+        self.state[key] = history
+        finding = price_finding(event.competitor, event.sku, history, indicator)
+        return self._record(finding, self.clock.now)
+
+    # --- customer-level schedules ------------------------------------------------------------
+
+    def _customer_ticks(self, now: float) -> list[dict]:
+        changes: list[dict] = []
+        for indicator_id, evaluate in (("credit_limit_breach", self._credit_tick),
+                                       ("key_account_decline", self._key_account_tick)):
+            indicator = self.rules.indicators[indicator_id]
+            every = indicator.evaluate_every
+            if not indicator.enabled or not every:
+                continue
+            last = self.state.get(TICK + indicator_id)
+            if last is None:
+                last = (now // every) * every - every
+            tick = last + every
+            if not tick < now:
+                continue
+            while tick < now:
+                changes.extend(evaluate(tick))
+                last = tick
+                tick += every
+            self.state[TICK + indicator_id] = last
+        return changes
+
+    def _credit_tick(self, as_of: float) -> list[dict]:
+        indicator = self.rules.indicators["credit_limit_breach"]
+        changes: list[dict] = []
+        still_dirty: set[str] = set()
+        for customer_id in sorted(self._credit_dirty):
+            customer = self._customer(customer_id)
+            receivable = 0
+            pending = False
+            keep: list[str] = []
+            evidence: list[str] = []
+            for invoice_id in customer.invoices:
+                raw = self.state.get(INVOICE + invoice_id)
+                if raw is None:
+                    continue
+                rec = Invoice(*raw)
+                balance = balance_as_of(rec, as_of)
+                receivable += balance
+                facts_after = (rec.issued_ts or 0) > as_of or any(ts > as_of for _, ts, _ in rec.payments) \
+                    or (rec.written_off_ts or 0) > as_of
+                pending = pending or facts_after
+                if balance > 0 or facts_after or rec.amount is None:
+                    keep.append(invoice_id)
+                    if balance > 0 and len(evidence) < 20:
+                        evidence.append(rec.evidence[0])
+            if tuple(keep) != customer.invoices:
+                self.state[CUSTOMER + customer_id] = customer._replace(invoices=tuple(keep))
+            if pending:
+                still_dirty.add(customer_id)
+            limit = customer.credit_limit
+            alerted = (ALERT_PREFIX + _alert_id("credit_limit_breach", "customer", customer_id)) in self.state
+            if not limit:
+                continue
+            ratio = receivable / limit
+            breached = indicator.breached(ratio)
+            if breached or alerted:
+                changes.extend(self._record(Finding(
+                    indicator, {"kind": "customer", "id": customer_id, "customer_id": customer_id},
+                    open=breached, observed=ratio, onset_ts=None, resolved_ts=None if breached else as_of,
+                    amount_cny=max(0, receivable - limit) / 100, customer_class=customer.customer_class,
+                    region=customer.region, evidence=tuple(evidence) + customer.evidence,
+                    detail=f"customer {customer_id}: receivables {receivable / 100:,.0f} CNY against a limit of {limit / 100:,.0f} CNY;",
+                    resolution=None if breached else "receivables back under the limit",
+                ), as_of))
+        self._credit_dirty = still_dirty
+        return changes
+
+    def _key_account_tick(self, as_of: float) -> list[dict]:
+        indicator = self.rules.indicators["key_account_decline"]
+        window = indicator.params["window"]
+        changes: list[dict] = []
+        for customer_id in sorted(self._key_accounts):
+            customer = self._customer(customer_id)
+            recent = prior = 0
+            recent_events: list[str] = []
+            for ts, fen, order_id, _, event_id in customer.orders:
+                if order_id in customer.cancelled or ts > as_of:
+                    continue
+                if ts > as_of - window:
+                    recent += fen
+                    recent_events.append(event_id)
+                elif ts > as_of - 2 * window:
+                    prior += fen
+            alerted = (ALERT_PREFIX + _alert_id("key_account_decline", "customer", customer_id)) in self.state
+            if prior <= 0:
+                continue
+            decline = 1.0 - recent / prior
+            breached = indicator.breached(decline)
+            if breached or alerted:
+                changes.extend(self._record(Finding(
+                    indicator, {"kind": "customer", "id": customer_id, "customer_id": customer_id},
+                    open=breached, observed=max(decline, 0.0), onset_ts=None, resolved_ts=None if breached else as_of,
+                    amount_cny=max(0, prior - recent) / 100, customer_class=customer.customer_class,
+                    region=customer.region, evidence=tuple(recent_events[-20:]),
+                    detail=f"key account {customer_id}: {recent / 100:,.0f} CNY ordered in 90 days against {prior / 100:,.0f} CNY before; decline",
+                    resolution=None if breached else "orders recovered",
+                ), as_of))
+        return changes
+
+
+def _alert_id(indicator: str, kind: str, subject_id: str) -> str:
+    from riskwatch.engine.alertbook import alert_id_for
+    return alert_id_for(indicator, kind, subject_id)

@@ -1,0 +1,358 @@
+"""Strict loading of the rule directory: every problem collected, none guessed.
+
+Each problem reads `file: field.path: reason`, so a risk officer can go
+straight to the line to fix. A directory with any problem is refused whole;
+the caller keeps the rules it was running.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from riskwatch.errors import RulesError
+from riskwatch.rules.matrix import Matrix, compile_matrix
+from riskwatch.rules.schema import (
+    INDICATOR_IDS,
+    SUBJECT_OF_INDICATOR,
+    UNIT_OF_INDICATOR,
+    Indicator,
+    IndicatorsFile,
+    MatrixFile,
+    Playbook,
+    PlaybooksFile,
+    Score,
+    TargetsFile,
+    TierResponse,
+)
+from riskwatch.timeutil import parse_duration
+
+REQUIRED_FILES = ("indicators.yaml", "matrix.yaml", "playbooks.yaml")
+OPTIONAL_FILES = ("targets.yaml",)
+# Files validated by the alert-workflow module (escalation, contingency plans).
+RESPONSE_FILES = ("escalation.yaml", "contingency_plans.yaml")
+
+# Parameters each indicator understands, with defaults; anything else is a typo.
+PARAM_DEFAULTS: dict[str, dict[str, Any]] = {
+    "customer_churn_rate": {"base_window": "365d", "churn_after": "90d", "min_base": 10},
+    "delivery_delay": {},
+    "payment_overdue": {},
+    "competitor_price_cut": {"reference": "previous_observation", "keep_observations": 16},
+    "key_account_decline": {"classes": ["A"], "window": "90d"},
+    "credit_limit_breach": {},
+    "collection_rate": {"window": "30d", "min_invoices": 5},
+    "sales_target_lag": {"min_elapsed": "7d"},
+}
+_DURATION_PARAMS = {"base_window", "churn_after", "window", "min_elapsed"}
+_DEFAULT_EVALUATE_EVERY = {
+    "customer_churn_rate": "1d", "key_account_decline": "1d", "credit_limit_breach": "1h",
+    "collection_rate": "1d", "sales_target_lag": "1d",
+}
+
+
+@dataclass(frozen=True)
+class CompiledIndicator:
+    id: str
+    title: str
+    subject: str
+    enabled: bool
+    direction: str            # "above" or "below"
+    threshold: float          # in `unit`
+    unit: str
+    params: dict[str, Any]    # durations already in seconds
+    evaluate_every: float | None
+    playbook: str
+    probability: Score
+    impact: Score
+    controllability: Score
+
+    def breached(self, observed: float) -> bool:
+        """Strict: exactly at the threshold is not a breach."""
+        if self.direction == "above":
+            return observed > self.threshold
+        return observed < self.threshold
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    directory: Path
+    indicators: dict[str, CompiledIndicator]
+    matrix: Matrix
+    response: dict[str, TierResponse]
+    respond_within: dict[str, float]
+    playbooks: dict[str, Playbook]
+    targets: dict[str, float]
+    currency_rates: dict[str, float]
+    response_rules: Any = None
+    files: tuple[str, ...] = field(default=())
+
+    def classify(self, probability: float, impact: float, controllability: float) -> str:
+        return self.matrix.classify(probability, impact, controllability)
+
+
+class _StrictYamlLoader(yaml.SafeLoader):
+    """Safe YAML that refuses duplicate keys (PyYAML silently keeps the last)."""
+
+
+def _mapping_without_duplicates(loader: _StrictYamlLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictYamlLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates
+)
+
+
+def read_yaml(path: Path, problems: list[str]) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        problems.append(f"{path.name}: cannot read: {error.strerror or error}")
+        return None
+    except UnicodeDecodeError:
+        problems.append(f"{path.name}: not UTF-8 text")
+        return None
+    try:
+        return yaml.load(text, Loader=_StrictYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "document"
+        reason = getattr(error, "problem", None) or str(error)
+        return problems.append(f"{path.name}: {where}: {reason}")
+
+
+def format_location(location: tuple) -> str:
+    text = ""
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in ("function-after", "function-before") or str(part).startswith(("function-", "literal[", "union[")):
+            continue
+        else:
+            text += ("." if text else "") + str(part)
+    return text or "(top level)"
+
+
+_REASONS: dict[str, Callable[[dict], str]] = {
+    "extra_forbidden": lambda e: "unknown key",
+    "missing": lambda e: "required",
+    "literal_error": lambda e: f"must be one of {e.get('ctx', {}).get('expected', '')}",
+    "greater_than_equal": lambda e: f"must be >= {e['ctx']['ge']}",
+    "less_than_equal": lambda e: f"must be <= {e['ctx']['le']}",
+    "too_short": lambda e: "must not be empty",
+    "string_too_short": lambda e: "must not be empty",
+    "float_parsing": lambda e: "must be a number",
+    "float_type": lambda e: "must be a number",
+    "bool_parsing": lambda e: "must be true or false",
+    "bool_type": lambda e: "must be true or false",
+    "string_type": lambda e: "must be a string",
+    "dict_type": lambda e: "must be a mapping",
+    "model_type": lambda e: "must be a mapping",
+    "list_type": lambda e: "must be a list",
+}
+
+
+def pydantic_problems(file_name: str, error: ValidationError) -> list[str]:
+    problems = []
+    for detail in error.errors(include_url=False):
+        location = tuple(detail.get("loc", ()))
+        # Union members show up as extra location parts (float/str); drop them.
+        location = tuple(p for p in location if p not in ("float", "str", "int", "bool"))
+        reason_of = _REASONS.get(detail["type"])
+        if reason_of is not None:
+            reason = reason_of(detail)
+        else:
+            reason = str(detail["msg"]).removeprefix("Value error, ")
+        problems.append(f"{file_name}: {format_location(location)}: {reason}")
+    # A union field fails once per member; say it once.
+    return list(dict.fromkeys(problems))
+
+
+def _validate(file_name: str, data: Any, model: type[BaseModel], problems: list[str]) -> Any:
+    if data is None:
+        problems.append(f"{file_name}: (top level): the file is empty")
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        problems.extend(pydantic_problems(file_name, error))
+        return None
+
+
+def load_rules(directory: Path | str) -> RuleSet:
+    """Load and cross-check every rule file, or raise RulesError listing every problem."""
+    directory = Path(directory)
+    problems: list[str] = []
+    if not directory.is_dir():
+        raise RulesError([f"{directory}: not a directory of rule files"])
+
+    known = set(REQUIRED_FILES) | set(OPTIONAL_FILES) | set(RESPONSE_FILES)
+    for path in sorted(directory.glob("*.y*ml")):
+        if path.name not in known:
+            problems.append(f"{path.name}: (top level): not a rule file riskwatch knows (expected one of {', '.join(sorted(known))})")
+    raw: dict[str, Any] = {}
+    for name in REQUIRED_FILES + OPTIONAL_FILES:
+        path = directory / name
+        if not path.exists():
+            if name in REQUIRED_FILES:
+                problems.append(f"{name}: (top level): required file is missing")
+            continue
+        raw[name] = read_yaml(path, problems)
+
+    indicators_file = _validate("indicators.yaml", raw.get("indicators.yaml"), IndicatorsFile, problems) if "indicators.yaml" in raw else None
+    matrix_file = _validate("matrix.yaml", raw.get("matrix.yaml"), MatrixFile, problems) if "matrix.yaml" in raw else None
+    playbooks_file = _validate("playbooks.yaml", raw.get("playbooks.yaml"), PlaybooksFile, problems) if "playbooks.yaml" in raw else None
+    targets_file = _validate("targets.yaml", raw.get("targets.yaml"), TargetsFile, problems) if "targets.yaml" in raw else None
+
+    matrix = None
+    if matrix_file is not None:
+        matrix, matrix_problems = compile_matrix(matrix_file, "matrix.yaml")
+        problems.extend(matrix_problems)
+
+    compiled: dict[str, CompiledIndicator] = {}
+    if indicators_file is not None:
+        playbook_ids = set(playbooks_file.playbooks) if playbooks_file is not None else None
+        for indicator_id in INDICATOR_IDS:
+            if indicator_id not in indicators_file.indicators:
+                problems.append(f"indicators.yaml: indicators.{indicator_id}: required (set enabled: false to switch it off)")
+        for indicator_id, indicator in indicators_file.indicators.items():
+            result = _compile_indicator(indicator_id, indicator, playbook_ids, problems)
+            if result is not None:
+                compiled[indicator_id] = result
+
+    response_rules = None
+    if any((directory / name).exists() for name in RESPONSE_FILES):
+        response_rules = _load_response_rules(directory, problems)
+
+    if problems:
+        raise RulesError(problems)
+    assert matrix is not None and matrix_file is not None and playbooks_file is not None and indicators_file is not None
+    return RuleSet(
+        directory=directory,
+        indicators=compiled,
+        matrix=matrix,
+        response=dict(matrix_file.response),
+        respond_within={tier: parse_duration(r.respond_within) for tier, r in matrix_file.response.items()},
+        playbooks=dict(playbooks_file.playbooks),
+        targets=dict(targets_file.monthly) if targets_file is not None else {},
+        currency_rates=dict(indicators_file.currency_rates_to_cny),
+        response_rules=response_rules,
+        files=tuple(sorted(raw)),
+    )
+
+
+def _compile_indicator(
+    indicator_id: str, indicator: Indicator, playbook_ids: set[str] | None, problems: list[str]
+) -> CompiledIndicator | None:
+    path = f"indicators.yaml: indicators.{indicator_id}"
+    ok = True
+    if indicator_id not in INDICATOR_IDS:
+        problems.append(f"{path}: unknown indicator (known: {', '.join(INDICATOR_IDS)})")
+        return None
+    if indicator.subject != SUBJECT_OF_INDICATOR[indicator_id]:
+        problems.append(f"{path}.subject: must be {SUBJECT_OF_INDICATOR[indicator_id]!r} for this indicator")
+        ok = False
+    if indicator.threshold.unit != UNIT_OF_INDICATOR[indicator_id]:
+        problems.append(f"{path}.threshold.unit: must be {UNIT_OF_INDICATOR[indicator_id]!r} for this indicator")
+        ok = False
+    if playbook_ids is not None and indicator.playbook not in playbook_ids:
+        problems.append(f"{path}.playbook: unknown playbook {indicator.playbook!r} (defined: {', '.join(sorted(playbook_ids))})")
+        ok = False
+    params = dict(PARAM_DEFAULTS[indicator_id])
+    for name, value in indicator.params.items():
+        if name not in PARAM_DEFAULTS[indicator_id]:
+            problems.append(f"{path}.params.{name}: unknown key")
+            ok = False
+            continue
+        params[name] = value
+    for name in list(params):
+        if name in _DURATION_PARAMS:
+            try:
+                params[name] = parse_duration(params[name])  # type: ignore[arg-type]
+            except ValueError as error:
+                problems.append(f"{path}.params.{name}: {error}")
+                ok = False
+    if indicator_id == "competitor_price_cut" and params.get("reference") not in ("previous_observation", "our_price"):
+        problems.append(f"{path}.params.reference: must be 'previous_observation' or 'our_price'")
+        ok = False
+    for name in ("min_base", "min_invoices", "keep_observations"):
+        if name in params and (not isinstance(params[name], int) or isinstance(params[name], bool) or params[name] < 1):
+            problems.append(f"{path}.params.{name}: must be a whole number >= 1")
+            ok = False
+    if indicator_id == "key_account_decline":
+        classes = params.get("classes")
+        if not isinstance(classes, list) or not classes or any(c not in ("A", "B", "C", "D") for c in classes):
+            problems.append(f"{path}.params.classes: must be a list of customer classes A-D")
+            ok = False
+    try:
+        threshold = indicator.threshold.value
+    except ValueError as error:
+        problems.append(f"{path}.threshold: {error}")
+        return None
+    for score_name in ("probability", "impact", "controllability"):
+        score: Score = getattr(indicator, score_name)
+        for index, step in enumerate(score.by_observed or ()):
+            side = "above" if step.above is not None else "below"
+            if side != indicator.threshold.direction:
+                problems.append(
+                    f"{path}.{score_name}.by_observed[{index}]: use '{indicator.threshold.direction}' like the threshold"
+                )
+                ok = False
+    every = indicator.evaluate_every or _DEFAULT_EVALUATE_EVERY.get(indicator_id)
+    if not ok:
+        return None
+    # Absence indicators re-evaluate where a score step changes the tier.
+    params["_breakpoints"] = tuple(sorted({
+        step.above
+        for score in (indicator.probability, indicator.impact, indicator.controllability)
+        for step in (score.by_observed or ())
+        if step.above is not None and step.above > threshold
+    }))
+    return CompiledIndicator(
+        id=indicator_id,
+        title=indicator.title,
+        subject=indicator.subject,
+        enabled=indicator.enabled,
+        direction=indicator.threshold.direction,
+        threshold=threshold,
+        unit=indicator.threshold.unit,
+        params=params,
+        evaluate_every=parse_duration(every) if every else None,
+        playbook=indicator.playbook,
+        probability=indicator.probability,
+        impact=indicator.impact,
+        controllability=indicator.controllability,
+    )
+
+
+def _load_response_rules(directory: Path, problems: list[str]) -> Any:
+    """Escalation and contingency files belong to the alert workflow, which validates them."""
+    try:
+        module = importlib.import_module("riskwatch.rules.response")
+    except ModuleNotFoundError:
+        return None
+    rules, response_problems = module.load_response_rules(directory)
+    problems.extend(response_problems)
+    return rules
+
+
+def check_rules(directory: Path | str) -> list[str]:
+    """Every problem in a rule directory; empty when it would load."""
+    try:
+        load_rules(directory)
+    except RulesError as error:
+        return error.problems
+    return []

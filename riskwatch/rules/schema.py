@@ -1,0 +1,229 @@
+"""The shapes of the rule files a risk officer edits (strict: unknown keys are errors)."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from riskwatch.timeutil import parse_duration
+
+TIER_ORDER = ("red", "orange", "yellow", "blue")  # most severe first
+CLASSES = ("A", "B", "C", "D", "unknown")
+INDICATOR_IDS = (
+    "customer_churn_rate",
+    "delivery_delay",
+    "payment_overdue",
+    "competitor_price_cut",
+    "key_account_decline",
+    "credit_limit_breach",
+    "collection_rate",
+    "sales_target_lag",
+)
+SUBJECT_OF_INDICATOR = {
+    "customer_churn_rate": "segment",
+    "delivery_delay": "shipment",
+    "payment_overdue": "invoice",
+    "competitor_price_cut": "price",
+    "key_account_decline": "customer",
+    "credit_limit_breach": "customer",
+    "collection_rate": "segment",
+    "sales_target_lag": "target",
+}
+# The unit the observed value is expressed in, fixed by what the indicator measures.
+UNIT_OF_INDICATOR = {
+    "customer_churn_rate": "ratio",
+    "delivery_delay": "hours",
+    "payment_overdue": "days",
+    "competitor_price_cut": "ratio",
+    "key_account_decline": "ratio",
+    "credit_limit_breach": "ratio",
+    "collection_rate": "ratio",
+    "sales_target_lag": "ratio",
+}
+_UNIT_SECONDS = {"hours": 3600.0, "days": 86400.0}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Fraction = float  # validated to [0, 1] where used
+
+
+class Step(Strict):
+    above: float | None = None
+    below: float | None = None
+    value: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> "Step":
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of above or below")
+        return self
+
+
+class AmountStep(Strict):
+    above: float = Field(ge=0)
+    value: float = Field(ge=0, le=1)
+
+
+class ClassTable(Strict):
+    A: float | None = Field(default=None, ge=-1, le=1)
+    B: float | None = Field(default=None, ge=-1, le=1)
+    C: float | None = Field(default=None, ge=-1, le=1)
+    D: float | None = Field(default=None, ge=-1, le=1)
+    unknown: float | None = Field(default=None, ge=-1, le=1)
+
+    def get(self, customer_class: str | None) -> float | None:
+        return getattr(self, customer_class or "unknown", None)
+
+
+class Score(Strict):
+    value: float | None = Field(default=None, ge=0, le=1)
+    by_observed: list[Step] | None = None
+    by_amount: list[AmountStep] | None = None
+    by_class: ClassTable | None = None
+    add_by_class: ClassTable | None = None
+    add_if_eta_late: float | None = Field(default=None, ge=-1, le=1)
+
+    @model_validator(mode="after")
+    def _has_a_primary(self) -> "Score":
+        if self.value is None and not self.by_observed and not self.by_amount and self.by_class is None:
+            raise ValueError("give at least one of value, by_observed, by_amount, by_class")
+        return self
+
+
+class Threshold(Strict):
+    above: float | str | None = None
+    below: float | str | None = None
+    unit: Literal["ratio", "hours", "days"]
+
+    @model_validator(mode="after")
+    def _one_side(self) -> "Threshold":
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of above or below")
+        return self
+
+    @property
+    def direction(self) -> str:
+        return "above" if self.above is not None else "below"
+
+    @property
+    def value(self) -> float:
+        """The threshold in the unit (hours, days or a ratio)."""
+        raw = self.above if self.above is not None else self.below
+        if isinstance(raw, str):
+            seconds = parse_duration(raw)
+            return seconds / _UNIT_SECONDS.get(self.unit, 1.0)
+        return float(raw)  # type: ignore[arg-type]
+
+    @field_validator("above", "below")
+    @classmethod
+    def _number_or_duration(cls, raw: float | str | None) -> float | str | None:
+        if isinstance(raw, str):
+            parse_duration(raw)
+        return raw
+
+
+class Indicator(Strict):
+    title: str
+    subject: Literal["segment", "shipment", "invoice", "price", "customer", "target"]
+    enabled: bool = True
+    threshold: Threshold
+    params: dict[str, object] = Field(default_factory=dict)
+    evaluate_every: str | None = None
+    playbook: str
+    probability: Score
+    impact: Score
+    controllability: Score
+
+    @field_validator("evaluate_every")
+    @classmethod
+    def _duration(cls, raw: str | None) -> str | None:
+        if raw is not None and parse_duration(raw) <= 0:
+            raise ValueError("must be a positive duration")
+        return raw
+
+
+class IndicatorsFile(Strict):
+    currency_rates_to_cny: dict[str, float] = Field(default_factory=lambda: {"CNY": 1.0})
+    indicators: dict[str, Indicator]
+
+    @field_validator("currency_rates_to_cny")
+    @classmethod
+    def _rates(cls, rates: dict[str, float]) -> dict[str, float]:
+        for code, rate in rates.items():
+            if not re.fullmatch(r"[A-Z]{3}", code):
+                raise ValueError(f"{code!r} is not an ISO 4217 currency code")
+            if rate <= 0:
+                raise ValueError(f"{code}: rate must be > 0")
+        return rates
+
+
+Bound = str  # "> 0.70", ">= 0.5", "< 0.5", "<= 0.7"
+
+
+class TierWhen(Strict):
+    probability: Bound | None = None
+    impact: Bound | None = None
+    controllability: Bound | None = None
+
+
+class TierRow(Strict):
+    tier: Literal["red", "orange", "yellow", "blue"]
+    when: TierWhen | None = None
+    otherwise: bool = False
+
+
+class TierResponse(Strict):
+    owner: str
+    escalate_to: str
+    respond_within: str
+    notify: list[str] = Field(default_factory=list)
+
+    @field_validator("respond_within")
+    @classmethod
+    def _duration(cls, raw: str) -> str:
+        parse_duration(raw)
+        return raw
+
+
+class MatrixFile(Strict):
+    tiers: list[TierRow]
+    response: dict[Literal["red", "orange", "yellow", "blue"], TierResponse]
+
+
+class PlaybookStep(Strict):
+    action: str = Field(min_length=1)
+    owner: str = Field(min_length=1)
+    due: str
+
+    @field_validator("due")
+    @classmethod
+    def _duration(cls, raw: str) -> str:
+        parse_duration(raw)
+        return raw
+
+
+class Playbook(Strict):
+    title: str
+    steps: list[PlaybookStep] = Field(min_length=1)
+    by_tier: dict[Literal["red", "orange", "yellow", "blue"], list[PlaybookStep]] = Field(default_factory=dict)
+
+
+class PlaybooksFile(Strict):
+    playbooks: dict[str, Playbook]
+
+
+class TargetsFile(Strict):
+    monthly: dict[str, float]
+
+    @field_validator("monthly")
+    @classmethod
+    def _positive(cls, targets: dict[str, float]) -> dict[str, float]:
+        for name, amount in targets.items():
+            if amount <= 0:
+                raise ValueError(f"{name}: target must be > 0")
+        return targets

@@ -1,0 +1,145 @@
+"""The in-process service: raw records in, alert changes out to sinks.
+
+Shared by `riskwatch replay` and `riskwatch run` (and its metrics update by
+the Kafka worker): parse, evaluate, count, hand every alert change to the
+sinks. A bad record is counted and reported, never fatal.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from riskwatch.engine import Engine
+from riskwatch.metrics import RiskwatchMetrics
+from riskwatch.models import Rejection, parse_event
+from riskwatch.rules.loader import RuleSet
+
+# Fields the engine keeps for itself; not part of the published alert record.
+INTERNAL_FIELDS = ("raised_ts", "tier_since")
+TIER_RANK = {"blue": 0, "yellow": 1, "orange": 2, "red": 3}
+
+AlertSink = Callable[[dict], None]
+
+
+def public_record(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in INTERNAL_FIELDS}
+
+
+@dataclass
+class RejectedRecord:
+    source: str
+    line: int
+    kind: str
+    reason: str
+
+
+@dataclass
+class Summary:
+    records: int = 0
+    accepted: int = 0
+    rejected: list[RejectedRecord] = field(default_factory=list)
+    rejected_by_kind: Counter = field(default_factory=Counter)
+    changes: int = 0
+    raised: Counter = field(default_factory=Counter)
+    resolved: Counter = field(default_factory=Counter)
+    open_by_tier: Counter = field(default_factory=Counter)
+    keep_rejected: int = 10_000
+
+
+class EmbeddedService:
+    def __init__(self, rules: RuleSet, lateness_seconds: float = 600.0,
+                 metrics: RiskwatchMetrics | None = None, sinks: Iterable[AlertSink] = ()):
+        self.engine = Engine(rules, lateness_seconds=lateness_seconds)
+        self.metrics = metrics
+        self.sinks = list(sinks)
+        self.summary = Summary()
+        self._open: dict[str, str] = {}  # alert_id -> tier, for the open-alerts gauge
+
+    def feed(self, raw: bytes | str, source: str = "-", line: int = 0) -> list[dict]:
+        self.summary.records += 1
+        started = time.perf_counter()
+        event = parse_event(raw)
+        if isinstance(event, Rejection):
+            self._reject(source, line, event)
+            return []
+        duplicates_before = self.engine.stats["duplicate"]
+        late_before = self.engine.stats["late"]
+        changes = self.engine.process(event)
+        self.summary.accepted += 1
+        if self.metrics is not None:
+            self.metrics.events_processed.labels(type=event.type).inc()
+            self.metrics.evaluation_seconds.observe(time.perf_counter() - started)
+            if self.engine.stats["duplicate"] > duplicates_before:
+                self.metrics.events_duplicate.inc()
+            if self.engine.stats["late"] > late_before:
+                self.metrics.events_late.inc()
+            self._update_clock_gauges()
+        self._publish(changes)
+        return changes
+
+    def advance_to(self, instant) -> list[dict]:
+        changes = self.engine.advance_to(instant)
+        if self.metrics is not None:
+            self._update_clock_gauges()
+        self._publish(changes)
+        return changes
+
+    def _reject(self, source: str, line: int, rejection: Rejection) -> None:
+        summary = self.summary
+        summary.rejected_by_kind[rejection.kind] += 1
+        if len(summary.rejected) < summary.keep_rejected:
+            summary.rejected.append(RejectedRecord(source, line, rejection.kind, rejection.reason))
+        if self.metrics is not None:
+            self.metrics.events_rejected.labels(reason=rejection.kind).inc()
+
+    def _publish(self, changes: list[dict]) -> None:
+        for record in changes:
+            self._count(record)
+            published = public_record(record)
+            for sink in self.sinks:
+                sink(published)
+
+    def _count(self, record: dict) -> None:
+        summary = self.summary
+        summary.changes += 1
+        indicator, tier, alert_id = record["indicator"], record["tier"], record["alert_id"]
+        previous_tier = self._open.get(alert_id)
+        if record["status"] == "open":
+            if record["change"] in ("raised", "reopened"):
+                summary.raised[tier] += 1
+                if self.metrics is not None:
+                    self.metrics.alerts_raised.labels(indicator=indicator, tier=tier).inc()
+            elif previous_tier is not None and TIER_RANK[tier] > TIER_RANK[previous_tier] and self.metrics is not None:
+                self.metrics.alerts_escalated.labels(indicator=indicator, tier=tier).inc()
+            self._open[alert_id] = tier
+        else:
+            if record["change"] == "resolved" or previous_tier is not None:
+                summary.resolved[tier] += 1
+                if self.metrics is not None:
+                    self.metrics.alerts_resolved.labels(indicator=indicator, tier=tier).inc()
+            elif record["change"] == "raised":
+                # Raised and cleared in one step (a shipment delivered late).
+                summary.raised[tier] += 1
+                summary.resolved[tier] += 1
+                if self.metrics is not None:
+                    self.metrics.alerts_raised.labels(indicator=indicator, tier=tier).inc()
+                    self.metrics.alerts_resolved.labels(indicator=indicator, tier=tier).inc()
+            self._open.pop(alert_id, None)
+        if self.metrics is not None:
+            self.metrics.alert_changes.labels(indicator=indicator).inc()
+            counts = Counter(self._open.values())
+            for name in TIER_RANK:
+                self.metrics.alerts_open.labels(tier=name).set(counts.get(name, 0))
+        summary.open_by_tier = Counter(self._open.values())
+
+    def _update_clock_gauges(self) -> None:
+        now = self.engine.clock.now
+        if now is None:
+            return
+        self.metrics.watermark_seconds.set(now)
+        self.metrics.watermark_lag_seconds.set(time.time() - now)
+        self.metrics.deadlines_pending.set(len(self.engine.deadlines))
+        self.metrics.tracked_entities.set(len(self.engine.state))

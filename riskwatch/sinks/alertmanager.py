@@ -1,0 +1,194 @@
+"""Push open alerts to Prometheus Alertmanager (v2 API, `POST /api/v2/alerts`).
+
+Alertmanager does routing, grouping, inhibition, silences and delivery;
+riskwatch tells it which alerts are firing. Like Prometheus, the sink posts
+every open alert with an `endsAt` a few re-send intervals ahead and re-posts
+it (`tick`) before that passes, so an alert riskwatch stops talking about
+expires by itself; a resolved or snoozed alert is posted once more with
+`endsAt` = now, which resolves it at once.
+
+Labels are the alert's identity in Alertmanager: `alert_id` (so alerts about
+different subjects are never merged), `tier`, `indicator`, `owner`,
+`region`, `customer_class`, and `customer`, a pseudonymous key of the
+customer (or, for alerts not about one customer, of the subject) used for
+grouping and inhibition — never an amount or a raw business id. When a
+label changes (a tier rise, an escalation to a new owner) the alert under
+the old labels is ended and the new one fires, which is what makes
+Alertmanager notify the new route.
+
+Times are wall-clock (Alertmanager's clock), not event time: pass `clock`
+in tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+ALERTNAME = "RiskwatchRisk"
+NOT_SET = "none"
+_MAX_PENDING = 10_000
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _rfc3339(instant: datetime) -> str:
+    return instant.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def pseudonym(prefix: str, value: str) -> str:
+    return prefix + hashlib.sha256(value.encode()).hexdigest()[:12]
+
+
+def alert_labels(record: dict) -> dict[str, str]:
+    """The label set of an alert change record (or a desk notification view)."""
+    subject = record.get("subject") or {}
+    customer_id = subject.get("customer_id") or record.get("customer_id")
+    if customer_id:
+        customer = pseudonym("c-", str(customer_id))
+    else:
+        customer = pseudonym("s-", f"{subject.get('kind')}:{subject.get('id')}")
+    return {
+        "alertname": ALERTNAME,
+        "alert_id": str(record["alert_id"]),
+        "tier": str(record.get("tier") or NOT_SET),
+        "indicator": str(record.get("indicator") or NOT_SET),
+        "owner": str(record.get("owner") or NOT_SET),
+        "region": str(record.get("region") or NOT_SET),
+        "customer_class": str(record.get("customer_class") or NOT_SET),
+        "customer": customer,
+    }
+
+
+def first_step(record: dict) -> str:
+    steps = (record.get("playbook") or {}).get("steps") or []
+    if not steps:
+        return ""
+    step = steps[0]
+    due = f", due {step['due_at']}" if step.get("due_at") else ""
+    return f"{step.get('action', '')} ({step.get('owner', '')}{due})"
+
+
+def alert_annotations(record: dict) -> dict[str, str]:
+    annotations = {
+        "summary": str(record.get("summary") or f"{record.get('indicator')} {record.get('tier')}"),
+        "playbook": str((record.get("playbook") or {}).get("title") or (record.get("playbook") or {}).get("id") or ""),
+        "first_step": first_step(record),
+        "respond_by": str(record.get("respond_by") or ""),
+        "status": str(record.get("status") or ""),
+    }
+    workflow = record.get("workflow") or {}
+    if workflow.get("escalations"):
+        annotations["escalations"] = str(workflow["escalations"])
+    return {k: v for k, v in annotations.items() if v}
+
+
+class AlertmanagerSink:
+    """Feed it alert change records (`send` or call it); call `tick()` regularly
+    (every `resend_every`) so open alerts are re-sent before their endsAt."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        resend_every: timedelta = timedelta(minutes=1),
+        clock: Callable[[], datetime] = _wall_clock,
+        metrics=None,
+        generator_url: str | None = None,
+        autoflush: bool = True,
+        client: httpx.Client | None = None,
+        timeout: float = 5.0,
+    ):
+        self.url = url.rstrip("/") + "/api/v2/alerts"
+        self.resend_every = resend_every
+        self.clock = clock
+        self.metrics = metrics
+        self.generator_url = generator_url.rstrip("/") if generator_url else None
+        self.autoflush = autoflush
+        self._client = client or httpx.Client(timeout=timeout)
+        self._firing: dict[str, dict] = {}   # alert_id -> last posted alert (labels, annotations, startsAt)
+        self._pending: list[dict] = []
+
+    # Alertmanager expires an alert at endsAt: four re-send intervals of slack,
+    # as Prometheus does, so one missed re-send does not resolve it.
+    def _ends_at(self, now: datetime) -> str:
+        return _rfc3339(now + 4 * self.resend_every)
+
+    def send(self, record: dict) -> None:
+        now = self.clock()
+        alert_id = record["alert_id"]
+        labels = alert_labels(record)
+        previous = self._firing.get(alert_id)
+        firing = record.get("status") not in ("resolved", "snoozed")
+        if previous is not None and (previous["labels"] != labels or not firing):
+            self._pending.append({**previous, "endsAt": _rfc3339(now)})
+            del self._firing[alert_id]
+            previous = None
+        if firing:
+            raised = _parse(record.get("raised_at"))
+            starts = previous["startsAt"] if previous else _rfc3339(min(raised, now) if raised else now)
+            alert = {"labels": labels, "annotations": alert_annotations(record), "startsAt": starts}
+            if self.generator_url:
+                alert["generatorURL"] = f"{self.generator_url}/v1/alerts/{alert_id}"
+            self._firing[alert_id] = alert
+            self._pending.append({**alert, "endsAt": self._ends_at(now)})
+            alert["_sent_at"] = now
+        if self.autoflush:
+            self.flush()
+
+    __call__ = send
+
+    def tick(self, now: datetime | None = None) -> int:
+        """Re-send open alerts last sent `resend_every` ago or more; post what is pending."""
+        now = now or self.clock()
+        for alert in self._firing.values():
+            if now - alert["_sent_at"] >= self.resend_every:
+                self._pending.append({k: v for k, v in alert.items() if not k.startswith("_")} | {"endsAt": self._ends_at(now)})
+                alert["_sent_at"] = now
+        return self.flush()
+
+    def flush(self) -> int:
+        """Post the pending alerts in one batch; on failure keep them for the next try."""
+        if not self._pending:
+            return 0
+        batch = [{k: v for k, v in alert.items() if not k.startswith("_")} for alert in self._pending]
+        try:
+            response = self._client.post(self.url, json=batch)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            log.warning("alertmanager push of %d alerts failed: %s", len(batch), exc)
+            if self.metrics is not None:
+                self.metrics.alertmanager_push_failures.inc()
+            del self._pending[:-_MAX_PENDING]
+            return 0
+        self._pending.clear()
+        if self.metrics is not None:
+            self.metrics.alertmanager_pushes.inc()
+        return len(batch)
+
+    @property
+    def firing(self) -> dict[str, dict[str, str]]:
+        """alert_id -> labels of what riskwatch currently shows as firing."""
+        return {alert_id: dict(alert["labels"]) for alert_id, alert in self._firing.items()}
+
+    def close(self) -> None:
+        self.flush()
+        self._client.close()
+
+
+def _parse(value) -> datetime | None:
+    if not value:
+        return None
+    try:
+        instant = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc)
