@@ -1,0 +1,181 @@
+"""Notification through the real Alertmanager: what riskwatch pushes is
+delivered to the right receivers, grouped per customer and indicator, lower
+tiers inhibited by a red alert of the same customer, resolved on resolve,
+kept alive by re-sends, and re-routed when an alert escalates."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from riskwatch.alerts import AlertDesk
+from riskwatch.metrics import RiskwatchMetrics
+from riskwatch.sinks.alertmanager import AlertmanagerSink, alert_labels
+from support.alertmanager import AMTOOL, DEPLOY_CONFIG, config_for_test, running_alertmanager, webhook_receiver
+
+from .records import change_record, next_change
+
+pytestmark = [pytest.mark.alertmanager, pytest.mark.slow]
+
+NOW = datetime.now(timezone.utc)
+
+
+def live(alert_id: str, **kw) -> dict:
+    """A change record whose times are around now (Alertmanager runs on the wall clock)."""
+    record = change_record(alert_id, **kw)
+    record["raised_at"] = record["updated_at"] = NOW.isoformat()
+    record["respond_by"] = (NOW + timedelta(hours=8)).isoformat()
+    return record
+
+
+@pytest.fixture(scope="module")
+def hook():
+    with webhook_receiver() as hook:
+        yield hook
+
+
+@pytest.fixture(scope="module")
+def am(hook, tmp_path_factory):
+    with running_alertmanager(config_for_test(hook.url), tmp_path_factory.mktemp("alertmanager")) as am:
+        yield am
+
+
+@pytest.fixture
+def sink(am):
+    metrics = RiskwatchMetrics.create()
+    sink = AlertmanagerSink(am.url, metrics=metrics, generator_url="http://riskwatch.example/api")
+    sink.metrics_for_test = metrics
+    yield sink
+    sink.close()
+
+
+def alert_ids(payload: dict) -> set[str]:
+    return {a["labels"]["alert_id"] for a in payload["alerts"]}
+
+
+def test_amtool_accepts_the_shipped_config():
+    result = subprocess.run([AMTOOL, "check-config", str(DEPLOY_CONFIG)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_red_alert_reaches_crisis_team_and_director_at_once(am, hook, sink):
+    sink.send(live("al-red-1", tier="red", owner="general_manager", customer_id="C-RED-1"))
+    for receiver in ("crisis-team", "sales-director", "riskwatch-audit"):
+        (payload, *_) = hook.wait_for(lambda r, p, receiver=receiver: r == receiver and "al-red-1" in alert_ids(p))
+        (alert,) = [a for a in payload["alerts"] if a["labels"]["alert_id"] == "al-red-1"]
+        assert payload["status"] == "firing"
+    labels = alert["labels"]
+    assert set(labels) == {"alertname", "alert_id", "tier", "indicator", "owner", "region", "customer_class", "customer"}
+    assert (labels["tier"], labels["indicator"], labels["owner"], labels["region"], labels["customer_class"]) == \
+        ("red", "payment_overdue", "general_manager", "east", "A")
+    assert "C-RED-1" not in str(labels) and "INV-1" not in str(labels)
+    assert alert["annotations"]["first_step"].startswith("step 1 (credit_controller")
+    assert alert["annotations"]["respond_by"] == (NOW + timedelta(hours=8)).isoformat()
+    assert "summary" in alert["annotations"]
+    assert alert["generatorURL"] == "http://riskwatch.example/api/v1/alerts/al-red-1"
+    assert sink.metrics_for_test.alertmanager_pushes._value.get() >= 1
+    # Red goes nowhere near the tier routes of lower tiers.
+    assert not [p for p in hook.received("sales-leadership") if "al-red-1" in alert_ids(p)]
+
+
+def test_alerts_of_one_customer_and_indicator_are_one_notification(am, hook, sink):
+    sink.autoflush = False
+    for alert_id in ("al-grp-1", "al-grp-2"):
+        sink.send(live(alert_id, tier="orange", customer_id="C-GRP"))
+    sink.send(live("al-grp-3", tier="orange", customer_id="C-GRP", indicator="credit_limit_breach"))
+    sink.flush()
+    (payload, *_) = hook.wait_for(lambda r, p: r == "sales-leadership" and "al-grp-1" in alert_ids(p))
+    assert alert_ids(payload) == {"al-grp-1", "al-grp-2"}
+    assert set(payload["groupLabels"]) == {"customer", "indicator"}
+    (other, *_) = hook.wait_for(lambda r, p: r == "sales-leadership" and "al-grp-3" in alert_ids(p))
+    assert alert_ids(other) == {"al-grp-3"}
+
+
+def test_red_alert_inhibits_lower_tiers_of_the_same_customer(am, hook, sink):
+    sink.send(live("al-inh-red", tier="red", owner="general_manager", customer_id="C-INH", indicator="delivery_delay"))
+    sink.send(live("al-inh-blue", tier="blue", owner="frontline_team", customer_id="C-INH"))
+    sink.send(live("al-inh-other", tier="blue", owner="frontline_team", customer_id="C-OTHER"))
+
+    def states(alerts):
+        return {a["labels"]["alert_id"]: a["status"] for a in alerts if a["labels"]["alert_id"].startswith("al-inh")}
+
+    alerts = am.wait_for_alerts(lambda alerts: states(alerts).get("al-inh-blue", {}).get("state") == "suppressed"
+                                and states(alerts).get("al-inh-other", {}).get("state") == "active")
+    blue = states(alerts)["al-inh-blue"]
+    assert blue["inhibitedBy"], blue
+    # The other customer's blue alert is delivered in the daily digest; the inhibited one never.
+    (digest, *_) = hook.wait_for(lambda r, p: r == "frontline-daily" and "al-inh-other" in alert_ids(p))
+    time.sleep(2)
+    assert not [p for p in hook.received("frontline-daily") if "al-inh-blue" in alert_ids(p)]
+
+
+def test_resolving_ends_the_alert_and_receivers_hear_it(am, hook, sink):
+    record = live("al-res-1", tier="red", owner="general_manager", customer_id="C-RES")
+    sink.send(record)
+    hook.wait_for(lambda r, p: r == "crisis-team" and "al-res-1" in alert_ids(p) and p["status"] == "firing")
+    sink.send(next_change(record, status="resolved", change="resolved"))
+    (payload, *_) = hook.wait_for(lambda r, p: r == "crisis-team" and "al-res-1" in alert_ids(p) and p["status"] == "resolved")
+    assert [a["status"] for a in payload["alerts"] if a["labels"]["alert_id"] == "al-res-1"] == ["resolved"]
+    assert "al-res-1" not in sink.firing
+    assert not am.alerts(alert_id="al-res-1") or all(
+        a["status"]["state"] != "active" for a in am.alerts(alert_id="al-res-1"))
+
+
+def test_open_alerts_are_resent_before_ends_at(am):
+    sink = AlertmanagerSink(am.url, resend_every=timedelta(seconds=1))
+    sink.send(live("al-resend", tier="yellow", owner="department_head", customer_id="C-RESEND"))
+    (first,) = am.alerts(alert_id="al-resend")
+    time.sleep(1.1)
+    assert sink.tick() == 1
+    (second,) = am.alerts(alert_id="al-resend")
+    assert second["endsAt"] > first["endsAt"]
+    assert second["startsAt"] == first["startsAt"]
+    assert sink.tick() == 0  # nothing due yet
+    sink.close()
+
+
+def test_escalation_reroutes_and_snooze_ends(am, hook, response_rules):
+    """The desk drives the sink: nobody answers by respond_by, the alert goes to
+    the general manager (owner label changes: old one ended, new one routed to the
+    crisis team); a snooze ends it in Alertmanager until the snooze is over."""
+    sink = AlertmanagerSink(am.url)
+    desk = AlertDesk(response_rules, notify=sink)
+    record = live("al-esc-1", tier="orange", owner="sales_leadership_group", customer_id="C-ESC")
+    desk.ingest(record)
+    assert am.alerts(alert_id="al-esc-1")[0]["labels"]["owner"] == "sales_leadership_group"
+    desk.tick(NOW + timedelta(hours=8, minutes=1))
+    assert sink.firing["al-esc-1"]["owner"] == "general_manager"
+    alerts = am.wait_for_alerts(lambda alerts: {a["labels"]["owner"] for a in alerts
+                                                if a["labels"]["alert_id"] == "al-esc-1" and a["status"]["state"] == "active"}
+                                == {"general_manager"})
+    hook.wait_for(lambda r, p: r == "crisis-team" and "al-esc-1" in alert_ids(p))
+    desk.act("snooze", now=NOW + timedelta(hours=9), actor="ann", role="officer", alert_id="al-esc-1",
+             reason="customer closed for the holiday", data={"until": (NOW + timedelta(hours=30)).isoformat()})
+    assert "al-esc-1" not in sink.firing
+    am.wait_for_alerts(lambda alerts: not [a for a in alerts if a["labels"]["alert_id"] == "al-esc-1"
+                                           and a["status"]["state"] == "active"])
+    desk.tick(NOW + timedelta(hours=31))
+    assert "al-esc-1" in sink.firing
+    sink.close()
+
+
+def test_labels_never_carry_amounts_or_raw_ids():
+    record = change_record("al-x", customer_id="C-SECRET")
+    record["observed"] = 123456.78
+    labels = alert_labels(record)
+    assert "C-SECRET" not in str(labels) and "123456" not in str(labels) and "INV-1" not in str(labels)
+    # Same customer, same key: grouping and inhibition work across alerts.
+    assert alert_labels(change_record("al-y", customer_id="C-SECRET"))["customer"] == labels["customer"]
+
+
+def test_push_failure_is_counted_and_retried():
+    metrics = RiskwatchMetrics.create()
+    sink = AlertmanagerSink("http://127.0.0.1:9", metrics=metrics, timeout=0.5)
+    sink.send(live("al-fail", tier="red", owner="general_manager"))
+    assert metrics.alertmanager_push_failures._value.get() == 1
+    assert sink.flush() == 0 and metrics.alertmanager_push_failures._value.get() == 2
+    sink._client.close()
