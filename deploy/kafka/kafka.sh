@@ -91,7 +91,7 @@ cmd_start() {
   write_config "$dir" "$port" "$ctrl"
   if [ ! -f "$dir/data/meta.properties" ]; then
     local cluster_id
-    cluster_id="$("$java" -cp "$LIB/*" kafka.tools.StorageTool random-uuid)"
+    cluster_id="$("$java" -Dlog4j.configuration="file:$dir/log4j.properties" -cp "$LIB/*" kafka.tools.StorageTool random-uuid 2>/dev/null)"
     "$java" -Dlog4j.configuration="file:$dir/log4j.properties" -cp "$LIB/*" \
       kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
       || { cat "$dir/format.log" >&2; die "formatting $dir/data failed"; }

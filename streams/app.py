@@ -1,0 +1,366 @@
+"""The faust app: topics, one table, two agents, one timer, three web pages.
+
+Topology (prefix `riskwatch.` by default, P partitions everywhere so faust
+co-partitions all of it: partition p of every topic and of the table's
+changelog lives on the same worker):
+
+  orders, deliveries, payments,        --evaluate-->  alerts (key alert_id)
+  competitor-prices, customers (raw)        |   \\-->  dead-letter (bad input)
+                                            v
+                               segment-facts (key segment)  --aggregate-->  alerts
+  clock (1 partition, read by every worker)  <-- timer --> advances engines
+
+Each source partition p has its own core `Engine` whose state lives in the
+table under `e<p>|`; each segment-facts partition q a `SegmentEngine` under
+`s<q>|`. Engines are (re)built from the table after every rebalance, once
+faust has recovered the table, and only for partitions this worker actively
+owns (standbys only keep the table warm). Alert records held in a rebuilt
+partition are re-sent: identical records under the same key, which a
+consumer of the compacted alerts topic does not see as new, and which make
+a crash between "state written" and "alert sent" harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import faust
+import orjson
+from aiohttp.web import Response
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from riskwatch.engine import Engine, SegmentEngine
+from riskwatch.metrics import RiskwatchMetrics
+from riskwatch.models import Rejection, parse_event
+from riskwatch.rules import load_rules
+from riskwatch.settings import Settings
+from riskwatch.sinks.kafka import (
+    ALERTS,
+    DEAD_LETTER,
+    SOURCE_STREAMS,
+    alert_record,
+    dead_letter,
+    topic_name,
+)
+from streams.clock import SharedClock, follow_clock_topic
+from streams.state import PartitionState
+
+log = logging.getLogger("riskwatch.worker")
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    settings: Settings
+    partitions: int = 4
+    tick_seconds: float = 0.25
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+
+
+def app_id(topic_prefix: str) -> str:
+    """Consumer group and table-topic prefix: `riskwatch.` -> `riskwatch-worker`."""
+    return (topic_prefix.rstrip(".-_") or "riskwatch") + "-worker"
+
+
+class _Unit:
+    """One partition's engine and the state it writes through."""
+
+    __slots__ = ("engine", "state", "facts", "advanced_to")
+
+    def __init__(self, engine: Any, state: PartitionState, facts: list):
+        self.engine = engine
+        self.state = state
+        self.facts = facts
+        self.advanced_to: float | None = None
+
+
+class Processor:
+    """What the agents and the timer call; holds no faust decorators."""
+
+    def __init__(self, app: faust.App, options: WorkerOptions, metrics: RiskwatchMetrics):
+        s = options.settings
+        self.app = app
+        self.options = options
+        self.metrics = metrics
+        self.rules = load_rules(s.rules_dir)
+        self.lateness = s.lateness_seconds
+        self.clock = SharedClock(s.lateness_seconds, s.idle_advance_seconds, options.name)
+        self.units: dict[int, _Unit] = {}
+        self.segment_units: dict[int, _Unit] = {}
+        self.open_alerts: dict[str, str] = {}       # alert_id -> tier, for owned partitions
+        self.assigned_once = False
+        self.table: Any = None
+        self.alerts_topic: Any = None
+        self.dead_letter_topic: Any = None
+        self.segment_topic: Any = None
+        self.clock_topic: Any = None
+        self.source_names = {topic_name(s.topic_prefix, stream) for stream in SOURCE_STREAMS}
+        self.segment_name = topic_name(s.topic_prefix, "segment-facts")
+        self.alertmanager: Callable[[list[dict]], None] | None = None
+
+    # -- readiness -----------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        app = self.app
+        return (
+            self.assigned_once
+            and app.tables.recovery.completed.is_set()
+            and not app.rebalancing
+            and not getattr(app, "in_recovery", False)
+        )
+
+    def on_assigned(self) -> None:
+        self.assigned_once = True
+
+    def on_revoked(self) -> None:
+        # Eager rebalancing revokes everything; engines are rebuilt from the
+        # (recovered) table for whatever comes back.
+        self.units.clear()
+        self.segment_units.clear()
+        self.open_alerts.clear()
+
+    # -- units ---------------------------------------------------------
+    def _unit(self, partition: int) -> _Unit:
+        unit = self.units.get(partition)
+        if unit is None:
+            facts: list = []
+            state = PartitionState(self.table, f"e{partition}", partition)
+            # The constructor rebuilds deadlines and indexes from recovered state.
+            engine = Engine(self.rules, state=state, lateness_seconds=self.lateness, segment_sink=facts.append)
+            unit = self.units[partition] = _Unit(engine, state, facts)
+            self._resend_held_alerts(unit)
+        return unit
+
+    def _segment_unit(self, partition: int) -> _Unit:
+        unit = self.segment_units.get(partition)
+        if unit is None:
+            state = PartitionState(self.table, f"s{partition}", partition)
+            engine = SegmentEngine(self.rules, state=state, lateness_seconds=self.lateness)
+            unit = self.segment_units[partition] = _Unit(engine, state, [])
+            self._resend_held_alerts(unit)
+        return unit
+
+    def _resend_held_alerts(self, unit: _Unit) -> None:
+        records = unit.state.alert_records()
+        for record in records:
+            key, value = alert_record(record)
+            self.alerts_topic.send_soon(key=key, value=value)
+            self._track_open(record)
+        if records:
+            log.info("re-sent %d alert records held in a recovered partition", len(records))
+
+    # -- input ---------------------------------------------------------
+    async def on_source_record(self, message: Any) -> None:
+        started = time.perf_counter()
+        parsed = parse_event(message.value if message.value is not None else b"")
+        if isinstance(parsed, Rejection):
+            await self._dead_letter(message, parsed)
+            return
+        unit = self._unit(message.partition)
+        self.clock.observe_event(parsed.occurred_at.timestamp())
+        changes = unit.engine.process(parsed)
+        facts = unit.facts[:]
+        unit.facts.clear()
+        self.metrics.events_processed.labels(type=parsed.type).inc()
+        self.metrics.evaluation_seconds.observe(time.perf_counter() - started)
+        await self._emit(changes)
+        for fact in facts:
+            await self.segment_topic.send(key=str(fact["segment"]).encode(), value=orjson.dumps(fact))
+        unit.state.flush()
+
+    async def on_segment_fact(self, message: Any) -> None:
+        try:
+            fact = orjson.loads(message.value)
+        except (orjson.JSONDecodeError, TypeError):
+            # Only the worker writes this topic; an unreadable fact is a bug, kept for inspection.
+            await self._dead_letter(message, Rejection("not_json", "unreadable segment fact"))
+            return
+        unit = self._segment_unit(message.partition)
+        changes = unit.engine.apply(fact)
+        await self._emit(changes)
+        unit.state.flush()
+
+    async def _dead_letter(self, message: Any, rejection: Rejection) -> None:
+        self.metrics.events_rejected.labels(reason=rejection.kind).inc()
+        self.metrics.dead_letters.labels(reason=rejection.kind).inc()
+        record = dead_letter(
+            message.value,
+            reason=rejection.reason,
+            kind=rejection.kind,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+        )
+        await self.dead_letter_topic.send(key=message.key, value=record.value, headers=record.headers)
+
+    # -- output --------------------------------------------------------
+    async def _emit(self, changes: list[dict]) -> None:
+        for change in changes:
+            key, value = alert_record(change)
+            await self.alerts_topic.send(key=key, value=value)
+            self._count(change)
+        if changes and self.alertmanager is not None:
+            self.alertmanager(changes)
+
+    def _count(self, change: dict) -> None:
+        m = self.metrics
+        indicator, tier, kind = change.get("indicator"), change.get("tier"), change.get("change")
+        m.alert_changes.labels(indicator=indicator).inc()
+        if kind in ("raised", "reopened"):
+            m.alerts_raised.labels(indicator=indicator, tier=tier).inc()
+        elif kind == "resolved":
+            m.alerts_resolved.labels(indicator=indicator, tier=tier).inc()
+        elif kind == "tier_changed" and change.get("escalated", True):
+            m.alerts_escalated.labels(indicator=indicator, tier=tier).inc()
+        self._track_open(change)
+
+    def _track_open(self, record: dict) -> None:
+        if record.get("status") == "resolved":
+            self.open_alerts.pop(record["alert_id"], None)
+        else:
+            self.open_alerts[record["alert_id"]] = record.get("tier")
+
+    # -- clock ---------------------------------------------------------
+    async def on_tick(self) -> None:
+        if self.clock.idle_tick():
+            self.metrics.idle_clock_advances.inc()
+        published = self.clock.record_to_publish()
+        if published is not None:
+            await self.clock_topic.send(key=self.options.name.encode(), value=published)
+        watermark = self.clock.watermark_ts
+        if watermark is None or not self.ready:
+            return
+        actives = self.app.assignor.assigned_actives()
+        source_partitions = sorted({tp.partition for tp in actives if tp.topic in self.source_names})
+        segment_partitions = sorted({tp.partition for tp in actives if tp.topic == self.segment_name})
+        self.metrics.worker_partitions_assigned.set(len(source_partitions))
+        for partition in source_partitions:
+            await self._advance(self._unit(partition), watermark, send_facts=True)
+        for partition in segment_partitions:
+            await self._advance(self._segment_unit(partition), watermark, send_facts=False)
+
+    async def _advance(self, unit: _Unit, watermark: float, send_facts: bool) -> None:
+        if unit.advanced_to is not None and watermark <= unit.advanced_to:
+            return
+        unit.advanced_to = watermark
+        changes = unit.engine.advance_to(watermark)
+        facts = unit.facts[:]
+        unit.facts.clear()
+        await self._emit(changes)
+        if send_facts:
+            for fact in facts:
+                await self.segment_topic.send(key=str(fact["segment"]).encode(), value=orjson.dumps(fact))
+        unit.state.flush()
+
+    def refresh_gauges(self) -> None:
+        m = self.metrics
+        counts = {tier: 0 for tier in ("red", "orange", "yellow", "blue")}
+        for tier in self.open_alerts.values():
+            if tier in counts:
+                counts[tier] += 1
+        for tier, count in counts.items():
+            m.alerts_open.labels(tier=tier).set(count)
+        watermark = self.clock.watermark_ts
+        if watermark is not None:
+            m.watermark_seconds.set(watermark)
+            m.watermark_lag_seconds.set(time.time() - watermark)
+        m.tracked_entities.set(sum(len(u.state) for u in self.units.values()))
+
+
+def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
+    s = options.settings
+    prefix = s.topic_prefix
+    registry = CollectorRegistry()
+    metrics = RiskwatchMetrics.create(registry)
+    app = faust.App(
+        app_id(prefix),
+        broker=[f"kafka://{host}" for host in s.broker.split(",")],
+        store="memory://",
+        datadir=str(s.state_dir),
+        topic_partitions=options.partitions,
+        topic_replication_factor=1,
+        web_port=s.web_port,
+        web_enabled=True,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        broker_commit_every=1000,
+        stream_wait_empty=False,
+        table_standby_replicas=1,
+        autodiscover=False,
+    )
+    # faust's own sensor on the same registry, so /metrics serves both.
+    app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(registry, "faust"))
+    processor = Processor(app, options, metrics)
+
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    sources = app.topic(*[topic_name(prefix, stream) for stream in SOURCE_STREAMS], **raw)
+    segment_facts = app.topic(processor.segment_name, partitions=options.partitions, internal=True, **raw)
+    processor.alerts_topic = app.topic(topic_name(prefix, ALERTS), partitions=options.partitions, **raw)
+    processor.dead_letter_topic = app.topic(topic_name(prefix, DEAD_LETTER), partitions=options.partitions, **raw)
+    processor.segment_topic = segment_facts
+    processor.clock_topic = app.topic(topic_name(prefix, "clock"), partitions=1, compacting=True, **raw)
+    # Engine state: pickled values (the engine's own objects), JSON keys.
+    processor.table = app.Table(
+        "state", schema=faust.Schema(key_serializer="json", value_serializer="pickle"), partitions=options.partitions
+    )
+
+    @app.agent(sources, name="evaluate")
+    async def evaluate(stream: Any) -> None:
+        async for event in stream.events():
+            await processor.on_source_record(event.message)
+
+    @app.agent(segment_facts, name="aggregate")
+    async def aggregate(stream: Any) -> None:
+        async for event in stream.events():
+            await processor.on_segment_fact(event.message)
+
+    @app.timer(interval=options.tick_seconds, name="clock")
+    async def tick() -> None:
+        await processor.on_tick()
+
+    stopped = asyncio.Event()
+
+    @app.task
+    async def follow_clock() -> None:
+        # Source topics too: a worker started before any producer creates
+        # them with the co-partitioned partition count.
+        for topic in (sources, processor.alerts_topic, processor.dead_letter_topic, processor.clock_topic):
+            await topic.maybe_declare()
+        await follow_clock_topic(processor.clock, s.broker, topic_name(prefix, "clock"), stopped)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        processor.on_revoked()
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
+        processor.on_assigned()
+
+    @app.on_before_shutdown.connect
+    def on_shutdown(app: faust.App, **kwargs: Any) -> None:
+        stopped.set()
+
+    @app.page("/metrics")
+    async def metrics_page(self: Any, request: Any) -> Response:
+        processor.refresh_gauges()
+        return Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @app.page("/livez")
+    async def livez(self: Any, request: Any) -> Response:
+        return Response(text="ok\n")
+
+    @app.page("/readyz")
+    async def readyz(self: Any, request: Any) -> Response:
+        if processor.ready:
+            return Response(text="ready\n")
+        return Response(text="not ready: waiting for partition assignment or table recovery\n", status=503)
+
+    metrics.up.labels(component="worker").set(1)
+    metrics.rules_loaded_timestamp_seconds.set(time.time())
+    return app, processor

@@ -1,0 +1,79 @@
+"""Engine state for one partition, kept in a faust Table.
+
+The engine wants a plain `MutableMapping`. One table holds the state of every
+partition; a key is prefixed with the partition's name so the engines of two
+partitions on one worker never share a key. Writes are buffered while the
+engine runs and written out in `flush()`, which sends each change to the
+table's changelog partition explicitly: that works from a timer too (faust's
+`Table.__setitem__` needs a current stream event to pick the partition), and
+lets alert records (`a:` keys) go to the changelog before the bookkeeping
+that says an event was applied, so a crash between the two can only leave
+an alert re-sent, never lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, MutableMapping
+
+_DELETED = object()
+ALERT_PREFIX = "a:"
+
+
+class PartitionState(MutableMapping[str, Any]):
+    def __init__(self, table: Any, name: str, partition: int):
+        self._table = table
+        self._partition = partition
+        self._prefix = f"{name}|"
+        self._data: dict[str, Any] = {}
+        self._pending: dict[str, Any] = {}
+        cut = len(self._prefix)
+        for key in list(table.data.keys()):
+            if isinstance(key, str) and key.startswith(self._prefix):
+                self._data[key[cut:]] = table.data[key]
+
+    # MutableMapping over the local copy; values are replaced, never mutated
+    # in place by the engine (faust only persists an assignment).
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data[key] = value
+        self._pending[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+        self._pending[key] = _DELETED
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+    def alert_records(self) -> list[dict]:
+        """The last record of every alert held in this partition."""
+        return [value for key, value in self._data.items() if key.startswith(ALERT_PREFIX) and isinstance(value, dict)]
+
+    def flush(self) -> int:
+        """Write buffered changes to the table and its changelog; alerts first."""
+        if not self._pending:
+            return 0
+        pending = self._pending
+        self._pending = {}
+        ordered = sorted(pending.items(), key=lambda item: not item[0].startswith(ALERT_PREFIX))
+        table, partition, data = self._table, self._partition, self._table.data
+        for key, value in ordered:
+            full = self._prefix + key
+            if value is _DELETED:
+                data.pop(full, None)
+                table.send_changelog(partition, full, None, value_serializer="raw")
+            else:
+                data[full] = value
+                table.send_changelog(partition, full, value)
+        return len(ordered)
