@@ -122,7 +122,18 @@ class AlertmanagerSink:
     def _ends_at(self, now: datetime) -> str:
         return _rfc3339(now + 4 * self.resend_every)
 
-    def send(self, record: dict) -> None:
+    def send(self, record: dict | list[dict]) -> None:
+        """One alert change record (or a list of them, as the worker hands them over)."""
+        if isinstance(record, list):
+            autoflush, self.autoflush = self.autoflush, False
+            try:
+                for one in record:
+                    self.send(one)
+            finally:
+                self.autoflush = autoflush
+            if self.autoflush:
+                self.flush()
+            return
         now = self.clock()
         alert_id = record["alert_id"]
         labels = alert_labels(record)
@@ -142,7 +153,9 @@ class AlertmanagerSink:
             self._pending.append({**alert, "endsAt": self._ends_at(now)})
             alert["_sent_at"] = now
         if self.autoflush:
-            self.flush()
+            # Re-sends ride along with new changes, so a busy caller that never
+            # calls tick() still keeps its open alerts alive.
+            self.tick(now)
 
     __call__ = send
 
@@ -192,3 +205,8 @@ def _parse(value) -> datetime | None:
     except ValueError:
         return None
     return instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc)
+
+
+def make_sink(url: str, *, metrics=None, **options) -> AlertmanagerSink:
+    """The sink `riskwatch run`/`replay`/`worker` build from `--alertmanager URL`."""
+    return AlertmanagerSink(url, metrics=metrics, **options)
