@@ -1,0 +1,100 @@
+"""Shared fixtures: the default rules, the real console script, event files.
+
+CLI and acceptance tests run `.venv/bin/riskwatch` (the installed console
+script, exactly what a risk officer types) in a subprocess; unit and
+property tests call the core directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from riskwatch.testing import default_rules, to_jsonl
+
+REPO = Path(__file__).resolve().parents[1]
+RULES_DIR = REPO / "rules"
+DATA = Path(__file__).resolve().parent / "data"
+CONSOLE_SCRIPT = Path(sys.executable).parent / "riskwatch"
+if not CONSOLE_SCRIPT.exists():  # pragma: no cover - running outside the venv
+    CONSOLE_SCRIPT = REPO / ".venv" / "bin" / "riskwatch"
+
+
+@dataclass
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def records(self) -> list[dict]:
+        """stdout as JSON lines (alert change records of `replay`)."""
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+    @property
+    def final(self) -> dict[str, dict]:
+        """The last record per alert_id: its final state (DOMAIN §6)."""
+        latest: dict[str, dict] = {}
+        for record in self.records:
+            latest[record["alert_id"]] = record
+        return latest
+
+
+def _environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKWATCH_")}
+    env["RISKWATCH_RULES"] = str(RULES_DIR)
+    env.setdefault("PYTHONHASHSEED", "0")
+    return env
+
+
+def run_riskwatch(*args: str, input: str | bytes | None = None, timeout: float = 60, cwd: Path | None = None) -> Completed:
+    """Run the real console script and collect what it printed."""
+    if isinstance(input, str):
+        input = input.encode()
+    done = subprocess.run(
+        [str(CONSOLE_SCRIPT), *map(str, args)], input=input, capture_output=True, timeout=timeout,
+        env=_environment(), cwd=cwd or REPO,
+    )
+    return Completed(done.returncode, done.stdout.decode(), done.stderr.decode())
+
+
+@pytest.fixture(scope="session")
+def rules():
+    """The shipped rule files, loaded once."""
+    return default_rules()
+
+
+@pytest.fixture
+def riskwatch():
+    """`riskwatch(*args)` runs the console script."""
+    return run_riskwatch
+
+
+@pytest.fixture
+def events_file(tmp_path):
+    """`events_file(events, name=...)` writes events (dicts or raw lines) as a JSON-lines file."""
+
+    def write(events, name: str = "events.jsonl") -> Path:
+        path = tmp_path / name
+        lines = []
+        for event in events:
+            lines.append(event if isinstance(event, str) else to_jsonl([event]).rstrip("\n"))
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def rules_copy(tmp_path):
+    """A writable copy of the default rule directory."""
+    target = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, target)
+    return target
