@@ -143,25 +143,6 @@ def produce(files: tuple[str, ...], topic: str | None, **flags: object) -> None:
     click.echo(f"sent {sent} events in {elapsed:.1f} s; {skipped} lines not sent", err=True)
 
 
-def format_change(change: dict) -> str:
-    """One alert change as a person reads it in a terminal."""
-    subject = change.get("subject") or {}
-    about = f"{subject.get('kind', '?')} {subject.get('id', '?')}"
-    if subject.get("customer_id") and subject.get("customer_id") != subject.get("id"):
-        about += f" ({subject['customer_id']})"
-    head = f"{(change.get('change') or change.get('status') or '').upper():<12} {change.get('tier', '?'):<6} {change.get('indicator', '?')}"
-    when = change.get("updated_at") or change.get("raised_at") or ""
-    parts = [f"{when}  {head}  {about}"]
-    if change.get("summary"):
-        parts.append(f"    {change['summary']}")
-    if change.get("status") != "resolved":
-        playbook = (change.get("playbook") or {}).get("id")
-        parts.append(f"    owner {change.get('owner', '?')}, respond by {change.get('respond_by', '?')}"
-                     + (f", playbook {playbook}" if playbook else ""))
-    parts.append(f"    {change.get('alert_id', '?')}")
-    return "\n".join(parts)
-
-
 @main.command()
 @_broker_option
 @_prefix_option
@@ -169,11 +150,15 @@ def format_change(change: dict) -> str:
 @click.option("--follow/--no-follow", default=True, show_default=True,
               help="Keep waiting for new changes, or stop once caught up.")
 @click.option("--from-beginning/--from-now", default=True, show_default=True)
-def tail(as_json: bool, follow: bool, from_beginning: bool, **flags: object) -> None:
+@click.option("--colour/--no-colour", default=None, help="Colour by tier (default: when stdout is a terminal).")
+def tail(as_json: bool, follow: bool, from_beginning: bool, colour: bool | None, **flags: object) -> None:
     """Print alert changes from the alerts topic as they arrive."""
     from kafka import KafkaConsumer
 
+    from riskwatch.render import alert_line
+
     settings = _settings(**flags)
+    colour = sys.stdout.isatty() if colour is None else colour
     consumer = KafkaConsumer(
         topic_name(settings.topic_prefix, ALERTS),
         bootstrap_servers=settings.broker.split(","),
@@ -192,7 +177,7 @@ def tail(as_json: bool, follow: bool, from_beginning: bool, **flags: object) -> 
             if as_json:
                 click.echo(record.value.decode())
             else:
-                click.echo(format_change(change) + "\n")
+                click.echo(alert_line(change, colour=colour))
     except KeyboardInterrupt:
         pass
     finally:

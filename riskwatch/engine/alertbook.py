@@ -8,6 +8,7 @@ in the same state mapping as everything else, under `a:<alert_id>`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import MutableMapping
@@ -37,6 +38,7 @@ class Finding:
     extra: dict = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=65536)
 def alert_id_for(indicator: str, subject_kind: str, subject_id: str) -> str:
     """Stable across replays, redeliveries and restarts: the same subject, the same id."""
     digest = hashlib.sha1(f"{indicator}\x1f{subject_kind}\x1f{subject_id}".encode()).hexdigest()

@@ -66,6 +66,7 @@ class Engine:
         else:
             self.segments = None
             self._send_fact = segment_sink
+        self._next_tick = float("-inf")
         self._handlers = {
             "order.placed": self._order_placed,
             "order.cancelled": self._order_cancelled,
@@ -146,10 +147,25 @@ class Engine:
         if next_deadline is not None and next_deadline < now:
             for key in self.deadlines.due(now):
                 changes.extend(self._reevaluate(key, now))
-        changes.extend(self._customer_ticks(now))
-        if self.segments is not None:
-            changes.extend(self.segments.advance_to())
+        if now > self._next_tick:
+            changes.extend(self._customer_ticks(now))
+            if self.segments is not None:
+                changes.extend(self.segments.advance_to())
+            self._next_tick = self._earliest_tick()
         return changes
+
+    def _earliest_tick(self) -> float:
+        """The next scheduled evaluation instant of any group indicator."""
+        earliest = float("inf")
+        for indicator in self.rules.indicators.values():
+            every = indicator.evaluate_every
+            if not every or not indicator.enabled:
+                continue
+            last = self.state.get(TICK + indicator.id)
+            if last is None:
+                return float("-inf")
+            earliest = min(earliest, last + every)
+        return earliest
 
     def _reevaluate(self, key: str, now: float) -> list[dict]:
         if key.startswith(SHIPMENT):

@@ -1,0 +1,241 @@
+"""`riskwatch api` (serve the HTTP API) and the terminal client of that API:
+`riskwatch alerts list|show|ack|step|snooze|resolve` and `riskwatch plan trigger`.
+
+The client commands only call the HTTP API (httpx), with --api-url /
+RISKWATCH_API_URL and --token / RISKWATCH_API_TOKEN, so what a person does
+in the terminal is recorded exactly like what they do in the web console.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import httpx
+import orjson
+
+from riskwatch.cli import main
+from riskwatch.settings import Settings, SettingsError, load_settings
+
+EXIT_REFUSED = 1
+EXIT_UNREACHABLE = 2
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from None
+
+
+@main.command("api")
+@click.option("--host", default=None, help="Address to listen on (RISKWATCH_API_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (RISKWATCH_API_PORT, default 8080).")
+@click.option("--store-dir", type=click.Path(path_type=Path), default=None,
+              help="Directory of the workflow log (RISKWATCH_STORE_DIR, default var/store).")
+@click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None, help="Rule directory.")
+def api_command(host: str | None, port: int | None, store_dir: Path | None, rules_dir: Path | None) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json); tokens from RISKWATCH_API_TOKENS."""
+    from riskwatch.api.auth import TokenConfigError
+    from riskwatch.api.server import ApiConfigError, app_from_settings
+
+    settings = _settings().with_overrides(api_host=host, api_port=port, store_dir=store_dir, rules_dir=rules_dir)
+    try:
+        app = app_from_settings(settings)
+    except (ApiConfigError, TokenConfigError) as error:
+        click.echo(f"riskwatch api: {error}", err=True)
+        sys.exit(EXIT_REFUSED)
+    import uvicorn
+
+    click.echo(f"riskwatch api on http://{settings.api_host}:{settings.api_port} "
+               f"(OpenAPI at /openapi.json, store {settings.store_dir})", err=True)
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower())
+
+
+# --------------------------------------------------------------------------- client
+
+class Client:
+    def __init__(self, url: str, token: str | None, actor: str | None):
+        if not token:
+            raise click.UsageError("no token: pass --token or set RISKWATCH_API_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"}
+        if actor:
+            headers["X-Riskwatch-Actor"] = actor
+        self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=15)
+
+    def call(self, method: str, path: str, **kw):
+        try:
+            response = self.http.request(method, path, **kw)
+        except httpx.HTTPError as error:
+            click.echo(f"cannot reach the riskwatch API at {self.http.base_url}: {error}", err=True)
+            sys.exit(EXIT_UNREACHABLE)
+        if response.status_code >= 400:
+            detail = _detail(response)
+            click.echo(f"refused ({response.status_code}): {detail}", err=True)
+            sys.exit(EXIT_REFUSED)
+        return response.json()
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    if isinstance(detail, list):
+        return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', [])[1:]) or 'body'}: {e.get('msg')}"
+                         if isinstance(e, dict) else str(e) for e in detail)
+    problems = body.get("problems") if isinstance(body, dict) else None
+    return f"{detail}" + (": " + "; ".join(problems) if problems else "")
+
+
+def client_options(command):
+    command = click.option("--api-url", default=None, help="riskwatch API base URL (RISKWATCH_API_URL).")(command)
+    command = click.option("--token", default=None, help="API token (RISKWATCH_API_TOKEN).")(command)
+    command = click.option("--as", "actor", default=None, help="Your name, recorded in the audit trail.")(command)
+    command = click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")(command)
+    return command
+
+
+def _client(api_url: str | None, token: str | None, actor: str | None) -> Client:
+    settings = _settings().with_overrides(api_url=api_url, api_token=token)
+    return Client(settings.api_url, settings.api_token, actor)
+
+
+def _print_json(value) -> None:
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def _alert_line(alert: dict) -> str:
+    overdue = " RESPONSE OVERDUE" if alert.get("response_overdue") else ""
+    return (f"{alert['alert_id']}  {alert['tier']:<6} {alert['status']:<12} {alert.get('indicator') or '':<22} "
+            f"owner {alert['owner']}  respond by {alert['alert'].get('respond_by') if 'alert' in alert else alert.get('respond_by')}"
+            f"{overdue}\n    {alert.get('summary') or ''}")
+
+
+def _show_alert(alert: dict, as_json: bool) -> None:
+    if as_json:
+        _print_json(alert)
+        return
+    click.echo(_alert_line(alert))
+    for step in alert.get("steps", []):
+        mark = {"done": "x", "skipped": "-"}.get(step["status"], " ")
+        late = "  OVERDUE" if step.get("overdue") else ""
+        done = f"  done by {step['done_by']} {step['done_at']}" if step.get("done_by") else ""
+        click.echo(f"  [{mark}] {step['step']}. {step['action']} ({step['owner']}, due {step['due_at']}){late}{done}")
+    for escalation in alert.get("escalations", []):
+        click.echo(f"  escalated {escalation['at']}: {escalation['from']} -> {escalation['to']} ({escalation['reason']})")
+    for action in alert.get("audit", []):
+        click.echo(f"  {action['at']}  {action['kind']:<14} {action['actor']} ({action['role']})"
+                   f"{': ' + action['reason'] if action.get('reason') else ''}")
+
+
+@main.group("alerts", invoke_without_command=False)
+def alerts_group() -> None:
+    """Work alerts through the riskwatch API."""
+
+
+@alerts_group.command("list")
+@client_options
+@click.option("--status", type=click.Choice(["open", "acknowledged", "in_progress", "snoozed", "resolved"]))
+@click.option("--tier", type=click.Choice(["red", "orange", "yellow", "blue"]))
+@click.option("--indicator")
+@click.option("--owner")
+@click.option("--customer-class", type=click.Choice(["A", "B", "C", "D"]))
+def alerts_list(api_url, token, actor, as_json, status, tier, indicator, owner, customer_class) -> None:
+    """Alerts, newest first."""
+    params = {k: v for k, v in dict(status=status, tier=tier, indicator=indicator, owner=owner,
+                                    customer_class=customer_class).items() if v}
+    alerts = _client(api_url, token, actor).call("GET", "/v1/alerts", params=params)
+    if as_json:
+        _print_json(alerts)
+        return
+    for alert in alerts:
+        click.echo(_alert_line(alert))
+    click.echo(f"{len(alerts)} alert(s)", err=True)
+
+
+@alerts_group.command("show")
+@client_options
+@click.argument("alert_id")
+def alerts_show(api_url, token, actor, as_json, alert_id) -> None:
+    """One alert: playbook steps, escalations, audit trail."""
+    _show_alert(_client(api_url, token, actor).call("GET", f"/v1/alerts/{alert_id}"), as_json)
+
+
+@alerts_group.command("ack")
+@client_options
+@click.argument("alert_id")
+@click.option("--reason", default=None)
+def alerts_ack(api_url, token, actor, as_json, alert_id, reason) -> None:
+    """Acknowledge an alert."""
+    body = {"reason": reason} if reason else {}
+    _show_alert(_client(api_url, token, actor).call("POST", f"/v1/alerts/{alert_id}/ack", json=body), as_json)
+
+
+@alerts_group.command("step")
+@client_options
+@click.argument("alert_id")
+@click.argument("step", type=int)
+@click.option("--note", default=None, help="What was done.")
+@click.option("--skipped", is_flag=True, help="Record the step as skipped instead of done.")
+def alerts_step(api_url, token, actor, as_json, alert_id, step, note, skipped) -> None:
+    """Record a playbook step as done."""
+    body = {"skipped": skipped} | ({"note": note} if note else {})
+    _show_alert(_client(api_url, token, actor).call("POST", f"/v1/alerts/{alert_id}/steps/{step}", json=body), as_json)
+
+
+@alerts_group.command("snooze")
+@client_options
+@click.argument("alert_id")
+@click.option("--reason", required=True)
+@click.option("--until", default=None, help="RFC 3339 instant, e.g. 2026-04-02T09:00:00+08:00.")
+@click.option("--until-recovery", is_flag=True, help="Until the condition clears.")
+def alerts_snooze(api_url, token, actor, as_json, alert_id, reason, until, until_recovery) -> None:
+    """Snooze an alert until a time or until it recovers."""
+    if not until and not until_recovery:
+        raise click.UsageError("give --until TIME or --until-recovery")
+    body = {"reason": reason, "until_recovery": until_recovery} | ({"until": until} if until else {})
+    _show_alert(_client(api_url, token, actor).call("POST", f"/v1/alerts/{alert_id}/snooze", json=body), as_json)
+
+
+@alerts_group.command("resolve")
+@client_options
+@click.argument("alert_id")
+@click.option("--reason", required=True)
+def alerts_resolve(api_url, token, actor, as_json, alert_id, reason) -> None:
+    """Resolve an alert, with the reason."""
+    _show_alert(_client(api_url, token, actor).call("POST", f"/v1/alerts/{alert_id}/resolve",
+                                                    json={"reason": reason}), as_json)
+
+
+@main.group("plan")
+def plan_group() -> None:
+    """Contingency plans, through the riskwatch API."""
+
+
+@plan_group.command("trigger")
+@client_options
+@click.argument("plan")
+@click.option("--alert", "alert_id", required=True, help="The alert the plan answers.")
+@click.option("--reason", required=True)
+@click.option("--amount", "committed_amount", type=float, default=None, help="Amount committed from the plan's fund.")
+@click.option("--currency", default="CNY", show_default=True)
+@click.option("--budget", "annual_sales_budget", type=float, default=None,
+              help="Annual sales budget, to check the commitment against the fund's share.")
+def plan_trigger(api_url, token, actor, as_json, plan, alert_id, reason, committed_amount, currency,
+                 annual_sales_budget) -> None:
+    """Trigger a contingency plan (rules/contingency_plans.yaml) from an alert (directors)."""
+    body = {"plan": plan, "alert_id": alert_id, "reason": reason, "currency": currency}
+    if committed_amount is not None:
+        body["committed_amount"] = committed_amount
+    if annual_sales_budget is not None:
+        body["annual_sales_budget"] = annual_sales_budget
+    result = _client(api_url, token, actor).call("POST", "/v1/plans", json=body)
+    if as_json:
+        _print_json(result)
+        return
+    click.echo(f"{result['plan_id']}  {result['title']}  ({result['status']}, from {result['alert_id']})")
+    for step in result["steps"]:
+        click.echo(f"  {step['step']}. {step['action']} ({step['owner']}, due {step['due_at']})")
