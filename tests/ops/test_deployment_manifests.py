@@ -108,11 +108,38 @@ def test_workers_reach_kafka_and_alertmanager_by_service_name():
     assert "kafka" in services["worker"]["depends_on"]
 
 
+def _alertmanager_config_path() -> Path:
+    alertmanager = compose()["services"]["alertmanager"]
+    (config_flag,) = [c for c in alertmanager["command"] if c.startswith("--config.file=")]
+    config = Path(config_flag.split("=", 1)[1])
+    for volume in alertmanager["volumes"]:
+        source, target = volume.split(":")[:2]
+        if config.is_relative_to(target):
+            return COMPOSE_DIR / source / config.relative_to(target)
+    raise AssertionError(f"{config} is not mounted into the alertmanager service")
+
+
 @pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool (Debian prometheus-alertmanager) not installed")
-def test_alertmanager_config_is_valid():
-    result = subprocess.run(["amtool", "check-config", str(COMPOSE_DIR / "alertmanager.yml")],
+def test_compose_alertmanager_config_is_valid():
+    result = subprocess.run(["amtool", "check-config", str(_alertmanager_config_path())],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_alertmanager_routes_every_service_alert_severity(all_rules):
+    """A severity no route matches falls to the default receiver: a page nobody gets paged for."""
+    config = yaml.safe_load(_alertmanager_config_path().read_text())
+    matchers = {m for route in config["route"].get("routes", []) for m in route.get("matchers", [])}
+    for severity in {rule["labels"]["severity"] for rule in all_rules if "alert" in rule}:
+        assert f'severity="{severity}"' in matchers, f"no Alertmanager route for severity={severity}"
+
+
+def test_worker_partitions_match_the_topics_kafka_creates():
+    services = compose()["services"]
+    command = services["worker"]["command"]
+    partitions = int(command[command.index("--partitions") + 1])
+    assert partitions == int(services["kafka"]["environment"]["KAFKA_NUM_PARTITIONS"])
+    assert services["worker"]["deploy"]["replicas"] <= partitions
 
 
 # --- Kubernetes ------------------------------------------------------------
@@ -156,10 +183,11 @@ def _port(container_spec: dict, name_or_number) -> int:
 
 def test_worker_deployment_has_replicas_state_volume_rules_and_health_probes():
     deployment = kubernetes("Deployment", "riskwatch-worker")
-    assert deployment["spec"]["replicas"] >= 2
     spec = container(deployment)
     env = k8s_env(deployment)
     assert spec["args"][:2] == ["riskwatch", "worker"]
+    # More replicas than partitions would only add idle pods.
+    assert 2 <= deployment["spec"]["replicas"] <= int(spec["args"][spec["args"].index("--partitions") + 1])
     web_port = int(env.get("RISKWATCH_WEB_PORT", DEFAULTS.web_port))
     assert _port(spec, spec["livenessProbe"]["httpGet"]["port"]) == web_port
     assert spec["livenessProbe"]["httpGet"]["path"] == "/livez"
