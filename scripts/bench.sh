@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Run the benchmarks; results land in benchmarks/results/*.json.
+# `scripts/bench.sh core` runs only the engine benchmarks (no broker).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh --test
+cd benchmarks
+../.venv/bin/python engine_throughput.py
+../.venv/bin/python memory_per_entity.py
+if [ "${1:-all}" != core ]; then
+  for bench in kafka_*.py; do
+    [ -e "$bench" ] && ../.venv/bin/python "$bench"
+  done
+fi
