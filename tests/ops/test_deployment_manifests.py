@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import COMPOSE_FILE, KUBERNETES_DIR, PROMETHEUS_DIR, REPO
+from tests.support.ops import COMPOSE_FILE, KUBERNETES_DIR, PROMETHEUS_DIR, REPO
 from riskwatch.settings import KNOWN_ENVIRONMENT, Settings
 
 DEFAULTS = Settings()

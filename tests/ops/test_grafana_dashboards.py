@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conftest import (
+from tests.support.ops import (
     COMPOSE_FILE,
     GRAFANA_DIR,
     dashboards,

@@ -10,7 +10,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import OPERATIONS_DOC, PROMETHEUS_DIR, faust_sensor_series, recorded_series, riskwatch_series, rule_files, series_in
+from tests.support.ops import OPERATIONS_DOC, PROMETHEUS_DIR, faust_sensor_series, recorded_series, riskwatch_series, rule_files, series_in
 from tests.support.prometheus import promtool
 
 pytestmark = pytest.mark.prometheus

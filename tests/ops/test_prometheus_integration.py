@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import (
+from tests.support.ops import (
     PROMETHEUS_DIR,
     dashboards,
     expand,
