@@ -141,7 +141,7 @@ def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, la
     sinks = [to_stdout]
     am_sink = _alertmanager_sink(settings.alertmanager_url, None)
     if am_sink is not None:
-        sinks.append(am_sink)
+        sinks.append(am_sink.send)
     service = EmbeddedService(ruleset, settings.lateness_seconds, sinks=sinks)
     for path in files:
         try:
@@ -242,7 +242,15 @@ def run(seed: int, input_path: Path | None, customers: int, days: int | None, ra
     sinks = [show]
     am_sink = _alertmanager_sink(settings.alertmanager_url, metrics)
     if am_sink is not None:
-        sinks.append(am_sink)
+        sinks.append(am_sink.send)
+    last_resend = time.monotonic()
+
+    def resend_open_alerts() -> None:
+        # Alertmanager expires an alert at its endsAt: re-send open ones well before.
+        nonlocal last_resend
+        if am_sink is not None and time.monotonic() - last_resend > 5:
+            am_sink.tick()
+            last_resend = time.monotonic()
     service = EmbeddedService(ruleset, settings.lateness_seconds, metrics=metrics, sinks=sinks)
 
     stopping = {"now": False}
@@ -266,6 +274,7 @@ def run(seed: int, input_path: Path | None, customers: int, days: int | None, ra
             break
         fed += 1
         service.feed(line, label, fed)
+        resend_open_alerts()
         if rate > 0 and fed % 50 == 0:
             ahead = fed / rate - (time.monotonic() - started)
             if ahead > 0:
@@ -278,6 +287,7 @@ def run(seed: int, input_path: Path | None, customers: int, days: int | None, ra
         click.echo(f"input done; still serving http://{host}:{port}/metrics; Ctrl-C to stop", err=True)
         while not stopping["now"]:
             time.sleep(0.2)
+            resend_open_alerts()
     metrics.up.labels(component="run").set(0)
     if am_sink is not None and hasattr(am_sink, "close"):
         am_sink.close()
