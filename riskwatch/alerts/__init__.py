@@ -4,7 +4,7 @@
 append-only log, `desk` puts them together for the shells (API, run, worker).
 """
 
-from riskwatch.alerts.desk import ActionRefused, AlertDesk, InvalidField
+from riskwatch.alerts.desk import ActionRefused, AlertDesk, InvalidField, open_desk
 from riskwatch.alerts.store import WorkflowStore
 
-__all__ = ["ActionRefused", "AlertDesk", "InvalidField", "WorkflowStore"]
+__all__ = ["ActionRefused", "AlertDesk", "InvalidField", "WorkflowStore", "open_desk"]

@@ -325,4 +325,18 @@ def _matches_linked(desk: AlertDesk, thing: dict, filters: dict) -> bool:
     return _within(when, filters.get("since"), filters.get("until"))
 
 
-__all__ = ["AlertDesk", "ActionRefused", "InvalidField", "SYSTEM_ROLE"]
+def open_desk(settings, *, metrics=None, notify: Callable[[dict], None] | None = None,
+              persistent: bool = True) -> AlertDesk:
+    """The desk `riskwatch run`/`api`/`worker` use: rules from settings.rules_dir,
+    the log under settings.store_dir (in memory when `persistent` is False).
+    Raises ValueError listing the rule problems."""
+    from riskwatch.rules.response import load_response_rules
+
+    rules, problems = load_response_rules(settings.rules_dir)
+    if rules is None:
+        raise ValueError("response rules invalid: " + "; ".join(problems))
+    store = WorkflowStore(settings.store_dir) if persistent else None
+    return AlertDesk(rules, store, metrics=metrics, notify=notify)
+
+
+__all__ = ["AlertDesk", "ActionRefused", "InvalidField", "SYSTEM_ROLE", "open_desk"]

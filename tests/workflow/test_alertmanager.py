@@ -179,3 +179,39 @@ def test_push_failure_is_counted_and_retried():
     assert metrics.alertmanager_push_failures._value.get() == 1
     assert sink.flush() == 0 and metrics.alertmanager_push_failures._value.get() == 2
     sink._client.close()
+
+
+def test_engine_output_through_the_desk_to_alertmanager(am, hook, tmp_path):
+    """Real engine output (EmbeddedService over the event file): the desk works
+    it, Alertmanager shows the desk's view; the paid invoice ends in Alertmanager."""
+    from riskwatch.alerts import open_desk
+    from riskwatch.rules import load_rules
+    from riskwatch.service import EmbeddedService
+    from riskwatch.settings import Settings
+
+    from .conftest import REPO
+
+    settings = Settings(rules_dir=REPO / "rules", store_dir=tmp_path / "store")
+    sink = AlertmanagerSink(am.url)
+    desk = open_desk(settings, notify=sink)
+    service = EmbeddedService(load_rules(REPO / "rules"), sinks=[desk])
+    lines = (REPO / "tests" / "workflow" / "data" / "overdue_and_price_war.jsonl").read_text().splitlines()
+    for number, line in enumerate(lines[:4], start=1):
+        service.feed(line, "events", number)
+    service.advance_to(datetime(2026, 4, 5, tzinfo=timezone.utc))
+    by_indicator = {i["alert"]["indicator"]: i["alert_id"] for i in desk.ledger.alerts.values()}
+    overdue, price = by_indicator["payment_overdue"], by_indicator["competitor_price_cut"]
+    firing = {a["labels"]["alert_id"]: a for a in am.alerts() if a["status"]["state"] == "active"}
+    assert {overdue, price} <= set(firing)
+    assert firing[overdue]["labels"]["customer_class"] == "A"
+    assert "120" not in str(firing[overdue]["labels"])  # the amount is not a label
+    # Nobody acknowledged the price war by its respond_by (event time): it goes to the GM.
+    desk.tick(service.engine.watermark)
+    assert sink.firing[price]["owner"] == "general_manager"
+    # The invoice is paid: the engine resolves it, Alertmanager hears it.
+    service.feed(lines[4], "events", 5)
+    assert desk.ledger.alerts[overdue]["status"] == "resolved"
+    am.wait_for_alerts(lambda alerts: not [a for a in alerts if a["labels"]["alert_id"] == overdue
+                                           and a["status"]["state"] == "active"])
+    assert desk.reviews(service.engine.watermark)[0]["alert_id"] == overdue
+    sink.close()
