@@ -20,7 +20,7 @@ from tests.support.ops import (
     PROMETHEUS_DIR,
     dashboards,
     expand,
-    query_panels,
+    panel_targets,
     rule_files,
     series_in,
     worker_only_series,
@@ -72,24 +72,6 @@ class Observed:
     end: float
 
 
-def _value(prometheus: PrometheusServer, expr: str) -> float | None:
-    result = prometheus.query(expr)
-    return float(result[0]["value"][1]) if result else None
-
-
-def _rules_evaluated_since(prometheus: PrometheusServer, instant: float) -> bool:
-    from datetime import datetime
-
-    for group in prometheus.rule_groups():
-        for rule in group["rules"]:
-            last = rule.get("lastEvaluation", "")
-            if not last or last.startswith("0001"):
-                return False
-            if datetime.fromisoformat(last[:26].rstrip("Z") + "+00:00").timestamp() < instant:
-                return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory) -> Observed:
     workdir = tmp_path_factory.mktemp("prometheus-integration")
@@ -112,11 +94,11 @@ def observed(tmp_path_factory) -> Observed:
         wait_for(lambda: b"riskwatch_events_processed_total" in http_get(metrics_url), 30,
                  what="riskwatch run serving /metrics")
         # Every event scraped: the counters in Prometheus reach what was fed.
-        wait_for(lambda: _value(prometheus, f'sum(riskwatch_events_processed_total{{job="{JOB}"}})') == len(lines) - rejected,
+        wait_for(lambda: prometheus.value(f'sum(riskwatch_events_processed_total{{job="{JOB}"}})') == len(lines) - rejected,
                  60, what="Prometheus seeing every event evaluated")
         end = time.time()
         # A few more evaluations so range windows (20 s) and every rule see the whole run.
-        wait_for(lambda: _rules_evaluated_since(prometheus, end + 2), 30, what="rules evaluated after the feed")
+        wait_for(lambda: prometheus.rules_evaluated_since(end + 2), 30, what="rules evaluated after the feed")
         yield Observed(prometheus, riskwatch, metrics_url, len(lines) - rejected, rejected, start, end)
     except Exception:
         log.flush()
@@ -143,8 +125,8 @@ def test_prometheus_scrapes_riskwatch_run(observed):
 def test_prometheus_counts_every_event_fed_and_every_line_refused(observed):
     prometheus = observed.prometheus
     assert observed.rejected > 0, "the simulation should include spoilt records"
-    assert _value(prometheus, f'sum(riskwatch_events_processed_total{{job="{JOB}"}})') == observed.accepted
-    assert _value(prometheus, f'sum(riskwatch_events_rejected_total{{job="{JOB}"}})') == observed.rejected
+    assert prometheus.value(f'sum(riskwatch_events_processed_total{{job="{JOB}"}})') == observed.accepted
+    assert prometheus.value(f'sum(riskwatch_events_rejected_total{{job="{JOB}"}})') == observed.rejected
     # Pre-created label combinations: a panel shows 0, not "no data".
     assert len(prometheus.query(f'riskwatch_alerts_open{{job="{JOB}"}}')) == 4
     assert len(prometheus.query(f'riskwatch_alerts_raised_total{{job="{JOB}"}}')) == 8 * 4
@@ -152,13 +134,13 @@ def test_prometheus_counts_every_event_fed_and_every_line_refused(observed):
 
 def test_the_simulated_business_shows_risk_in_prometheus(observed):
     prometheus = observed.prometheus
-    assert _value(prometheus, f'sum(riskwatch_alerts_raised_total{{job="{JOB}"}})') > 0
+    assert prometheus.value(f'sum(riskwatch_alerts_raised_total{{job="{JOB}"}})') > 0
     indicators = prometheus.query(f'sum by (indicator) (riskwatch_alerts_raised_total{{job="{JOB}"}}) > 0')
     assert len(indicators) >= 2, indicators
     # The clock is event time: 120 simulated days past the simulation's start.
-    watermark = _value(prometheus, f'riskwatch_watermark_seconds{{job="{JOB}"}}')
+    watermark = prometheus.value(f'riskwatch_watermark_seconds{{job="{JOB}"}}')
     assert watermark > SIMULATION.start.timestamp() + 100 * 86400
-    assert _value(prometheus, f'riskwatch_up{{job="{JOB}", component="run"}}') == 1
+    assert prometheus.value(f'riskwatch_up{{job="{JOB}", component="run"}}') == 1
 
 
 def test_every_shipped_rule_is_loaded_and_evaluates_without_error(observed):
@@ -172,7 +154,7 @@ def test_every_shipped_rule_is_loaded_and_evaluates_without_error(observed):
 
 
 def test_recording_rules_produce_series_from_riskwatch(observed):
-    rate = _value(observed.prometheus, f'riskwatch:events_processed:rate5m{{job="{JOB}"}}')
+    rate = observed.prometheus.value(f'riskwatch:events_processed:rate5m{{job="{JOB}"}}')
     assert rate is not None and rate > 0
 
 
@@ -182,18 +164,11 @@ def test_a_healthy_busy_riskwatch_raises_no_service_alert(observed):
         assert states[alert] == "inactive", f"{alert} is {states[alert]} on a healthy service"
 
 
-def _panel_targets():
-    for name, dashboard in dashboards().items():
-        for panel in query_panels(dashboard):
-            for target in panel["targets"]:
-                yield pytest.param(target["expr"], id=f"{name}:{panel['title']}:{target['refId']}")
-
-
 def _finite_points(result: list[dict]) -> int:
     return sum(1 for series in result for _, value in series["values"] if math.isfinite(float(value)))
 
 
-@pytest.mark.parametrize("expr", list(_panel_targets()))
+@pytest.mark.parametrize("expr", [pytest.param(expr, id=name) for name, expr in panel_targets()])
 def test_dashboard_query_returns_data(observed, expr):
     query = expand(expr)
     result = observed.prometheus.query_range(query, observed.start, observed.end + 5, step=1)
@@ -217,13 +192,9 @@ def test_stopping_riskwatch_makes_the_worker_down_alert_pending(observed):
     observed.riskwatch.terminate()
     observed.riskwatch.wait(timeout=15)
 
-    def worker_down_state():
-        for group in observed.prometheus.rule_groups():
-            for rule in group["rules"]:
-                if rule["name"] == "RiskwatchWorkerDown":
-                    return [a for a in rule["alerts"] if a["labels"].get("job") == JOB]
-        return None
+    def worker_down():
+        return [a for a in observed.prometheus.alerts_of("RiskwatchWorkerDown") if a["labels"].get("job") == JOB]
 
-    (alert,) = wait_for(worker_down_state, 20, what="RiskwatchWorkerDown pending")
+    (alert,) = wait_for(worker_down, 20, what="RiskwatchWorkerDown pending")
     assert alert["state"] == "pending"  # for: 2m, so not firing yet
     assert alert["annotations"]["runbook"] == "docs/operations.md#riskwatchworkerdown"

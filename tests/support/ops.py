@@ -111,3 +111,11 @@ def expand(expr: str) -> str:
     for name in sorted(GRAFANA_VARIABLES, key=len, reverse=True):
         expr = expr.replace(name, GRAFANA_VARIABLES[name])
     return expr
+
+
+def panel_targets() -> list[tuple[str, str]]:
+    """(test id, PromQL) of every panel target of every dashboard."""
+    return [(f"{name}:{panel['title']}:{target['refId']}", target["expr"])
+            for name, dashboard in dashboards().items()
+            for panel in query_panels(dashboard)
+            for target in panel["targets"]]

@@ -11,6 +11,7 @@ Prometheus resolves them against the config file's directory.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +140,11 @@ class PrometheusServer:
             return [{"metric": {}, "value": data["result"]}]
         return data["result"]
 
+    def value(self, expr: str) -> float | None:
+        """The first sample's value of an instant query, None when empty."""
+        result = self.query(expr)
+        return float(result[0]["value"][1]) if result else None
+
     def query_range(self, expr: str, start: float, end: float, step: float = 1.0) -> list[dict]:
         return self.api("query_range", query=expr, start=start, end=end, step=step)["result"]
 
@@ -146,6 +153,27 @@ class PrometheusServer:
 
     def rule_groups(self) -> list[dict]:
         return self.api("rules")["groups"]
+
+    def rules_evaluated_since(self, instant: float) -> bool:
+        """Every loaded rule has been evaluated at or after `instant` (Unix time)."""
+        for group in self.rule_groups():
+            for rule in group["rules"]:
+                last = rule.get("lastEvaluation", "")
+                if not last or last.startswith("0001"):
+                    return False
+                # RFC 3339 with nanoseconds: keep microseconds for fromisoformat.
+                stamp = re.sub(r"(\.\d{6})\d*", r"\1", last).replace("Z", "+00:00")
+                if datetime.fromisoformat(stamp).timestamp() < instant:
+                    return False
+        return True
+
+    def alerts_of(self, alertname: str) -> list[dict]:
+        """Active (pending or firing) instances of an alerting rule."""
+        for group in self.rule_groups():
+            for rule in group["rules"]:
+                if rule["name"] == alertname:
+                    return rule.get("alerts", [])
+        raise PrometheusError(f"no rule {alertname} loaded")
 
     def label_values(self, label: str, match: str) -> list[str]:
         return self.api(f"label/{label}/values", **{"match[]": match})
