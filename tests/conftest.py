@@ -71,6 +71,12 @@ def rules():
     return default_rules()
 
 
+@pytest.fixture(scope="session")
+def rules_dir() -> Path:
+    """The shipped rule directory."""
+    return RULES_DIR
+
+
 @pytest.fixture
 def riskwatch():
     """`riskwatch(*args)` runs the console script."""
