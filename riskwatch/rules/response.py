@@ -14,8 +14,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from riskwatch.rules.loader import pydantic_problems, read_yaml
 
 ESCALATION_FILE = "escalation.yaml"
 PLANS_FILE = "contingency_plans.yaml"
@@ -132,45 +133,14 @@ class ResponseRules(BaseModel):
     plans: dict[str, ContingencyPlan]
 
 
-def _load_yaml(path: Path, problems: list[str]) -> object | None:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        problems.append(f"{path.name}: file: not found in {path.parent}")
-        return None
-    except OSError as exc:
-        problems.append(f"{path.name}: file: cannot be read ({exc.strerror})")
-        return None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "document"
-        problems.append(f"{path.name}: {where}: not valid YAML ({getattr(exc, 'problem', exc)})")
-        return None
-
-
-def _describe(file_name: str, exc: ValidationError) -> list[str]:
-    problems = []
-    for error in exc.errors():
-        loc = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif message.startswith("Value error, "):
-            message = message[len("Value error, "):]
-        problems.append(f"{file_name}: {loc}: {message}")
-    return problems
-
-
 def _validate(model: type[BaseModel], file_name: str, data: object, problems: list[str]):
     if data is None:
-        problems.append(f"{file_name}: (top level): file is empty")
+        problems.append(f"{file_name}: (top level): the file is empty")
         return None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_describe(file_name, exc))
+        problems.extend(pydantic_problems(file_name, exc))
         return None
 
 
@@ -178,14 +148,13 @@ def load_response_rules(rules_dir: Path) -> tuple[ResponseRules | None, list[str
     """Load and check both files; (rules, []) or (None, every problem found)."""
     rules_dir = Path(rules_dir)
     problems: list[str] = []
-    escalation = plans = None
-    data = _load_yaml(rules_dir / ESCALATION_FILE, problems)
-    if data is not None or not problems:
-        escalation = _validate(EscalationRules, ESCALATION_FILE, data, problems)
-    before = len(problems)
-    data = _load_yaml(rules_dir / PLANS_FILE, problems)
-    if len(problems) == before:
-        plans = _validate(ContingencyPlans, PLANS_FILE, data, problems)
+    loaded: dict[str, BaseModel | None] = {}
+    # Same reader and wording as the other rule files (duplicate keys refused, too).
+    for file_name, model in ((ESCALATION_FILE, EscalationRules), (PLANS_FILE, ContingencyPlans)):
+        before = len(problems)
+        data = read_yaml(rules_dir / file_name, problems)
+        loaded[file_name] = _validate(model, file_name, data, problems) if len(problems) == before else None
+    escalation, plans = loaded[ESCALATION_FILE], loaded[PLANS_FILE]
     if problems or escalation is None or plans is None:
         return None, problems
     return ResponseRules(escalation=escalation, plans=plans.plans), []

@@ -278,11 +278,12 @@ def test_bad_rule_files_name_file_field_and_reason(tmp_path):
     rules, problems = load_response_rules(tmp_path)
     assert rules is None
     assert "escalation.yaml: hysteresis.tier_drop_hold: expected a duration like '72h' (number + s|m|h|d), got 'soon'" in problems
-    assert "escalation.yaml: hysteresis.colour: unknown field" in problems
+    assert "escalation.yaml: hysteresis.colour: unknown key" in problems
     assert any(p.startswith("contingency_plans.yaml: plans.x.steps: ") for p in problems)
 
 
 def test_missing_rule_file_is_reported(tmp_path):
     rules, problems = load_response_rules(tmp_path)
     assert rules is None
-    assert problems[0].startswith("escalation.yaml: file: not found")
+    assert problems[0].startswith("escalation.yaml: cannot read: ")
+    assert problems[1].startswith("contingency_plans.yaml: cannot read: ")
