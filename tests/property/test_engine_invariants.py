@@ -1,0 +1,208 @@
+"""Engine invariants under at-least-once delivery (DOMAIN §4):
+a duplicate event_id changes nothing, arrival order within the allowed
+lateness does not matter, and an alert's id depends only on its subject."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+from itertools import islice
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from riskwatch import testing as t
+from riskwatch.engine import alert_id_for
+from riskwatch.simulate import SimulationSettings, simulate
+from riskwatch.testing import Scenario
+
+LATENESS = timedelta(minutes=10)
+START = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# Times on a coarse grid (day, hour, a few minutes) so that many events of
+# different stories fall within 10 minutes of each other.
+moments = st.builds(
+    lambda day, hour, minute: START + timedelta(days=day, hours=hour, minutes=minute),
+    st.integers(0, 70), st.integers(0, 2), st.integers(0, 12),
+)
+customers = st.sampled_from(["C1", "C2", "C3"])
+
+
+@st.composite
+def invoice_story(draw, number: int) -> list[dict]:
+    customer = draw(customers)
+    issued = draw(moments)
+    due = issued + timedelta(days=draw(st.integers(0, 40)), minutes=draw(st.integers(0, 30)))
+    amount = draw(st.sampled_from([5_000, 250_000, 2_000_000]))
+    events = [t.invoice_issued(f"INV-{number}", customer, amount, due_at=due, at=issued)]
+    for _ in range(draw(st.integers(0, 2))):
+        paid = issued + timedelta(days=draw(st.integers(0, 90)), minutes=draw(st.integers(0, 12)))
+        share = draw(st.sampled_from([1, 2]))
+        events.append(t.payment_received(f"INV-{number}", customer, amount // share, at=paid))
+    if draw(st.booleans()) and draw(st.booleans()):
+        events.append(t.invoice_written_off(f"INV-{number}", customer, at=issued + timedelta(days=draw(st.integers(30, 120)))))
+    return events
+
+
+@st.composite
+def shipment_story(draw, number: int) -> list[dict]:
+    customer = draw(customers)
+    scheduled = draw(moments)
+    promised = scheduled + timedelta(days=draw(st.integers(1, 7)), minutes=draw(st.integers(0, 12)))
+    events = [t.order_placed(f"ORD-{number}", customer, draw(st.sampled_from([20_000, 1_500_000])), at=scheduled),
+              t.delivery_scheduled(f"SHP-{number}", customer, promised_at=promised, order_id=f"ORD-{number}",
+                                   at=scheduled + timedelta(minutes=draw(st.integers(0, 5))))]
+    if draw(st.booleans()):
+        eta = promised + timedelta(hours=draw(st.integers(0, 200)))
+        events.append(t.eta_updated(f"SHP-{number}", customer, eta=eta, at=promised - timedelta(hours=draw(st.integers(1, 20)))))
+    if draw(st.booleans()):
+        late = timedelta(hours=draw(st.integers(-24, 200)), minutes=draw(st.integers(0, 12)))
+        events.append(t.delivered(f"SHP-{number}", customer, delivered_at=promised + late))
+    return events
+
+
+@st.composite
+def price_story(draw, number: int) -> list[dict]:
+    sku = f"SKU-{number}"
+    at = draw(moments)
+    events = []
+    for price in draw(st.lists(st.sampled_from([1000, 950, 900, 880, 850, 1000, 1020]), min_size=2, max_size=6)):
+        events.append(t.price_observed("Apex", sku, price, at=at))
+        at = at + timedelta(days=draw(st.integers(0, 6)), minutes=draw(st.integers(1, 12)))
+    return events
+
+
+@st.composite
+def profile_story(draw, number: int) -> list[dict]:
+    customer = f"C{number % 3 + 1}"
+    return [t.customer_profile(customer, draw(st.sampled_from("ABCD")), credit_limit=draw(st.sampled_from([100_000, 3_000_000])),
+                               at=draw(moments))]
+
+
+@st.composite
+def timelines(draw) -> list[dict]:
+    """A small business: a few invoices, shipments, price series and profiles, in event-time order."""
+    kinds = draw(st.lists(st.sampled_from([invoice_story, shipment_story, price_story, profile_story]),
+                          min_size=1, max_size=8))
+    events: list[dict] = []
+    for number, kind in enumerate(kinds):
+        events.extend(draw(kind(number)))
+    for sequence, event in enumerate(events):
+        event["event_id"] = f"e{sequence:04d}"  # deterministic ids: the same story, the same ids
+    return sorted(events, key=lambda e: (e["occurred_at"], e["event_id"]))
+
+
+def end_of(events: list[dict]) -> datetime:
+    return max(t.instant(e["occurred_at"]) for e in events) + timedelta(days=150)
+
+
+def outcome(events: list, until: datetime | None) -> dict[str, tuple[str, str]]:
+    story = Scenario().feed(*events)
+    if until is not None:
+        story.advance_to(until)
+    assert story.rejections == []
+    return story.outcome()
+
+
+def shuffled_within_lateness(events: list[dict], rng: random.Random) -> list[dict]:
+    """Arrival order where an event may overtake only events less than 10 minutes older than it.
+
+    Sorting by event time plus a jitter in [0, lateness) keeps every event ahead of the
+    watermark when it arrives: if j overtakes i, then t_j - t_i < lateness."""
+    jitter = LATENESS.total_seconds() - 1
+    keyed = [(t.instant(e["occurred_at"]).timestamp() + rng.uniform(0, jitter), i, e) for i, e in enumerate(events)]
+    return [e for _, _, e in sorted(keyed)]
+
+
+# --- duplicates -------------------------------------------------------------------------
+
+@PROPERTY
+@given(timelines())
+def test_every_event_delivered_twice_gives_the_same_alerts(events):
+    until = end_of(events)
+    twice = [e for event in events for e in (event, dict(event))]
+    assert outcome(twice, until) == outcome(events, until)
+
+
+@PROPERTY
+@given(timelines(), st.randoms(use_true_random=False))
+def test_a_redelivered_subset_later_in_the_stream_changes_nothing(events, rng):
+    until = end_of(events)
+    cut = rng.randrange(len(events) + 1)
+    again = [dict(e) for e in events[:cut] if rng.random() < 0.5]
+    replayed = events[:cut] + again + events[cut:] + [dict(e) for e in rng.sample(events, k=min(3, len(events)))]
+    assert outcome(replayed, until) == outcome(events, until)
+
+
+# --- order within the allowed lateness ---------------------------------------------------
+
+@PROPERTY
+@given(timelines(), st.randoms(use_true_random=False))
+def test_arrival_order_within_the_allowed_lateness_does_not_change_the_alerts(events, rng):
+    until = end_of(events)
+    assert outcome(shuffled_within_lateness(events, rng), until) == outcome(events, until)
+
+
+@PROPERTY
+@given(timelines())
+def test_the_final_alerts_do_not_depend_on_the_clock_stopping_early(events):
+    # The same stream, the clock moved to the end in one step or day by day.
+    until = end_of(events)
+    story = Scenario().feed(*events)
+    moment = t.instant(events[-1]["occurred_at"])
+    while moment < until:
+        moment += timedelta(days=7)
+        story.advance_to(min(moment, until))
+    assert story.outcome() == outcome(events, until)
+
+
+# --- stable ids ----------------------------------------------------------------------------
+
+@PROPERTY
+@given(timelines())
+def test_alert_ids_depend_only_on_the_indicator_and_the_subject(events):
+    story = Scenario().feed(*events).advance_to(end_of(events))
+    again = Scenario().feed(*events).advance_to(end_of(events))
+    assert set(story.final) == set(again.final)
+    for alert_id, record in story.final.items():
+        assert alert_id == alert_id_for(record["indicator"], record["subject"]["kind"], record["subject"]["id"])
+
+
+def test_one_alert_per_subject_however_often_its_condition_changes():
+    story = Scenario().feed(
+        t.price_observed("Apex", "SKU-1", 1000, at="2026-02-01T12:00:00Z"),
+        t.price_observed("Apex", "SKU-1", 850, at="2026-02-04T12:00:00Z"),
+        t.price_observed("Apex", "SKU-1", 1000, at="2026-02-07T12:00:00Z"),
+        t.price_observed("Apex", "SKU-1", 800, at="2026-02-10T12:00:00Z"),
+    )
+    assert len({change["alert_id"] for change in story.changes}) == 1
+    assert [c["change"] for c in story.changes] == ["raised", "resolved", "reopened"]
+
+
+# --- a slice of the simulated business ------------------------------------------------------
+
+def simulated_events(count: int = 3000) -> list[dict]:
+    lines = simulate(SimulationSettings(seed=11, customers=60, days=120))
+    return [orjson.loads(line) for line in islice(lines, count)]
+
+
+SIMULATED = simulated_events()
+
+
+def test_the_simulated_slice_raises_alerts_worth_testing_against():
+    indicators = {record["indicator"] for record in Scenario().feed(*SIMULATED).final.values()}
+    assert len(indicators) >= 2, indicators
+
+
+@settings(max_examples=4, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32))
+def test_simulated_business_with_redeliveries_and_reordering_gives_the_same_alerts(seed):
+    rng = random.Random(seed)
+    expected = outcome(SIMULATED, None)
+    reordered = shuffled_within_lateness(SIMULATED, rng)
+    redelivered = list(reordered)
+    for index in sorted(rng.sample(range(len(reordered)), k=300), reverse=True):
+        redelivered.insert(min(len(redelivered), index + rng.randrange(1, 50)), dict(reordered[index]))
+    assert outcome(redelivered, None) == expected
