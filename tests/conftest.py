@@ -84,6 +84,27 @@ def riskwatch():
 
 
 @pytest.fixture
+def start_riskwatch():
+    """`start_riskwatch(*args)` starts the console script in the background (a Popen with
+    text pipes); whatever is still running at the end of the test is stopped."""
+    started: list[subprocess.Popen] = []
+
+    def start(*args: str) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [str(CONSOLE_SCRIPT), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=_environment(), cwd=REPO,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture
 def events_file(tmp_path):
     """`events_file(events, name=...)` writes events (dicts or raw lines) as a JSON-lines file."""
 

@@ -1,0 +1,100 @@
+"""`riskwatch simulate` (seeded, reproducible) and `riskwatch run` (the
+embedded main job with its /metrics page) through the console script."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from riskwatch.models import Rejection, parse_event
+
+
+def simulate(riskwatch, *args):
+    done = riskwatch("simulate", "--customers", "40", "--days", "30", *args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_same_seed_gives_the_same_bytes(riskwatch):
+    assert simulate(riskwatch, "--seed", "5") == simulate(riskwatch, "--seed", "5")
+
+
+def test_a_different_seed_gives_a_different_business(riskwatch):
+    assert simulate(riskwatch, "--seed", "5") != simulate(riskwatch, "--seed", "6")
+
+
+def test_every_simulated_line_is_a_valid_event_in_event_time_order(riskwatch):
+    lines = simulate(riskwatch, "--seed", "5").splitlines()
+    assert len(lines) > 500
+    events = [parse_event(line) for line in lines]
+    assert [e for e in events if isinstance(e, Rejection)] == []
+    assert len({e.event_id for e in events}) == len(events)
+    times = [e.occurred_at for e in events]
+    assert times == sorted(times)
+    assert {"customer.profile", "order.placed", "delivery.scheduled", "delivery.delivered", "invoice.issued",
+            "payment.received", "competitor.price_observed"} <= {e.type for e in events}
+
+
+def test_events_option_stops_after_that_many(riskwatch):
+    assert len(simulate(riskwatch, "--events", "25").splitlines()) == 25
+
+
+# --- run -------------------------------------------------------------------------------
+
+METRICS_AT = re.compile(r"metrics at (http://[^ ]+/metrics)")
+
+
+def scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        assert response.status == 200
+        return response.read().decode()
+
+
+def processed_total(page: str) -> float:
+    values = [float(line.rsplit(" ", 1)[1]) for line in page.splitlines()
+              if line.startswith("riskwatch_events_processed_total")]
+    assert values, "riskwatch_events_processed_total is not exported"
+    return sum(values)
+
+
+@pytest.fixture
+def business_file(riskwatch, tmp_path):
+    path = tmp_path / "business.jsonl"
+    done = riskwatch("simulate", "--seed", "9", "--customers", "40", "--days", "40", "--output", path)
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+def test_run_on_a_file_prints_alert_lines_and_a_summary_and_serves_metrics_meanwhile(start_riskwatch, business_file):
+    lines = business_file.read_text().count("\n")
+    rate = max(200, lines // 4)    # about four seconds of input: time to scrape twice
+    process = start_riskwatch("run", "--input", business_file, "--metrics-port", "0", "--exit-when-done",
+                              "--no-color", "--rate", str(rate))
+    first_line = process.stderr.readline()
+    match = METRICS_AT.search(first_line)
+    assert match, first_line
+    url = match.group(1)
+    first = processed_total(scrape(url))
+    time.sleep(1.0)
+    second = processed_total(scrape(url))
+    assert second > first, (first, second)
+    assert second < lines   # scraped while the input was still being read
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "events: " in err and f"{lines} read" in err
+    assert "alerts raised:" in err and "alerts open:" in err
+    alert_lines = [line for line in out.splitlines() if line.strip()]
+    assert alert_lines, "no alert lines"
+    assert all(line.split()[0] in ("RED", "ORANGE", "YELLOW", "BLUE") for line in alert_lines)
+    assert "\033[" not in out    # --no-color
+    assert any("owner " in line and "respond by" in line for line in alert_lines)
+
+
+def test_run_refuses_a_missing_input_file(riskwatch, tmp_path):
+    done = riskwatch("run", "--input", tmp_path / "missing.jsonl", "--metrics-port", "0", "--exit-when-done")
+    assert done.returncode != 0
+    assert "missing.jsonl: cannot read" in done.stderr
