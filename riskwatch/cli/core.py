@@ -205,19 +205,22 @@ def simulate_command(seed: int, customers: int, days: int, events: int | None, b
 @click.option("--metrics-host", default="127.0.0.1", show_default=True)
 @click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None)
 @click.option("--alertmanager", default=None, help="Also push alerts to this Alertmanager URL.")
+@click.option("--store-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the alert desk keeps acknowledgements, plans and reviews (default var/store).")
 @click.option("--exit-when-done/--serve-when-done", default=False,
               help="With --input or --days: exit at the end instead of serving metrics until Ctrl-C.")
 @click.option("--quiet", is_flag=True, help="Only the summary, no alert lines.")
 @click.option("--color/--no-color", default=None, help="Colour tiers (default: when stdout is a terminal).")
 def run(seed: int, input_path: Path | None, customers: int, days: int | None, rate: float, metrics_port: int | None,
-        metrics_host: str, rules_dir: Path | None, alertmanager: str | None, exit_when_done: bool, quiet: bool,
-        color: bool | None) -> None:
+        metrics_host: str, rules_dir: Path | None, alertmanager: str | None, store_dir: Path | None,
+        exit_when_done: bool, quiet: bool, color: bool | None) -> None:
     """The main job, embedded: simulate (or read) events, evaluate, show alerts live, serve /metrics."""
     from prometheus_client import CollectorRegistry
 
     from riskwatch.metrics_server import serve_metrics
 
-    settings = _settings().with_overrides(rules_dir=rules_dir, metrics_port=metrics_port, alertmanager_url=alertmanager)
+    settings = _settings().with_overrides(rules_dir=rules_dir, metrics_port=metrics_port, alertmanager_url=alertmanager,
+                                          store_dir=store_dir)
     ruleset = _rules_or_exit(settings.rules_dir)
     if input_path is not None and not input_path.is_file():
         click.echo(f"{input_path}: cannot read: no such file", err=True)
@@ -239,17 +242,25 @@ def run(seed: int, input_path: Path | None, customers: int, days: int | None, ra
         if not quiet:
             click.echo(alert_line(record, colour=colour))
 
-    sinks = [show]
+    from riskwatch.alerts import open_desk
+
     am_sink = _alertmanager_sink(settings.alertmanager_url, metrics)
-    if am_sink is not None:
-        sinks.append(am_sink.send)
+    # The desk tracks acknowledgement, escalation and reviews; Alertmanager
+    # gets the desk's view (escalated owner, snoozes), not the raw engine record.
+    desk = open_desk(settings, metrics=metrics, notify=am_sink.send if am_sink is not None else None)
+    sinks = [show, desk]
     last_resend = time.monotonic()
 
     def resend_open_alerts() -> None:
-        # Alertmanager expires an alert at its endsAt: re-send open ones well before.
+        # Escalation runs on the service clock; Alertmanager expires an alert at
+        # its endsAt, so open ones are re-sent well before.
         nonlocal last_resend
-        if am_sink is not None and time.monotonic() - last_resend > 5:
-            am_sink.tick()
+        if time.monotonic() - last_resend > 5:
+            watermark = service.engine.watermark
+            if watermark is not None:
+                desk.tick(watermark)
+            if am_sink is not None:
+                am_sink.tick()
             last_resend = time.monotonic()
     service = EmbeddedService(ruleset, settings.lateness_seconds, metrics=metrics, sinks=sinks)
 

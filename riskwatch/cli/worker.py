@@ -54,8 +54,12 @@ def worker(partitions: int, tick_seconds: float, **flags: object) -> None:
     """Run the Kafka stream processors (faust) until stopped."""
     from riskwatch.errors import RulesError
     from streams.app import WorkerOptions, create_app
+    from streams.topics import ensure_topics
 
     settings = _settings(**flags)
+    created = ensure_topics(settings.broker, settings.topic_prefix, partitions)
+    if created:
+        click.echo(f"riskwatch worker: created topics {', '.join(created)}", err=True)
     try:
         app, processor = create_app(WorkerOptions(settings=settings, partitions=partitions, tick_seconds=tick_seconds))
     except RulesError as error:

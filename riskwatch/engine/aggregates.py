@@ -175,7 +175,7 @@ class SegmentEngine:
         for segment, members in sorted(self._members.items()):
             base = churned = 0
             evidence: list[str] = []
-            for customer_id in members:
+            for customer_id in sorted(members):
                 _, last, previous, events = self.state[MEMBER + customer_id]
                 event_id = events[0] if events else None
                 if last > as_of:
@@ -209,7 +209,7 @@ class SegmentEngine:
             due_total = collected = count = 0
             evidence: list[str] = []
             stale = []
-            for invoice_id in invoices:
+            for invoice_id in sorted(invoices):
                 _, due_ts, fen, payments, written_off_ts, event_id = self.state[RECEIVABLE + invoice_id]
                 if due_ts <= as_of - window:
                     stale.append(invoice_id)

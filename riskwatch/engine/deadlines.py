@@ -1,41 +1,87 @@
 """Absence deadlines: "undelivered 72 h after the promise", "unpaid 30 days
-after due". Deadlines wait in a heap and fire when the clock passes them, so
-the engine never scans all state. An entry is only a hint to re-evaluate its
-entity; a stale entry re-evaluates to "nothing changed", so entries are never
-removed, only skipped.
+after due". They fire when the clock passes them, so the engine never scans
+all state. An entry is only a hint to re-evaluate its entity; a stale entry
+re-evaluates to "nothing changed", so entries are never removed, only skipped.
+
+Deadlines are kept in one-minute buckets: per entry one 8-byte float in an
+array and one reference to the (shared) state key, instead of a heap tuple
+per entry (~90 bytes) — this index holds one entry per open shipment and
+invoice, millions of them.
 """
 
 from __future__ import annotations
 
 import heapq
+from array import array
+
+BUCKET_SECONDS = 60.0
 
 
 class DeadlineIndex:
-    __slots__ = ("_heap",)
+    __slots__ = ("_buckets", "_order", "_size")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, str]] = []
+        self._buckets: dict[int, tuple[array, list[str]]] = {}
+        self._order: list[int] = []  # heap of bucket numbers
+        self._size = 0
 
     def schedule(self, deadline_ts: float, key: str) -> None:
-        heapq.heappush(self._heap, (deadline_ts, key))
+        number = int(deadline_ts // BUCKET_SECONDS) if deadline_ts != float("-inf") else -(2**62)
+        bucket = self._buckets.get(number)
+        if bucket is None:
+            bucket = self._buckets[number] = (array("d"), [])
+            heapq.heappush(self._order, number)
+        bucket[0].append(deadline_ts)
+        bucket[1].append(key)
+        self._size += 1
 
     def due(self, now_ts: float) -> list[str]:
         """Keys whose deadline the clock has strictly passed, oldest first, each once."""
-        heap = self._heap
         keys: list[str] = []
         seen: set[str] = set()
-        while heap and heap[0][0] < now_ts:
-            _, key = heapq.heappop(heap)
-            if key not in seen:
-                seen.add(key)
-                keys.append(key)
+        order, buckets = self._order, self._buckets
+        while order and order[0] * BUCKET_SECONDS < now_ts:
+            number = order[0]
+            deadlines, bucket_keys = buckets[number]
+            if (number + 1) * BUCKET_SECONDS <= now_ts or number == -(2**62):
+                heapq.heappop(order)
+                del buckets[number]
+                ready = sorted(zip(deadlines, bucket_keys))
+                self._size -= len(ready)
+                for _, key in ready:
+                    if key not in seen:
+                        seen.add(key)
+                        keys.append(key)
+                continue
+            # The bucket the clock is in: fire what is due, keep the rest.
+            remaining_deadlines, remaining_keys = array("d"), []
+            for deadline, key in sorted(zip(deadlines, bucket_keys)):
+                if deadline < now_ts:
+                    self._size -= 1
+                    if key not in seen:
+                        seen.add(key)
+                        keys.append(key)
+                else:
+                    remaining_deadlines.append(deadline)
+                    remaining_keys.append(key)
+            if remaining_keys:
+                buckets[number] = (remaining_deadlines, remaining_keys)
+            else:
+                heapq.heappop(order)
+                del buckets[number]
+            break
         return keys
 
     def next_deadline(self) -> float | None:
-        return self._heap[0][0] if self._heap else None
+        if not self._order:
+            return None
+        deadlines = self._buckets[self._order[0]][0]
+        return min(deadlines)
 
     def clear(self) -> None:
-        self._heap.clear()
+        self._buckets.clear()
+        self._order.clear()
+        self._size = 0
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return self._size
