@@ -147,3 +147,14 @@ def test_dashboard_query_returns_data_for_a_worker(observed, expr):
     result = observed.prometheus.query_range(query, observed.start, observed.end + 5, step=1)
     finite = sum(1 for series in result for _, value in series["values"] if math.isfinite(float(value)))
     assert finite > 0, f"no data for {query}"
+
+
+def test_worker_answers_the_probes_the_deployment_uses(observed):
+    from tests.support.ops import KUBERNETES_DIR
+
+    (deployment,) = [d for d in yaml.safe_load_all((KUBERNETES_DIR / "worker.yaml").read_text())
+                     if d and d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        path = container[probe]["httpGet"]["path"]
+        assert observed.worker.get(path)[0] == 200, f"{probe} {path}"
