@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.support.ops import KUBERNETES_DIR
-from tests.support.prometheus import free_port, wait_for
+from tests.support.prometheus import free_port, stop_process, wait_for
 
 RISKWATCH = Path(sys.executable).with_name("riskwatch")
 
@@ -49,8 +49,7 @@ def api_url(tmp_path_factory):
         wait_for(lambda: process.poll() is None and _get(url + "/openapi.json")[0] == 200, 30, what="the API up")
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=15)
+        stop_process(process)
         log.close()
 
 

@@ -27,7 +27,7 @@ from tests.support.ops import (
 )
 from riskwatch.models import Rejection, parse_event
 from riskwatch.simulate import SimulationSettings, simulate
-from tests.support.prometheus import PROMETHEUS, PrometheusServer, free_port, http_get, wait_for
+from tests.support.prometheus import PROMETHEUS, PrometheusServer, free_port, http_get, stop_process, wait_for
 
 pytestmark = [
     pytest.mark.prometheus,
@@ -106,12 +106,7 @@ def observed(tmp_path_factory) -> Observed:
         print(prometheus.log()[-4000:])
         raise
     finally:
-        if riskwatch.poll() is None:
-            riskwatch.terminate()
-            try:
-                riskwatch.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                riskwatch.kill()
+        stop_process(riskwatch)
         log.close()
         prometheus.stop()
 

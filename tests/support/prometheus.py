@@ -56,6 +56,17 @@ def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "cond
     raise TimeoutError(f"{what} not reached within {timeout:.0f}s (last error: {last_error!r})")
 
 
+def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout`."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class PrometheusError(RuntimeError):
     pass
 
@@ -106,13 +117,7 @@ class PrometheusServer:
         return http_get(self.url + "/-/ready").strip().endswith(b"Ready.")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         if self._log is not None:
             self._log.close()
 
