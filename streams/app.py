@@ -40,6 +40,7 @@ from riskwatch.engine import Engine, SegmentEngine
 from riskwatch.metrics import RiskwatchMetrics
 from riskwatch.models import Rejection, parse_event
 from riskwatch.rules import load_rules
+from riskwatch.service import TIER_RANK, public_record
 from riskwatch.settings import Settings
 from riskwatch.sinks.kafka import (
     ALERTS,
@@ -51,6 +52,7 @@ from riskwatch.sinks.kafka import (
 )
 from streams.clock import SharedClock, follow_clock_topic
 from streams.state import PartitionState
+from streams.topics import CLOCK, SEGMENT_FACTS
 
 log = logging.getLogger("riskwatch.worker")
 
@@ -94,6 +96,7 @@ class Processor:
         self.units: dict[int, _Unit] = {}
         self.segment_units: dict[int, _Unit] = {}
         self.open_alerts: dict[str, str] = {}       # alert_id -> tier, for owned partitions
+        self.positions: dict[Any, int] = {}         # source TP -> last offset evaluated
         self.assigned_once = False
         self.table: Any = None
         self.alerts_topic: Any = None
@@ -101,7 +104,7 @@ class Processor:
         self.segment_topic: Any = None
         self.clock_topic: Any = None
         self.source_names = {topic_name(s.topic_prefix, stream) for stream in SOURCE_STREAMS}
-        self.segment_name = topic_name(s.topic_prefix, "segment-facts")
+        self.segment_name = topic_name(s.topic_prefix, SEGMENT_FACTS)
         self.alertmanager: Callable[[list[dict]], None] | None = None
 
     # -- readiness -----------------------------------------------------
@@ -124,6 +127,7 @@ class Processor:
         self.units.clear()
         self.segment_units.clear()
         self.open_alerts.clear()
+        self.positions.clear()
 
     # -- units ---------------------------------------------------------
     def _unit(self, partition: int) -> _Unit:
@@ -149,7 +153,7 @@ class Processor:
     def _resend_held_alerts(self, unit: _Unit) -> None:
         records = unit.state.alert_records()
         for record in records:
-            key, value = alert_record(record)
+            key, value = alert_record(public_record(record))
             self.alerts_topic.send_soon(key=key, value=value)
             self._track_open(record)
         if records:
@@ -163,8 +167,15 @@ class Processor:
             await self._dead_letter(message, parsed)
             return
         unit = self._unit(message.partition)
+        self.positions[message.tp] = message.offset
         self.clock.observe_event(parsed.occurred_at.timestamp())
+        stats = unit.engine.stats
+        duplicates, late = stats["duplicate"], stats["late"]
         changes = unit.engine.process(parsed)
+        if stats["duplicate"] > duplicates:
+            self.metrics.events_duplicate.inc()
+        if stats["late"] > late:
+            self.metrics.events_late.inc()
         facts = unit.facts[:]
         unit.facts.clear()
         self.metrics.events_processed.labels(type=parsed.type).inc()
@@ -201,23 +212,32 @@ class Processor:
 
     # -- output --------------------------------------------------------
     async def _emit(self, changes: list[dict]) -> None:
-        for change in changes:
+        if not changes:
+            return
+        published = [public_record(change) for change in changes]
+        for change in published:
             key, value = alert_record(change)
             await self.alerts_topic.send(key=key, value=value)
             self._count(change)
-        if changes and self.alertmanager is not None:
-            self.alertmanager(changes)
+        if self.alertmanager is not None:
+            self.alertmanager(published)
 
     def _count(self, change: dict) -> None:
+        # The same counting rules as the embedded service (riskwatch.service).
         m = self.metrics
-        indicator, tier, kind = change.get("indicator"), change.get("tier"), change.get("change")
+        indicator, tier, alert_id = change["indicator"], change["tier"], change["alert_id"]
+        previous_tier = self.open_alerts.get(alert_id)
         m.alert_changes.labels(indicator=indicator).inc()
-        if kind in ("raised", "reopened"):
-            m.alerts_raised.labels(indicator=indicator, tier=tier).inc()
-        elif kind == "resolved":
+        if change["status"] == "open":
+            if change["change"] in ("raised", "reopened"):
+                m.alerts_raised.labels(indicator=indicator, tier=tier).inc()
+            elif previous_tier is not None and TIER_RANK[tier] > TIER_RANK[previous_tier]:
+                m.alerts_escalated.labels(indicator=indicator, tier=tier).inc()
+        elif change["change"] == "resolved" or previous_tier is not None:
             m.alerts_resolved.labels(indicator=indicator, tier=tier).inc()
-        elif kind == "tier_changed" and change.get("escalated", True):
-            m.alerts_escalated.labels(indicator=indicator, tier=tier).inc()
+        elif change["change"] == "raised":  # raised and cleared in one step
+            m.alerts_raised.labels(indicator=indicator, tier=tier).inc()
+            m.alerts_resolved.labels(indicator=indicator, tier=tier).inc()
         self._track_open(change)
 
     def _track_open(self, record: dict) -> None:
@@ -237,13 +257,39 @@ class Processor:
         if watermark is None or not self.ready:
             return
         actives = self.app.assignor.assigned_actives()
-        source_partitions = sorted({tp.partition for tp in actives if tp.topic in self.source_names})
+        sources = [tp for tp in actives if tp.topic in self.source_names]
+        source_partitions = sorted({tp.partition for tp in sources})
         segment_partitions = sorted({tp.partition for tp in actives if tp.topic == self.segment_name})
         self.metrics.worker_partitions_assigned.set(len(source_partitions))
         for partition in source_partitions:
-            await self._advance(self._unit(partition), watermark, send_facts=True)
+            if await self._caught_up([tp for tp in sources if tp.partition == partition]):
+                await self._advance(self._unit(partition), watermark, send_facts=True)
         for partition in segment_partitions:
             await self._advance(self._segment_unit(partition), watermark, send_facts=False)
+
+    async def _caught_up(self, tps: list) -> bool:
+        """True when this worker has evaluated everything the broker holds for these partitions.
+
+        The shared clock is the latest event time anywhere; a partition that
+        still has a backlog has not yet read the events a replay would have
+        applied before that instant, so its deadlines wait until it catches
+        up (otherwise a payment still in the backlog would let an overdue
+        alert be raised and then resolved, which a replay never shows).
+        """
+        consumer = self.app.consumer
+        for tp in tps:
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                return False
+            done = self.positions.get(tp)
+            if done is not None:
+                if done + 1 < highwater:
+                    return False
+                continue
+            position = await consumer.position(tp)
+            if position is None or position < highwater:
+                return False
+        return True
 
     async def _advance(self, unit: _Unit, watermark: float, send_facts: bool) -> None:
         if unit.advanced_to is not None and watermark <= unit.advanced_to:
@@ -271,6 +317,7 @@ class Processor:
             m.watermark_seconds.set(watermark)
             m.watermark_lag_seconds.set(time.time() - watermark)
         m.tracked_entities.set(sum(len(u.state) for u in self.units.values()))
+        m.deadlines_pending.set(sum(len(u.engine.deadlines) for u in self.units.values()))
 
 
 def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
@@ -304,7 +351,7 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
     processor.alerts_topic = app.topic(topic_name(prefix, ALERTS), partitions=options.partitions, **raw)
     processor.dead_letter_topic = app.topic(topic_name(prefix, DEAD_LETTER), partitions=options.partitions, **raw)
     processor.segment_topic = segment_facts
-    processor.clock_topic = app.topic(topic_name(prefix, "clock"), partitions=1, compacting=True, **raw)
+    processor.clock_topic = app.topic(topic_name(prefix, CLOCK), partitions=1, **raw)
     # Engine state: pickled values (the engine's own objects), JSON keys.
     processor.table = app.Table(
         "state", schema=faust.Schema(key_serializer="json", value_serializer="pickle"), partitions=options.partitions
@@ -328,11 +375,7 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
 
     @app.task
     async def follow_clock() -> None:
-        # Source topics too: a worker started before any producer creates
-        # them with the co-partitioned partition count.
-        for topic in (sources, processor.alerts_topic, processor.dead_letter_topic, processor.clock_topic):
-            await topic.maybe_declare()
-        await follow_clock_topic(processor.clock, s.broker, topic_name(prefix, "clock"), stopped)
+        await follow_clock_topic(processor.clock, s.broker, topic_name(prefix, CLOCK), stopped)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:

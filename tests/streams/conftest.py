@@ -1,0 +1,59 @@
+"""One real Kafka broker for the streams tests (started by deploy/kafka/kafka.sh
+on a free loopback port with a fresh data dir, stopped at the end).
+
+Each test uses its own topic prefix, so tests share the broker but never
+each other's topics, consumer groups or clock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # `tests.support` when pytest runs from elsewhere
+    sys.path.insert(0, str(REPO))
+
+from tests.support.kafka import KAFKA_SH, Broker, Worker  # noqa: E402
+
+_prefixes = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Broker:
+    if shutil.which("java") is None:
+        pytest.fail("java is not installed: the streams tests need Java 17 for the Kafka broker")
+    install = subprocess.run([str(KAFKA_SH), "install"], capture_output=True, text=True, timeout=900)
+    if install.returncode != 0:
+        pytest.fail(f"kafka.sh install failed: {install.stderr}")
+    broker = Broker(tmp_path_factory.mktemp("kafka"))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def topic_prefix(request: pytest.FixtureRequest) -> str:
+    return f"t{next(_prefixes)}-{request.node.name[:24].replace('[', '-').strip(']')}."
+
+
+@pytest.fixture
+def start_worker(kafka_broker: Broker, topic_prefix: str, tmp_path: Path):
+    """Start `riskwatch worker` processes on this test's topics; all stopped after the test."""
+    started: list[Worker] = []
+
+    def start(wait: bool = True, **options) -> Worker:
+        worker = Worker(broker=kafka_broker.bootstrap, prefix=topic_prefix, directory=tmp_path, **options).start()
+        started.append(worker)
+        if wait:
+            worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop(timeout=15)
