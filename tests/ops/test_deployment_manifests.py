@@ -248,3 +248,10 @@ def test_kustomize_renders_the_manifests_with_the_rules():
     # The hashed name is substituted into the volume, so a rule change rolls the workers.
     volumes = {v["name"]: v for v in worker["spec"]["template"]["spec"]["volumes"]}
     assert volumes["rules"]["configMap"]["name"] == rules[0]["metadata"]["name"]
+
+
+@pytest.mark.parametrize("service, path", [("worker", "/readyz"), ("api", "/healthz")])
+def test_compose_healthchecks_ask_the_health_endpoint_on_the_configured_port(service, path):
+    spec = compose()["services"][service]
+    port = spec["environment"]["RISKWATCH_WEB_PORT" if service == "worker" else "RISKWATCH_API_PORT"]
+    assert f"http://127.0.0.1:{port}{path}" in " ".join(spec["healthcheck"]["test"])
