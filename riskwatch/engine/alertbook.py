@@ -35,6 +35,7 @@ class Finding:
     eta_late: bool = False
     detail: str = ""
     resolution: str | None = None    # why it cleared: paid, delivered, written_off, price_back, ...
+    assess_observed: float | None = None  # the value to score on, when not the latest observed
     extra: dict = field(default_factory=dict)
 
 
@@ -71,13 +72,15 @@ class AlertBook:
         if previous is not None and previous["status"] == "resolved" and not finding.open:
             return None  # a resolved alert stays as it was closed until it reopens
 
-        probability = score(indicator.probability, finding.observed, finding.amount_cny, finding.customer_class, finding.eta_late)
-        impact = score(indicator.impact, finding.observed, finding.amount_cny, finding.customer_class, finding.eta_late)
-        controllability = score(indicator.controllability, finding.observed, finding.amount_cny, finding.customer_class, finding.eta_late)
+        basis = finding.assess_observed if finding.assess_observed is not None else finding.observed
+        probability = score(indicator.probability, basis, finding.amount_cny, finding.customer_class, finding.eta_late)
+        impact = score(indicator.impact, basis, finding.amount_cny, finding.customer_class, finding.eta_late)
+        controllability = score(indicator.controllability, basis, finding.amount_cny, finding.customer_class, finding.eta_late)
         tier = self.rules.classify(probability, impact, controllability)
-        if previous is not None and not finding.open:
+        if previous is not None and not finding.open and finding.assess_observed is None:
             # Resolving keeps the assessment the alert was worked under; the
-            # observed value still shows the final measurement.
+            # observed value still shows the final measurement. (Findings that
+            # recompute their assessment from the full history say so.)
             probability, impact, controllability = previous["probability"], previous["impact"], previous["controllability"]
             tier = previous["tier"]
         onset_ts = finding.onset_ts

@@ -30,6 +30,7 @@ from riskwatch.engine.entities import (
     balance_as_of,
     intern,
     invoice_finding,
+    micro_units,
     minor_units,
     price_finding,
     shipment_finding,
@@ -374,10 +375,9 @@ class Engine:
         if any(obs[1] == event.event_id for obs in history.observations) or event.event_id in history.carry.evidence:
             self.stats["duplicate"] += 1
             return []
-        rate = self._rates.get(event.currency, 1.0)
         observation = Observation(
-            ts, event.event_id, float(event.price) * rate,
-            None if event.our_price is None else float(event.our_price) * rate,
+            ts, event.event_id, micro_units(event.price, event.currency, self._rates),
+            None if event.our_price is None else micro_units(event.our_price, event.currency, self._rates),
         )
         observations = list(history.observations)
         bisect.insort(observations, observation)

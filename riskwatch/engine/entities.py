@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import sys
+from fractions import Fraction
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -29,6 +30,14 @@ def minor_units(amount: Decimal, currency: str, rates: dict[str, float]) -> int:
     if rate == 1.0:
         return int((amount * 100).to_integral_value())
     return int(round(float(amount) * rate * 100))
+
+
+def micro_units(price: Decimal, currency: str, rates: dict[str, float]) -> int:
+    """Prices in millionths of a CNY (the contract allows six decimal places)."""
+    rate = rates.get(currency, 1.0)
+    if rate == 1.0:
+        return int(price * 1_000_000)
+    return int(round(float(price) * rate * 1_000_000))
 
 
 def intern(text: str | None) -> str | None:
@@ -188,8 +197,13 @@ def _settled_at(rec: Invoice) -> float | None:
 class Observation(NamedTuple):
     ts: float
     event_id: str
-    price: float
-    our_price: float | None
+    price: int              # millionths of a CNY: exact, so a cut of exactly 10% is exactly 10%
+    our_price: int | None
+
+
+def cut_beyond(reference: int, price: int, threshold: Fraction) -> bool:
+    """Strictly more than `threshold` below the reference, in exact arithmetic."""
+    return (reference - price) * threshold.denominator > threshold.numerator * reference
 
 
 class PriceWalk(NamedTuple):
@@ -202,9 +216,10 @@ class PriceWalk(NamedTuple):
     resolved_ts: float | None
     evidence: tuple
     ever: bool
+    assessed: float          # the cut the alert was last assessed on while open
 
 
-START = PriceWalk(None, False, None, None, 0.0, None, (), False)
+START = PriceWalk(None, False, None, None, 0.0, None, (), False, 0.0)
 
 
 class PriceHistory(NamedTuple):
@@ -216,24 +231,24 @@ def walk_prices(carry: PriceWalk, observations: tuple, threshold: float, use_our
     """Replay the observations in event-time order: open on a cut beyond the
     threshold against the reference, stay open (against the same anchor) until
     the price is back within the threshold."""
+    exact = Fraction(str(threshold))
     walk = carry
     for obs in observations:
-        previous, is_open, anchor, onset, observed, resolved_ts, evidence, ever = walk
+        previous, is_open, anchor, onset, observed, resolved_ts, evidence, ever, assessed = walk
         if is_open and anchor:
             cut = 1.0 - obs.price / anchor
-            if cut > threshold:
-                walk = PriceWalk(obs, True, anchor, onset, cut, None, evidence + (obs.event_id,), ever)
+            if cut_beyond(anchor, obs.price, exact):
+                walk = PriceWalk(obs, True, anchor, onset, cut, None, evidence + (obs.event_id,), ever, cut)
             else:
-                walk = PriceWalk(obs, False, None, onset, cut, obs.ts, evidence + (obs.event_id,), ever)
+                walk = PriceWalk(obs, False, None, onset, cut, obs.ts, evidence + (obs.event_id,), ever, assessed)
             continue
         reference = obs.our_price if (use_our_price and obs.our_price) else (previous.price if previous else None)
-        if reference and reference > 0:
+        if reference and reference > 0 and cut_beyond(reference, obs.price, exact):
             cut = 1.0 - obs.price / reference
-            if cut > threshold:
-                trail = (previous.event_id,) if previous is not None and not (use_our_price and obs.our_price) else ()
-                walk = PriceWalk(obs, True, reference, obs.ts, cut, None, trail + (obs.event_id,), True)
-                continue
-        walk = PriceWalk(obs, False, None, onset, observed, resolved_ts, evidence, ever)
+            trail = (previous.event_id,) if previous is not None and not (use_our_price and obs.our_price) else ()
+            walk = PriceWalk(obs, True, reference, obs.ts, cut, None, trail + (obs.event_id,), True, cut)
+            continue
+        walk = PriceWalk(obs, False, None, onset, observed, resolved_ts, evidence, ever, assessed)
     return walk
 
 
@@ -249,8 +264,8 @@ def price_finding(
     subject = {"kind": "price", "id": f"{competitor}/{sku}", "competitor": competitor, "sku": sku}
     return Finding(
         indicator, subject, open=walk.open, observed=walk.observed, onset_ts=walk.onset_ts or 0.0,
-        resolved_ts=None if walk.open else walk.resolved_ts, evidence=walk.evidence,
-        detail=f"{competitor} prices {sku} {walk.previous.price:g}; cut" if walk.previous else "cut",
+        resolved_ts=None if walk.open else walk.resolved_ts, evidence=walk.evidence, assess_observed=walk.assessed,
+        detail=f"{competitor} prices {sku} at {walk.previous.price / 1e6:g}; cut" if walk.previous else "cut",
         resolution=None if walk.open else "price back",
     )
 

@@ -121,17 +121,18 @@ def read_yaml(path: Path, problems: list[str]) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         problems.append(f"{path.name}: cannot read: {error.strerror or error}")
-        return None
+        return UNREADABLE
     except UnicodeDecodeError:
         problems.append(f"{path.name}: not UTF-8 text")
-        return None
+        return UNREADABLE
     try:
         return yaml.load(text, Loader=_StrictYamlLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "document"
         reason = getattr(error, "problem", None) or str(error)
-        return problems.append(f"{path.name}: {where}: {reason}")
+        problems.append(f"{path.name}: {where}: {reason}")
+        return UNREADABLE
 
 
 def format_location(location: tuple) -> str:
@@ -181,7 +182,12 @@ def pydantic_problems(file_name: str, error: ValidationError) -> list[str]:
     return list(dict.fromkeys(problems))
 
 
+UNREADABLE = object()  # read_yaml already recorded why
+
+
 def _validate(file_name: str, data: Any, model: type[BaseModel], problems: list[str]) -> Any:
+    if data is UNREADABLE:
+        return None
     if data is None:
         problems.append(f"{file_name}: (top level): the file is empty")
         return None

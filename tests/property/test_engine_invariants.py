@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 from itertools import islice
 
 import orjson
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from riskwatch import testing as t
@@ -75,17 +76,30 @@ def price_story(draw, number: int) -> list[dict]:
 
 
 @st.composite
+def busy_price_story(draw, number: int) -> list[dict]:
+    """Observations of one SKU minutes apart (a price feed scraped several times an hour)."""
+    at = draw(moments)
+    events = []
+    for price in draw(st.lists(st.sampled_from([1000, 950, 880, 850, 1000]), min_size=2, max_size=6)):
+        events.append(t.price_observed("Apex", f"SKU-{number}", price, at=at))
+        at = at + timedelta(minutes=draw(st.integers(1, 15)))
+    return events
+
+
+@st.composite
 def profile_story(draw, number: int) -> list[dict]:
     customer = f"C{number % 3 + 1}"
     return [t.customer_profile(customer, draw(st.sampled_from("ABCD")), credit_limit=draw(st.sampled_from([100_000, 3_000_000])),
                                at=draw(moments))]
 
 
+ALL_STORIES = (invoice_story, shipment_story, price_story, profile_story)
+
+
 @st.composite
-def timelines(draw) -> list[dict]:
+def timelines(draw, stories=ALL_STORIES) -> list[dict]:
     """A small business: a few invoices, shipments, price series and profiles, in event-time order."""
-    kinds = draw(st.lists(st.sampled_from([invoice_story, shipment_story, price_story, profile_story]),
-                          min_size=1, max_size=8))
+    kinds = draw(st.lists(st.sampled_from(stories), min_size=1, max_size=8))
     events: list[dict] = []
     for number, kind in enumerate(kinds):
         events.extend(draw(kind(number)))
@@ -127,8 +141,9 @@ def test_every_event_delivered_twice_gives_the_same_alerts(events):
 
 
 @PROPERTY
-@given(timelines(), st.randoms(use_true_random=False))
-def test_a_redelivered_subset_later_in_the_stream_changes_nothing(events, rng):
+@given(timelines(), st.integers(0, 2**32))
+def test_a_redelivered_subset_later_in_the_stream_changes_nothing(events, seed):
+    rng = random.Random(seed)
     until = end_of(events)
     cut = rng.randrange(len(events) + 1)
     again = [dict(e) for e in events[:cut] if rng.random() < 0.5]
@@ -139,10 +154,51 @@ def test_a_redelivered_subset_later_in_the_stream_changes_nothing(events, rng):
 # --- order within the allowed lateness ---------------------------------------------------
 
 @PROPERTY
-@given(timelines(), st.randoms(use_true_random=False))
-def test_arrival_order_within_the_allowed_lateness_does_not_change_the_alerts(events, rng):
+@given(timelines(stories=(invoice_story, shipment_story, profile_story)), st.integers(0, 2**32))
+def test_arrival_order_within_the_allowed_lateness_does_not_change_the_alerts(events, seed):
     until = end_of(events)
-    assert outcome(shuffled_within_lateness(events, rng), until) == outcome(events, until)
+    reordered = shuffled_within_lateness(events, random.Random(seed))
+    assert outcome(reordered, until) == outcome(events, until)
+
+
+PRICE_ORDER_BUG = ("known bug: with several cuts and recoveries of one competitor price arriving out of order "
+                   "within the lateness, the final tier of the resolved alert can differ from the in-order stream "
+                   "(the single cut-and-back case is fixed and tested below)")
+
+PRICE_RETRACT_BUG = ("bug: a cut seen against a stale reference (an observation in between arrives a minute late) "
+                     "opens a competitor_price_cut alert that stays open when the missing observation shows there "
+                     "was no cut beyond 10%; in order there is no alert")
+
+
+@pytest.mark.xfail(strict=True, reason=PRICE_ORDER_BUG)
+# Derandomized and not shrunk: it finds the known bug every run, quickly.
+@settings(PROPERTY, derandomize=True, database=None, phases=[Phase.explicit, Phase.generate])
+@given(timelines(stories=(busy_price_story,)), st.integers(0, 2**32))
+def test_arrival_order_of_price_observations_within_the_lateness_does_not_change_the_alerts(events, seed):
+    until = end_of(events)
+    reordered = shuffled_within_lateness(events, random.Random(seed))
+    assert outcome(reordered, until) == outcome(events, until)
+
+
+def test_a_price_cut_arriving_after_the_price_came_back_gives_the_same_alert():
+    cut = t.price_observed("Apex", "SKU-0", 1000, at="2026-01-05T09:00:00Z", event_id="p1")
+    lower = t.price_observed("Apex", "SKU-0", 880, at="2026-01-05T09:01:00Z", event_id="p2")
+    back = t.price_observed("Apex", "SKU-0", 1000, at="2026-01-05T09:02:00Z", event_id="p3")
+    in_order = Scenario().feed(cut, lower, back)
+    late_by_a_minute = Scenario().feed(back, cut, lower)
+    assert in_order.outcome() == {alert_id_for("competitor_price_cut", "price", "Apex/SKU-0"): ("resolved", "orange")}
+    assert late_by_a_minute.outcome() == in_order.outcome()
+
+
+@pytest.mark.xfail(strict=True, reason=PRICE_RETRACT_BUG)
+def test_a_cut_against_a_reference_that_was_not_the_previous_price_is_withdrawn_when_the_gap_fills():
+    reference = t.price_observed("Apex", "SKU-0", 1000, at="2026-01-05T09:00:00Z", event_id="p1")
+    small_cut = t.price_observed("Apex", "SKU-0", 950, at="2026-01-05T09:01:00Z", event_id="p2")
+    another_small_cut = t.price_observed("Apex", "SKU-0", 880, at="2026-01-05T09:02:00Z", event_id="p3")
+    in_order = Scenario().feed(reference, small_cut, another_small_cut)
+    assert in_order.outcome() == {}    # 5% then 7.4% against the previous observation: no price war
+    small_cut_late = Scenario().feed(another_small_cut, reference, small_cut)
+    assert small_cut_late.outcome() == in_order.outcome()
 
 
 @PROPERTY

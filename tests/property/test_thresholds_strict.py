@@ -140,8 +140,6 @@ def test_a_cut_just_beyond_ten_percent_starts_the_price_war_response():
     assert alert["subject"] == {"kind": "price", "id": "Apex/SKU-1", "competitor": "Apex", "sku": "SKU-1"}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the cut is computed in binary floats; 1.10 -> 0.99 (exactly 10%) "
-                                       "gives 1 - 0.99/1.10 = 0.10000000000000009 > 0.10 and raises an alert")
 def test_a_cut_of_exactly_ten_percent_on_a_price_with_cents_raises_nothing():
     assert price_story("1.10", "0.99").alerts() == []
     assert price_story("100.40", "90.36").alerts() == []
@@ -150,7 +148,6 @@ def test_a_cut_of_exactly_ten_percent_on_a_price_with_cents_raises_nothing():
 cents = st.integers(min_value=1, max_value=2_000_000)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: exactly-10% cuts on prices with cents alert (float arithmetic)")
 @PROPERTY
 @given(cents)
 @example(110)

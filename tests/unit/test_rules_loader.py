@@ -13,13 +13,7 @@ from riskwatch.rules.schema import INDICATOR_IDS, TIER_ORDER
 
 BAD = Path(__file__).resolve().parents[1] / "data" / "rules" / "bad"
 CASES = sorted(p.name for p in BAD.iterdir() if p.is_dir())
-# A YAML error is reported, then the same file is reported again as "empty".
-SPURIOUS_EMPTY = pytest.mark.xfail(
-    strict=True,
-    reason="bug: a YAML syntax error or duplicate key also yields '<file>: (top level): the file is empty' "
-           "(loader.read_yaml returns None after recording the problem, _validate then reports it as empty)",
-)
-KNOWN_BUGS = {"yaml_syntax_error": SPURIOUS_EMPTY, "duplicate_yaml_key": SPURIOUS_EMPTY}
+KNOWN_BUGS: dict = {}
 
 
 def expected_problems(case: str) -> list[str]:
