@@ -226,12 +226,15 @@ def event_time_chunks(lines: Iterable[bytes], window_seconds: float) -> list[lis
     return chunks
 
 
-def produce_as_live(broker: str, prefix: str, path: Path, workers: list["Worker"], window_seconds: float,
-                    already: int = 0) -> int:
-    """Produce a file the way a live business emits it: one event-time window at
-    a time, each once the workers have evaluated the previous one. Returns the
-    number of events the workers have evaluated in total at the end."""
-    lines = [line for line in path.read_bytes().splitlines() if line.strip()]
+def produce_as_live(broker: str, prefix: str, source: Path | list[bytes], workers: list["Worker"],
+                    window_seconds: float, already: float = 0) -> float:
+    """Produce events the way a live business emits them: one event-time window
+    at a time, each once the workers have evaluated the previous one. `already`
+    is what the workers' counters show before. Returns their count at the end."""
+    if isinstance(source, Path):
+        lines = [line for line in source.read_bytes().splitlines() if line.strip()]
+    else:
+        lines = source
     done = already
     for chunk in event_time_chunks(lines, window_seconds):
         done += produce_lines(broker, prefix, chunk)
@@ -284,6 +287,39 @@ def conflicting_versions(changes: Iterable[dict]) -> list[tuple[str, int]]:
             conflicts.append(key)
         seen.setdefault(key, change)
     return conflicts
+
+
+def group_lag(broker: str, group: str, topics: Iterable[str]) -> int:
+    """Records on `topics` not yet committed by consumer group `group`."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    topics = list(topics)
+    admin = KafkaAdminClient(bootstrap_servers=broker)
+    consumer = KafkaConsumer(bootstrap_servers=broker, group_id=None)
+    try:
+        committed = admin.list_consumer_group_offsets(group)
+        partitions = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())]
+        ends = consumer.end_offsets(partitions)
+        return sum(end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items())
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def wait_caught_up(broker: str, prefix: str, timeout: float = 90) -> None:
+    """Until the worker group has committed everything on the source topics."""
+    from riskwatch.sinks.kafka import source_topics
+    from streams.app import app_id
+
+    wait_until(lambda: group_lag(broker, app_id(prefix), source_topics(prefix)) == 0, timeout, 0.5,
+               "the worker group to commit all source records")
+
+
+def split_lines(path: Path, *fractions: float) -> list[list[bytes]]:
+    """The file's event lines cut at the given fractions (in order)."""
+    lines = [line for line in path.read_bytes().splitlines() if line.strip()]
+    cuts = [0, *(int(len(lines) * f) for f in fractions), len(lines)]
+    return [lines[a:b] for a, b in zip(cuts, cuts[1:])]
 
 
 def replay_states(path: Path, *extra: str) -> dict[str, tuple[str, str]]:
