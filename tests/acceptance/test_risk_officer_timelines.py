@@ -246,6 +246,7 @@ def test_several_files_replay_as_one_stream(riskwatch, events_file):
 
 # --- every record of a simulated quarter ------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_every_alert_record_of_a_simulated_business_honours_the_contract(riskwatch, tmp_path):
     path = tmp_path / "business.jsonl"
     made = riskwatch("simulate", "--seed", "3", "--customers", "80", "--days", "150", "--output", path)

@@ -69,6 +69,7 @@ def business_file(riskwatch, tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_run_on_a_file_prints_alert_lines_and_a_summary_and_serves_metrics_meanwhile(start_riskwatch, business_file):
     lines = business_file.read_text().count("\n")
     rate = max(200, lines // 4)    # about four seconds of input: time to scrape twice
