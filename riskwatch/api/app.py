@@ -21,7 +21,7 @@ from typing import Annotated, Any, Callable, Literal
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.routing import Match
@@ -32,7 +32,8 @@ from riskwatch.rules.response import load_response_rules
 
 log = logging.getLogger(__name__)
 
-PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# Probes and scrapes carry no token (kubelet, Prometheus); they reveal no business data.
+PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz", "/livez", "/readyz", "/metrics"})
 Tier = Literal["red", "orange", "yellow", "blue"]
 Status = Literal["open", "acknowledged", "in_progress", "snoozed", "resolved"]
 CustomerClass = Literal["A", "B", "C", "D"]
@@ -425,6 +426,19 @@ def create_app(
         if metrics is not None:
             metrics.rules_loaded_timestamp_seconds.set(clock().timestamp())
         return {"reloaded": True, "action_id": action["action_id"], "plans": sorted(desk.rules.plans)}
+
+    async def probe(request: Request):
+        return PlainTextResponse("ok\n")
+
+    async def scrape(request: Request):
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        body = generate_latest(metrics.registry) if metrics is not None else b""
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    # Plain routes: outside the OpenAPI document and the token dependency.
+    for path in ("/healthz", "/livez", "/readyz"):
+        app.add_route(path, probe, methods=["GET"], include_in_schema=False)
+    app.add_route("/metrics", scrape, methods=["GET"], include_in_schema=False)
 
     @app.get("/v1/health", tags=["operations"], summary="Health of the API and its store")
     @roles("operator", "readonly")
