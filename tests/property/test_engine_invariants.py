@@ -161,16 +161,12 @@ def test_arrival_order_within_the_allowed_lateness_does_not_change_the_alerts(ev
     assert outcome(reordered, until) == outcome(events, until)
 
 
-PRICE_ORDER_BUG = ("known bug: with several cuts and recoveries of one competitor price arriving out of order "
-                   "within the lateness, the final tier of the resolved alert can differ from the in-order stream "
-                   "(the single cut-and-back case is fixed and tested below)")
-
 PRICE_RETRACT_BUG = ("bug: a cut seen against a stale reference (an observation in between arrives a minute late) "
                      "opens a competitor_price_cut alert that stays open when the missing observation shows there "
                      "was no cut beyond 10%; in order there is no alert")
 
 
-@pytest.mark.xfail(strict=True, reason=PRICE_ORDER_BUG)
+@pytest.mark.xfail(strict=True, reason=PRICE_RETRACT_BUG)
 # Derandomized and not shrunk: it finds the known bug every run, quickly.
 @settings(PROPERTY, derandomize=True, database=None, phases=[Phase.explicit, Phase.generate])
 @given(timelines(stories=(busy_price_story,)), st.integers(0, 2**32))
