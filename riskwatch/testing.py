@@ -160,6 +160,14 @@ def at_plus(start: Instant, **delta: float) -> str:
 
 # --- a scenario: events into an engine, final alerts out ---------------------------
 
+def final_states(changes: Iterable[dict]) -> dict[str, dict]:
+    """The last change record of every alert, by alert_id: its final state (DOMAIN §6)."""
+    latest: dict[str, dict] = {}
+    for record in changes:
+        latest[record["alert_id"]] = record
+    return latest
+
+
 _RULES_CACHE: dict[Path, RuleSet] = {}
 
 
@@ -200,10 +208,7 @@ class Scenario:
     @property
     def final(self) -> dict[str, dict]:
         """The last record of every alert, by alert_id."""
-        latest: dict[str, dict] = {}
-        for record in self.changes:
-            latest[record["alert_id"]] = record
-        return latest
+        return final_states(self.changes)
 
     def alerts(self, indicator: str | None = None) -> list[dict]:
         """Final alert records, optionally of one indicator."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from riskwatch.testing import default_rules, to_jsonl
+from riskwatch.testing import default_rules, final_states, to_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 RULES_DIR = REPO / "rules"
@@ -41,10 +41,7 @@ class Completed:
     @property
     def final(self) -> dict[str, dict]:
         """The last record per alert_id: its final state (DOMAIN §6)."""
-        latest: dict[str, dict] = {}
-        for record in self.records:
-            latest[record["alert_id"]] = record
-        return latest
+        return final_states(self.records)
 
 
 def _environment() -> dict[str, str]:

@@ -31,8 +31,8 @@ def half_open_bottom(high: float):
     return st.floats(min_value=0.0, max_value=high, exclude_max=True, allow_nan=False)
 
 
-def classify(p: float, i: float, c: float) -> str:
-    return default_rules().classify(p, i, c)
+def classify(probability: float, impact: float, controllability: float) -> str:
+    return default_rules().classify(probability, impact, controllability)
 
 
 @PROPERTY
@@ -48,25 +48,22 @@ def test_every_point_of_the_cube_gets_exactly_one_of_the_four_tiers(p, i, c):
     assert holding and holding[0] == tier
 
 
+def worse(dimension: str, a: float, b: float) -> tuple[float, float]:
+    """(better, worse) value of a dimension: higher P or I is worse, lower C is worse."""
+    low, high = sorted((a, b))
+    return (high, low) if dimension == "controllability" else (low, high)
+
+
+@pytest.mark.parametrize("dimension", ["probability", "impact", "controllability"])
 @PROPERTY
 @given(value, value, value, value)
-def test_raising_probability_never_lowers_the_tier(p, i, c, other):
-    low, high = sorted((p, other))
-    assert RANK[classify(high, i, c)] >= RANK[classify(low, i, c)]
-
-
-@PROPERTY
-@given(value, value, value, value)
-def test_raising_impact_never_lowers_the_tier(p, i, c, other):
-    low, high = sorted((i, other))
-    assert RANK[classify(p, high, c)] >= RANK[classify(p, low, c)]
-
-
-@PROPERTY
-@given(value, value, value, value)
-def test_lowering_controllability_never_lowers_the_tier(p, i, c, other):
-    low, high = sorted((c, other))
-    assert RANK[classify(p, i, low)] >= RANK[classify(p, i, high)]
+def test_worsening_one_dimension_never_lowers_the_tier(dimension, p, i, c, other):
+    """Raising P or I, or lowering C, never lowers the tier."""
+    point = {"probability": p, "impact": i, "controllability": c}
+    better, worse_value = worse(dimension, point[dimension], other)
+    before = classify(**{**point, dimension: better})
+    after = classify(**{**point, dimension: worse_value})
+    assert RANK[after] >= RANK[before]
 
 
 @PROPERTY
