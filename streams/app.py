@@ -253,14 +253,14 @@ class Processor:
         published = self.clock.record_to_publish()
         if published is not None:
             await self.clock_topic.send(key=self.options.name.encode(), value=published)
-        watermark = self.clock.watermark_ts
-        if watermark is None or not self.ready:
-            return
         actives = self.app.assignor.assigned_actives()
         sources = [tp for tp in actives if tp.topic in self.source_names]
         source_partitions = sorted({tp.partition for tp in sources})
-        segment_partitions = sorted({tp.partition for tp in actives if tp.topic == self.segment_name})
         self.metrics.worker_partitions_assigned.set(len(source_partitions))
+        watermark = self.clock.watermark_ts
+        if watermark is None or not self.ready:
+            return
+        segment_partitions = sorted({tp.partition for tp in actives if tp.topic == self.segment_name})
         for partition in source_partitions:
             if await self._caught_up([tp for tp in sources if tp.partition == partition]):
                 await self._advance(self._unit(partition), watermark, send_facts=True)
@@ -339,6 +339,10 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
         broker_commit_every=1000,
         stream_wait_empty=False,
         table_standby_replicas=1,
+        # A worker killed with -9 holds its partitions until the session times
+        # out (faust's default is 60 s); a survivor should take over sooner.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
         autodiscover=False,
     )
     # faust's own sensor on the same registry, so /metrics serves both.
@@ -352,10 +356,9 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
     processor.dead_letter_topic = app.topic(topic_name(prefix, DEAD_LETTER), partitions=options.partitions, **raw)
     processor.segment_topic = segment_facts
     processor.clock_topic = app.topic(topic_name(prefix, CLOCK), partitions=1, **raw)
-    # Engine state: pickled values (the engine's own objects), JSON keys.
-    processor.table = app.Table(
-        "state", schema=faust.Schema(key_serializer="json", value_serializer="pickle"), partitions=options.partitions
-    )
+    # Engine state: values pickled by PartitionState (the changelog is
+    # written and read only by riskwatch workers), keys as JSON strings.
+    processor.table = app.Table("state", key_type=str, value_type=bytes, partitions=options.partitions)
 
     @app.agent(sources, name="evaluate")
     async def evaluate(stream: Any) -> None:

@@ -9,10 +9,16 @@ table's changelog partition explicitly: that works from a timer too (faust's
 lets alert records (`a:` keys) go to the changelog before the bookkeeping
 that says an event was applied, so a crash between the two can only leave
 an alert re-sent, never lost.
+
+Values are pickled here and the table is declared with `value_type=bytes`
+(faust's "raw" codec): a faust Table picks its changelog codec from
+`value_type` only and falls back to JSON, which would turn the engine's
+named tuples into lists on recovery.
 """
 
 from __future__ import annotations
 
+import pickle
 from typing import Any, Iterator, MutableMapping
 
 _DELETED = object()
@@ -29,7 +35,8 @@ class PartitionState(MutableMapping[str, Any]):
         cut = len(self._prefix)
         for key in list(table.data.keys()):
             if isinstance(key, str) and key.startswith(self._prefix):
-                self._data[key[cut:]] = table.data[key]
+                value = table.data[key]
+                self._data[key[cut:]] = pickle.loads(value) if isinstance(value, (bytes, bytearray)) else value
 
     # MutableMapping over the local copy; values are replaced, never mutated
     # in place by the engine (faust only persists an assignment).
@@ -74,6 +81,7 @@ class PartitionState(MutableMapping[str, Any]):
                 data.pop(full, None)
                 table.send_changelog(partition, full, None, value_serializer="raw")
             else:
-                data[full] = value
-                table.send_changelog(partition, full, value)
+                blob = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+                data[full] = blob
+                table.send_changelog(partition, full, blob)
         return len(ordered)

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # `tests.support` when pytest runs from elsewhere
     sys.path.insert(0, str(REPO))
 
-from tests.support.kafka import KAFKA_SH, Broker, Worker  # noqa: E402
+from tests.support.kafka import KAFKA_SH, LATENESS, RISKWATCH, Broker, Worker, replay_states  # noqa: E402
 
 _prefixes = itertools.count(1)
 
@@ -57,3 +57,18 @@ def start_worker(kafka_broker: Broker, topic_prefix: str, tmp_path: Path):
     yield start
     for worker in started:
         worker.stop(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def simulated_events(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five months of a 60-customer business from the core simulator."""
+    path = tmp_path_factory.mktemp("events") / "simulated.jsonl"
+    subprocess.run([str(RISKWATCH), "simulate", "--seed", "3", "--customers", "60", "--days", "150", "-o", str(path)],
+                   check=True, capture_output=True, timeout=120)
+    return path
+
+
+@pytest.fixture(scope="session")
+def replayed(simulated_events: Path) -> dict:
+    """alert_id -> (tier, status) from `riskwatch replay` of the same events."""
+    return replay_states(simulated_events, "--lateness", str(LATENESS))

@@ -7,7 +7,9 @@ import subprocess
 import pytest
 
 from tests.support.kafka import (
+    LATENESS,
     RISKWATCH,
+    WINDOW,
     alert_changes,
     conflicting_versions,
     produce_as_live,
@@ -17,27 +19,6 @@ from tests.support.kafka import (
 )
 
 pytestmark = pytest.mark.kafka
-
-# A live business emits events roughly in event-time order; the worker's
-# promise (DOMAIN §4) is parity for disorder within the allowed lateness.
-# The scenario spans months, so the tests allow a day and send half a day of
-# events at a time (docs/streams.md, "Parity and backlogs").
-LATENESS = 86400.0
-WINDOW = 43200.0
-
-
-@pytest.fixture(scope="session")
-def simulated_events(tmp_path_factory: pytest.TempPathFactory):
-    path = tmp_path_factory.mktemp("events") / "simulated.jsonl"
-    subprocess.run([str(RISKWATCH), "simulate", "--seed", "3", "--customers", "60", "--days", "150", "-o", str(path)],
-                   check=True, capture_output=True, timeout=120)
-    return path
-
-
-@pytest.fixture(scope="session")
-def replayed(simulated_events):
-    return replay_states(simulated_events, "--lateness", str(LATENESS))
-
 
 def test_worker_gives_the_same_final_alerts_as_replay(kafka_broker, start_worker, topic_prefix, simulated_events, replayed):
     assert len(replayed) > 50, "the scenario should raise a fair number of alerts"
