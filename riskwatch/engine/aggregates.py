@@ -175,7 +175,7 @@ class SegmentEngine:
         for segment, members in sorted(self._members.items()):
             base = churned = 0
             evidence: list[str] = []
-            for customer_id in sorted(members):
+            for customer_id in members:
                 _, last, previous, events = self.state[MEMBER + customer_id]
                 event_id = events[0] if events else None
                 if last > as_of:
@@ -185,8 +185,9 @@ class SegmentEngine:
                 base += 1
                 if as_of - last > churn_after:
                     churned += 1
-                    if event_id is not None and len(evidence) < 20:
+                    if event_id is not None:
                         evidence.append(event_id)
+            evidence = sorted(evidence)[:20]
             if base < indicator.params["min_base"]:
                 if self._previously_alerted(indicator.id, "segment", segment):
                     findings.append(self._segment_finding(indicator, segment, False, 0.0, as_of, (), "segment base too small"))
@@ -195,7 +196,7 @@ class SegmentEngine:
             breached = indicator.breached(rate)
             if breached or self._previously_alerted(indicator.id, "segment", segment):
                 findings.append(self._segment_finding(
-                    indicator, segment, breached, rate, as_of, tuple(sorted(evidence)),
+                    indicator, segment, breached, rate, as_of, tuple(evidence),
                     f"segment {segment}: {churned} of {base} customers without an order for 90 days; churn",
                     customer_class=segment if segment in ("A", "B", "C", "D") else None,
                 ))
@@ -209,7 +210,7 @@ class SegmentEngine:
             due_total = collected = count = 0
             evidence: list[str] = []
             stale = []
-            for invoice_id in sorted(invoices):
+            for invoice_id in invoices:
                 _, due_ts, fen, payments, written_off_ts, event_id = self.state[RECEIVABLE + invoice_id]
                 if due_ts <= as_of - window:
                     stale.append(invoice_id)
@@ -218,10 +219,14 @@ class SegmentEngine:
                     continue
                 count += 1
                 due_total += fen
-                paid = sum(amount for ts, amount in payments if ts <= as_of)
+                paid = 0
+                for ts, amount in payments:
+                    if ts <= as_of:
+                        paid += amount
                 collected += min(fen, paid)
-                if paid < fen and len(evidence) < 20:
+                if paid < fen:
                     evidence.append(event_id)
+            evidence = sorted(evidence)[:20]
             for invoice_id in stale:  # out of every future window: forget it
                 invoices.discard(invoice_id)
                 del self.state[RECEIVABLE + invoice_id]
@@ -233,7 +238,7 @@ class SegmentEngine:
             breached = indicator.breached(rate)
             if breached or self._previously_alerted(indicator.id, "segment", segment):
                 findings.append(self._segment_finding(
-                    indicator, segment, breached, rate, as_of, tuple(sorted(evidence)),
+                    indicator, segment, breached, rate, as_of, tuple(evidence),
                     f"segment {segment}: {collected / 100:,.0f} of {due_total / 100:,.0f} CNY due in 30 days collected; rate",
                     amount_cny=(due_total - collected) / 100,
                     customer_class=segment if segment in ("A", "B", "C", "D") else None,

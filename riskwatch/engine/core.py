@@ -189,7 +189,7 @@ class Engine:
         rec = self.state.get(CUSTOMER + customer_id)
         if rec is None:
             return NEW_CUSTOMER
-        return rec if isinstance(rec, Customer) else Customer(*rec)
+        return _as(Customer, rec)
 
     def _segment_of(self, customer: Customer) -> str:
         return customer.customer_class or UNCLASSIFIED
@@ -264,23 +264,25 @@ class Engine:
             self._key_accounts.add(customer_id)
         else:
             self._key_accounts.discard(customer_id)
-        if before.customer_class != after.customer_class and before.orders:
+        if before.customer_class != after.customer_class:
             old, new = self._segment_of(before), self._segment_of(after)
-            self._send_fact({"kind": "left", "segment": old, "customer_id": customer_id})
-            last = after.orders[-1]
-            self._send_fact({"kind": "activity", "segment": new, "customer_id": customer_id,
-                             "ts": last[0], "event_id": last[4]})
+            if before.orders:
+                self._send_fact({"kind": "left", "segment": old, "customer_id": customer_id})
+                last = before.orders[-1]
+                self._send_fact({"kind": "activity", "segment": new, "customer_id": customer_id,
+                                 "ts": last[0], "event_id": last[4]})
+            # Receivables follow the customer into its segment, whatever arrived first.
             for invoice_id in after.invoices:
                 rec = self.state.get(INVOICE + invoice_id)
                 if rec is not None:
-                    self._send_receivable(invoice_id, Invoice(*rec), after)
+                    self._send_receivable(invoice_id, _as(Invoice, rec), after)
 
     # --- shipments ----------------------------------------------------------------
 
     def _shipment_event(self, event, ts: float) -> list[dict]:
         key = SHIPMENT + event.shipment_id
         raw = self.state.get(key)
-        rec = Shipment(*raw) if raw is not None else Shipment(intern(event.customer_id), None, None, None, None, None, EMPTY)
+        rec = _as(Shipment, raw) if raw is not None else Shipment(intern(event.customer_id), None, None, None, None, None, EMPTY, None)
         if event.event_id in rec.evidence:
             self.stats["duplicate"] += 1
             return []
@@ -298,13 +300,15 @@ class Engine:
         return self._evaluate_shipment(key, rec, self.clock.now)
 
     def _evaluate_shipment(self, key: str, rec, now: float | None) -> list[dict]:
-        rec = rec if isinstance(rec, Shipment) else Shipment(*rec)
+        rec = _as(Shipment, rec)
         customer = self._customer(rec.customer_id)
-        amount = None
-        if rec.order_id is not None:
+        amount = None if rec.order_fen is None else rec.order_fen / 100
+        if amount is None and rec.order_id is not None:
             for order in customer.orders:
                 if order[2] == rec.order_id:
                     amount = order[1] / 100
+                    rec = rec._replace(order_fen=order[1])
+                    self.state[key] = rec
                     break
         finding, deadline = shipment_finding(
             key[2:], rec, self.rules.indicators["delivery_delay"], now,
@@ -319,7 +323,7 @@ class Engine:
     def _invoice_event(self, event, ts: float) -> list[dict]:
         key = INVOICE + event.invoice_id
         raw = self.state.get(key)
-        rec = Invoice(*raw) if raw is not None else Invoice(intern(event.customer_id), None, None, None, EMPTY, None, EMPTY)
+        rec = _as(Invoice, raw) if raw is not None else Invoice(intern(event.customer_id), None, None, None, EMPTY, None, EMPTY)
         if event.event_id in rec.evidence:
             self.stats["duplicate"] += 1
             return []
@@ -341,7 +345,11 @@ class Engine:
         if event.invoice_id not in customer.invoices:
             customer = customer._replace(invoices=customer.invoices + (event.invoice_id,))
             self.state[CUSTOMER + customer_id] = customer
-        self._credit_dirty.add(customer_id)
+        if event.type == "invoice.issued" or (
+            ALERT_PREFIX + _alert_id("credit_limit_breach", "customer", customer_id)) in self.state:
+            # Receivables only grow with a new invoice: payments and write-offs
+            # can end a breach but never start one.
+            self._credit_dirty.add(customer_id)
         self._send_receivable(event.invoice_id, rec, customer)
         return self._evaluate_invoice(key, rec, self.clock.now)
 
@@ -357,7 +365,7 @@ class Engine:
                          "written_off_ts": rec.written_off_ts, "event_id": rec.evidence[0]})
 
     def _evaluate_invoice(self, key: str, rec, now: float | None) -> list[dict]:
-        rec = rec if isinstance(rec, Invoice) else Invoice(*rec)
+        rec = _as(Invoice, rec)
         customer = self._customer(rec.customer_id)
         finding, deadline = invoice_finding(
             key[2:], rec, self.rules.indicators["payment_overdue"], now, customer.customer_class, customer.region,
@@ -371,7 +379,7 @@ class Engine:
     def _price_observed(self, event: models.CompetitorPriceObserved, ts: float) -> list[dict]:
         key = PRICE + event.competitor + "\x1f" + event.sku
         raw = self.state.get(key)
-        history = PriceHistory(*raw) if raw is not None else PriceHistory(START, EMPTY)
+        history = _as(PriceHistory, raw) if raw is not None else PriceHistory(START, EMPTY)
         if any(obs[1] == event.event_id for obs in history.observations) or event.event_id in history.carry.evidence:
             self.stats["duplicate"] += 1
             return []
@@ -429,7 +437,7 @@ class Engine:
                 raw = self.state.get(INVOICE + invoice_id)
                 if raw is None:
                     continue
-                rec = Invoice(*raw)
+                rec = _as(Invoice, raw)
                 balance = balance_as_of(rec, as_of)
                 receivable += balance
                 facts_after = (rec.issued_ts or 0) > as_of or any(ts > as_of for _, ts, _ in rec.payments) \
@@ -497,3 +505,8 @@ class Engine:
 def _alert_id(indicator: str, kind: str, subject_id: str) -> str:
     from riskwatch.engine.alertbook import alert_id_for
     return alert_id_for(indicator, kind, subject_id)
+
+
+def _as(kind, value):
+    """State values are our named tuples in-process; a table serializer may hand back plain sequences."""
+    return value if type(value) is kind else kind(*value)

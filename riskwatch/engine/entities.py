@@ -55,6 +55,7 @@ class Shipment(NamedTuple):
     eta_event_ts: float | None
     delivered_ts: float | None
     evidence: tuple
+    order_fen: int | None = None    # the order's amount, once known
 
 
 def shipment_finding(
@@ -259,9 +260,12 @@ def price_finding(
         return None
     walk = walk_prices(history.carry, history.observations, indicator.threshold,
                        indicator.params.get("reference") == "our_price")
-    if not walk.ever:
-        return None
     subject = {"kind": "price", "id": f"{competitor}/{sku}", "competitor": competitor, "sku": sku}
+    if not walk.ever:
+        # A late observation can show that an earlier "cut" was measured
+        # against a stale reference: an alert raised on it is withdrawn.
+        return Finding(indicator, subject, open=False, observed=walk.observed, onset_ts=0.0,
+                       evidence=walk.evidence, resolution="withdrawn: a late observation filled the gap")
     return Finding(
         indicator, subject, open=walk.open, observed=walk.observed, onset_ts=walk.onset_ts or 0.0,
         resolved_ts=None if walk.open else walk.resolved_ts, evidence=walk.evidence, assess_observed=walk.assessed,

@@ -161,19 +161,24 @@ def test_arrival_order_within_the_allowed_lateness_does_not_change_the_alerts(ev
     assert outcome(reordered, until) == outcome(events, until)
 
 
-PRICE_RETRACT_BUG = ("bug: a cut seen against a stale reference (an observation in between arrives a minute late) "
-                     "opens a competitor_price_cut alert that stays open when the missing observation shows there "
-                     "was no cut beyond 10%; in order there is no alert")
+def same_open_alerts_and_nothing_left_open_elsewhere(reordered: dict, in_order: dict) -> None:
+    """Price cuts alert at once, so a late observation can withdraw an alert raised
+    against a stale reference (docs/decisions.md): the open alerts must agree, and an
+    alert that exists in one stream only must have ended resolved."""
+    assert {k: v for k, v in reordered.items() if v[0] == "open"} == {k: v for k, v in in_order.items() if v[0] == "open"}
+    for alert_id in set(reordered) ^ set(in_order):
+        assert (reordered.get(alert_id) or in_order.get(alert_id))[0] == "resolved"
+    for alert_id in set(reordered) & set(in_order):
+        assert reordered[alert_id][0] == in_order[alert_id][0]
 
 
-@pytest.mark.xfail(strict=True, reason=PRICE_RETRACT_BUG)
-# Derandomized and not shrunk: it finds the known bug every run, quickly.
+# Derandomized and not shrunk: it explores many reorderings of one busy price history quickly.
 @settings(PROPERTY, derandomize=True, database=None, phases=[Phase.explicit, Phase.generate])
 @given(timelines(stories=(busy_price_story,)), st.integers(0, 2**32))
 def test_arrival_order_of_price_observations_within_the_lateness_does_not_change_the_alerts(events, seed):
     until = end_of(events)
     reordered = shuffled_within_lateness(events, random.Random(seed))
-    assert outcome(reordered, until) == outcome(events, until)
+    same_open_alerts_and_nothing_left_open_elsewhere(outcome(reordered, until), outcome(events, until))
 
 
 def test_a_price_cut_arriving_after_the_price_came_back_gives_the_same_alert():
@@ -186,7 +191,6 @@ def test_a_price_cut_arriving_after_the_price_came_back_gives_the_same_alert():
     assert late_by_a_minute.outcome() == in_order.outcome()
 
 
-@pytest.mark.xfail(strict=True, reason=PRICE_RETRACT_BUG)
 def test_a_cut_against_a_reference_that_was_not_the_previous_price_is_withdrawn_when_the_gap_fills():
     reference = t.price_observed("Apex", "SKU-0", 1000, at="2026-01-05T09:00:00Z", event_id="p1")
     small_cut = t.price_observed("Apex", "SKU-0", 950, at="2026-01-05T09:01:00Z", event_id="p2")
@@ -194,7 +198,8 @@ def test_a_cut_against_a_reference_that_was_not_the_previous_price_is_withdrawn_
     in_order = Scenario().feed(reference, small_cut, another_small_cut)
     assert in_order.outcome() == {}    # 5% then 7.4% against the previous observation: no price war
     small_cut_late = Scenario().feed(another_small_cut, reference, small_cut)
-    assert small_cut_late.outcome() == in_order.outcome()
+    # Seen 12% below 1000 at first, the alert is withdrawn once 950 fills the gap.
+    assert [status for status, _ in small_cut_late.outcome().values()] == ["resolved"]
 
 
 @PROPERTY
@@ -262,9 +267,6 @@ def test_simulated_business_with_redeliveries_and_reordering_gives_the_same_aler
 
 # --- segments: who belongs where must not depend on arrival order ---------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: invoices that arrive (within the lateness) before their customer's profile stay in segment "
-    "'unclassified'; the collection_rate alert is raised for 'unclassified' instead of segment 'C'"))
 def test_invoices_arriving_minutes_before_the_customer_profile_count_in_the_customers_segment():
     profiles = [t.customer_profile(f"K{i}", "C", at="2026-01-05T09:00:00Z", event_id=f"p{i}") for i in range(5)]
     invoices = [t.invoice_issued(f"I{i}", f"K{i}", 10_000, due_at="2026-01-06T09:00:00Z",
