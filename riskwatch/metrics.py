@@ -79,6 +79,8 @@ class RiskwatchMetrics:
     alertmanager_pushes: Counter
     alertmanager_push_failures: Counter
     worker_partitions_assigned: Gauge
+    risk_matrix_alerts_open: Gauge
+    alert_responses: Counter
     up: Gauge
 
     @classmethod
@@ -110,6 +112,8 @@ class RiskwatchMetrics:
             alertmanager_pushes=Counter(p + "alertmanager_pushes_total", "Batches of alerts posted to Alertmanager.", registry=registry),
             alertmanager_push_failures=Counter(p + "alertmanager_push_failures_total", "Failed posts to Alertmanager.", registry=registry),
             worker_partitions_assigned=Gauge(p + "worker_partitions_assigned", "Source partitions this worker actively owns.", registry=registry),
+            risk_matrix_alerts_open=Gauge(p + "risk_matrix_alerts_open", "Open alerts by probability band and impact band (the heat map).", ["probability_band", "impact_band"], registry=registry),
+            alert_responses=Counter(p + "alert_responses_total", "Alerts acknowledged by respond_by (in_time) or not (late), by tier.", ["tier", "outcome"], registry=registry),
             up=Gauge(p + "up", "1 while the process is serving.", ["component"], registry=registry),
         )
         metrics._precreate()
@@ -129,3 +133,28 @@ class RiskwatchMetrics:
                 self.alerts_resolved.labels(indicator=indicator, tier=tier)
         for tier in TIERS:
             self.alerts_open.labels(tier=tier)
+            for outcome in ("in_time", "late"):
+                self.alert_responses.labels(tier=tier, outcome=outcome)
+        for probability_band in PROBABILITY_BANDS:
+            for impact_band in IMPACT_BANDS:
+                self.risk_matrix_alerts_open.labels(probability_band=probability_band[0], impact_band=impact_band[0])
+
+    def set_risk_matrix(self, open_alerts) -> None:
+        """Open alerts as (probability, impact) pairs into the heat-map gauge."""
+        counts = {(p[0], i[0]): 0 for p in PROBABILITY_BANDS for i in IMPACT_BANDS}
+        for probability, impact in open_alerts:
+            counts[(band_of(probability, PROBABILITY_BANDS), band_of(impact, IMPACT_BANDS))] += 1
+        for (probability_band, impact_band), count in counts.items():
+            self.risk_matrix_alerts_open.labels(probability_band=probability_band, impact_band=impact_band).set(count)
+
+
+# Bands are (lo, hi], the first one also takes 0: the seed matrix's cut points.
+PROBABILITY_BANDS = (("0-0.3", 0.3), ("0.3-0.5", 0.5), ("0.5-0.7", 0.7), ("0.7-1", 1.0))
+IMPACT_BANDS = (("0-0.1", 0.1), ("0.1-0.2", 0.2), ("0.2-0.3", 0.3), ("0.3-1", 1.0))
+
+
+def band_of(value: float, bands) -> str:
+    for name, upper in bands:
+        if value <= upper:
+            return name
+    return bands[-1][0]

@@ -57,6 +57,7 @@ class EmbeddedService:
         self.sinks = list(sinks)
         self.summary = Summary()
         self._open: dict[str, str] = {}  # alert_id -> tier, for the open-alerts gauge
+        self._open_risk: dict[str, tuple[float, float]] = {}  # alert_id -> (probability, impact)
 
     def feed(self, raw: bytes | str, source: str = "-", line: int = 0) -> list[dict]:
         self.summary.records += 1
@@ -115,6 +116,7 @@ class EmbeddedService:
             elif previous_tier is not None and TIER_RANK[tier] > TIER_RANK[previous_tier] and self.metrics is not None:
                 self.metrics.alerts_escalated.labels(indicator=indicator, tier=tier).inc()
             self._open[alert_id] = tier
+            self._open_risk[alert_id] = (record["probability"], record["impact"])
         else:
             if record["change"] == "resolved" or previous_tier is not None:
                 summary.resolved[tier] += 1
@@ -128,7 +130,9 @@ class EmbeddedService:
                     self.metrics.alerts_raised.labels(indicator=indicator, tier=tier).inc()
                     self.metrics.alerts_resolved.labels(indicator=indicator, tier=tier).inc()
             self._open.pop(alert_id, None)
+            self._open_risk.pop(alert_id, None)
         if self.metrics is not None:
+            self.metrics.set_risk_matrix(self._open_risk.values())
             self.metrics.alert_changes.labels(indicator=indicator).inc()
             counts = Counter(self._open.values())
             for name in TIER_RANK:

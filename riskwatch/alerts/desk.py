@@ -55,6 +55,7 @@ class AlertDesk:
         self.rules = rules
         self.store = store
         self.metrics = metrics
+        self._late_counted: set[tuple] = set()
         self.notify = notify
         self.ledger = Ledger()
         self._seq = 0
@@ -145,7 +146,14 @@ class AlertDesk:
             action = make_action(kind, at=now, actor=actor, role=role, reason=reason, alert_id=alert_id,
                                  plan_id=plan_id, review_id=review_id, data=data)
             lifecycle.check_action(self.ledger, action, now)
+            ack_due = None
+            if kind == "acknowledge" and alert_id in self.ledger.alerts:
+                ack_due = self.ledger.alerts[alert_id].get("ack_due")
             self._record("action", action)
+            if kind == "acknowledge" and self.metrics is not None and alert_id in self.ledger.alerts:
+                item = self.ledger.alerts[alert_id]
+                in_time = ack_due is None or now <= datetime.fromisoformat(ack_due.replace("Z", "+00:00"))
+                self.metrics.alert_responses.labels(tier=item["tier"], outcome="in_time" if in_time else "late").inc()
             return action
 
     def trigger_plan(
@@ -237,6 +245,11 @@ class AlertDesk:
                 if item is not None:
                     self.metrics.alerts_escalated.labels(
                         indicator=item["alert"].get("indicator"), tier=item["tier"]).inc()
+                    late_key = (action["alert_id"], (action.get("data") or {}).get("cycle"))
+                    if str(action.get("reason", "")).startswith("not acknowledged") and late_key not in self._late_counted:
+                        # respond_by passed with nobody on it: a late response, counted once per alert cycle.
+                        self._late_counted.add(late_key)
+                        self.metrics.alert_responses.labels(tier=item["tier"], outcome="late").inc()
         self.metrics.playbook_steps_overdue.set(
             sum(len(lifecycle.overdue_steps(i, now)) for i in self.ledger.alerts.values()))
         self.metrics.reviews_overdue.set(
