@@ -1,0 +1,387 @@
+"""End-to-end benchmarks of the faust worker on a real Kafka broker.
+
+Measured in one run, on one broker this script starts (deploy/kafka/kafka.sh),
+against a plain loop (aiokafka consume -> the same core engine -> produce,
+one event at a time, in its own process) on the same data:
+
+1. backlog drain: N simulated events preloaded, events/s of one faust worker
+   and of one plain loop;
+2. latency from produce to alert record at 50% of the worker's drain rate
+   (p50, p99), for the worker and for the plain loop;
+3. absence alert lateness: how long after the shared clock passes a deadline
+   (the event that moves it is produced) the overdue alert arrives;
+4. 1 -> 2 workers on 4 partitions: drain speed-up (and the plain loop's with
+   two processes), the longest pause in progress while the second worker
+   joins, and alert ids whose final state differs from the one-worker run.
+
+    python benchmarks/kafka_bench.py [--events 200000]
+
+Results go to benchmarks/results/kafka.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+REPO = ROOT.parent
+sys.path[:0] = [str(REPO), str(ROOT)]
+
+from riskwatch.sinks.kafka import route_line, source_topics  # noqa: E402
+from tests.support.kafka import (  # noqa: E402
+    Broker,
+    Worker,
+    final_states,
+    processed,
+    read_topic,
+    wait_until,
+)
+
+OUT = ROOT / "out"
+RESULTS = ROOT / "results" / "kafka.json"
+
+
+def events_file(count: int, seed: int = 11) -> Path:
+    from riskwatch.simulate import SimulationSettings, simulate
+
+    path = OUT / f"kafka-events-{count}-{seed}.jsonl"
+    if not path.exists():
+        OUT.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as handle:
+            for line in simulate(SimulationSettings(seed=seed, customers=6000, days=None, events=count)):
+                handle.write(line + b"\n")
+        tmp.rename(path)
+    return path
+
+
+def preload(broker: str, prefix: str, lines: list[bytes]) -> float:
+    from kafka import KafkaProducer
+
+    from streams.topics import ensure_topics
+
+    ensure_topics(broker, prefix, 4)
+    producer = KafkaProducer(bootstrap_servers=broker, linger_ms=20, batch_size=512 * 1024, acks=1)
+    started = time.perf_counter()
+    for line in lines:
+        stream, key = route_line(line)
+        producer.send(prefix + stream, key=key, value=line)
+    producer.flush()
+    producer.close()
+    return len(lines) / (time.perf_counter() - started)
+
+
+# -- the plain loop (runs in its own process: `kafka_bench.py plain ...`) ------
+
+async def plain_loop(broker: str, prefix: str, group: str, idle_stop: float) -> dict:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    from riskwatch.engine import Engine
+    from riskwatch.models import Rejection, parse_event
+    from riskwatch.rules import load_rules
+    from riskwatch.service import public_record
+    from riskwatch.settings import default_rules_dir
+    from riskwatch.sinks.kafka import alert_record
+
+    engine = Engine(load_rules(default_rules_dir()))
+    consumer = AIOKafkaConsumer(*source_topics(prefix), bootstrap_servers=broker, group_id=group,
+                                auto_offset_reset="earliest", enable_auto_commit=True)
+    producer = AIOKafkaProducer(bootstrap_servers=broker, linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    alerts = prefix + "alerts"
+    count, first, last = 0, None, time.time()
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=2000)
+            now = time.time()
+            if not batches:
+                if count and now - last > idle_stop:
+                    break
+                continue
+            if first is None:
+                first = now
+            for records in batches.values():
+                for record in records:
+                    event = parse_event(record.value)
+                    if isinstance(event, Rejection):
+                        continue
+                    for change in engine.process(event):
+                        key, value = alert_record(public_record(change))
+                        await producer.send(alerts, key=key, value=value)
+                    count += 1
+            last = time.time()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return {"events": count, "first": first or last, "last": last}
+
+
+def start_plain(broker: str, prefix: str, group: str, idle_stop: float = 4.0) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, __file__, "plain", broker, prefix, group, str(idle_stop)],
+                            stdout=subprocess.PIPE, text=True, cwd=str(REPO))
+
+
+def plain_result(process: subprocess.Popen) -> dict:
+    out, _ = process.communicate(timeout=1800)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def drain_plain(broker: str, prefix: str, processes: int) -> float:
+    group = f"{prefix}plain{processes}"
+    started = [start_plain(broker, prefix, group) for _ in range(processes)]
+    results = [plain_result(p) for p in started]
+    events = sum(r["events"] for r in results)
+    span = max(r["last"] for r in results) - min(r["first"] for r in results)
+    return events / span
+
+
+# -- the faust worker -------------------------------------------------------
+
+def drain_workers(broker: str, prefix: str, workdir: Path, total: int, second_after: float | None = None) -> dict:
+    """Drain rate of one worker (or two, the second joining after `second_after` s of progress)."""
+    a = Worker(broker=broker, prefix=prefix, directory=workdir).start()
+    workers = [a]
+    samples: list[tuple[float, float]] = []
+    b_started = None
+    deadline = time.monotonic() + 1800
+    first = None
+    while time.monotonic() < deadline:
+        done = processed(workers)
+        now = time.monotonic()
+        samples.append((now, done))
+        if done > 0 and first is None:
+            first = now
+        if second_after is not None and b_started is None and first is not None and now - first >= second_after:
+            workers.append(Worker(broker=broker, prefix=prefix, directory=workdir).start())
+            b_started = now
+        if done >= total:
+            break
+        time.sleep(0.1)
+    finished = time.monotonic()
+    # The longest stretch without progress after the second worker was started.
+    pause = 0.0
+    if b_started is not None:
+        last_t, last_v = b_started, None
+        for t, v in samples:
+            if t < b_started:
+                last_v = v
+                continue
+            if v != last_v:
+                pause = max(pause, t - last_t)
+                last_t, last_v = t, v
+    for worker in workers:
+        worker.stop()
+    rate = total / (finished - first) if first else 0.0
+    return {"rate": rate, "pause": pause, "workers": len(workers)}
+
+
+# -- latency ----------------------------------------------------------------
+
+class AlertWatcher(threading.Thread):
+    """Wall time at which each evidence event id first appears in an alert record."""
+
+    def __init__(self, broker: str, topic: str):
+        super().__init__(daemon=True)
+        from kafka import KafkaConsumer
+
+        self.consumer = KafkaConsumer(topic, bootstrap_servers=broker, group_id=None, auto_offset_reset="latest",
+                                      fetch_max_wait_ms=5, consumer_timeout_ms=200)
+        self.seen: dict[str, float] = {}
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            for record in self.consumer:
+                now = time.time()
+                for event_id in json.loads(record.value).get("evidence", ()):
+                    self.seen.setdefault(event_id, now)
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.join(5)
+        self.consumer.close()
+
+
+def probe_pair(n: int) -> tuple[bytes, bytes, str]:
+    sku = f"PROBE-{n}"
+    base = {"type": "competitor.price_observed", "competitor": "Bench", "sku": sku, "occurred_at": "2026-01-01T00:00:00Z"}
+    first = json.dumps({**base, "event_id": f"p-{n}-a", "price": 100}).encode()
+    cut_id = f"p-{n}-b"
+    second = json.dumps({**base, "event_id": cut_id, "price": 80, "occurred_at": "2026-01-01T00:01:00Z"}).encode()
+    return first, second, cut_id
+
+
+def latency_run(broker: str, prefix: str, lines: list[bytes], rate: float, seconds: float) -> dict:
+    """Send load at `rate` events/s with a price-cut probe every 50 ms; latency of the probes' alerts."""
+    from kafka import KafkaProducer
+
+    watcher = AlertWatcher(broker, prefix + "alerts")
+    watcher.start()
+    time.sleep(2)  # the watcher's consumer joins at the end of the topic
+    producer = KafkaProducer(bootstrap_servers=broker, linger_ms=0, acks=1)
+    sent: dict[str, float] = {}
+    started = time.monotonic()
+    index, probe = 0, 0
+    next_probe = started
+    while time.monotonic() - started < seconds:
+        elapsed = time.monotonic() - started
+        due = int(elapsed * rate)
+        while index < min(due, len(lines)):
+            stream, key = route_line(lines[index])
+            producer.send(prefix + stream, key=key, value=lines[index])
+            index += 1
+        if time.monotonic() >= next_probe:
+            first, second, cut_id = probe_pair(probe)
+            producer.send(prefix + "competitor-prices", key=f"PROBE-{probe}".encode(), value=first)
+            producer.send(prefix + "competitor-prices", key=f"PROBE-{probe}".encode(), value=second)
+            producer.flush()
+            sent[cut_id] = time.time()
+            probe += 1
+            next_probe += 0.05
+        time.sleep(0.002)
+    producer.flush()
+    producer.close()
+    time.sleep(3)
+    watcher.close()
+    latencies = sorted((watcher.seen[i] - t) * 1000 for i, t in sent.items() if i in watcher.seen)
+    missing = sum(1 for i in sent if i not in watcher.seen)
+    return {
+        "load_events_per_s": round(index / seconds),
+        "probes": len(sent),
+        "probes_without_alert": missing,
+        "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))], 1) if latencies else None,
+    }
+
+
+def absence_lateness(broker: str, prefix: str, tick: float, probes: int = 20) -> dict:
+    """Overdue alerts fired by the shared clock: arrival time after the clock passed the deadline."""
+    from kafka import KafkaProducer
+
+    watcher = AlertWatcher(broker, prefix + "alerts")
+    watcher.start()
+    time.sleep(2)
+    producer = KafkaProducer(bootstrap_servers=broker, linger_ms=0, acks=1)
+    # Far beyond any simulated time, so only these events move the clock.
+    base = 4_000_000_000
+    lateness = 600
+    results = []
+
+    def at(ts: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+    for n in range(probes):
+        due = base + n * 10 * 86400
+        invoice = {"event_id": f"abs-i-{n}", "type": "invoice.issued", "occurred_at": at(due - 86400),
+                   "invoice_id": f"ABS-{n}", "customer_id": f"ABS-C-{n}", "amount": 1000, "due_at": at(due)}
+        producer.send(prefix + "payments", key=invoice["customer_id"].encode(), value=json.dumps(invoice).encode())
+        producer.flush()
+        time.sleep(0.5)
+        mover = {"event_id": f"abs-m-{n}", "type": "order.placed", "occurred_at": at(due + 30 * 86400 + lateness + 1),
+                 "order_id": f"ABS-O-{n}", "customer_id": f"ABS-M-{n}", "amount": 1}
+        producer.send(prefix + "orders", key=mover["customer_id"].encode(), value=json.dumps(mover).encode())
+        producer.flush()
+        moved = time.time()
+        wait_until(lambda: f"abs-i-{n}" in watcher.seen, 10, 0.01, "the overdue alert")
+        results.append(watcher.seen[f"abs-i-{n}"] - moved)
+    producer.close()
+    watcher.close()
+    results.sort()
+    return {"probes": probes, "tick_seconds": tick, "p50_s": round(statistics.median(results), 3),
+            "max_s": round(results[-1], 3), "target_s": tick + 0.5}
+
+
+def compare_final(broker: str, one: str, two: str) -> dict:
+    first = final_states(json.loads(r.value) for r in read_topic(broker, one + "alerts", 3, 600))
+    second = final_states(json.loads(r.value) for r in read_topic(broker, two + "alerts", 3, 600))
+    lost = [k for k, v in first.items() if v[1] == "open" and second.get(k) != v]
+    return {"alert_ids": len(first), "open_alerts_lost_or_different": len(lost),
+            "ids_with_different_final_state": sum(1 for k in set(first) | set(second) if first.get(k) != second.get(k))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    lines = [line for line in events_file(args.events).read_bytes().splitlines() if line.strip()]
+    work = Path(tempfile.mkdtemp(prefix="riskwatch-kafka-bench-"))
+    broker = Broker(work / "kafka")
+    broker.start()
+    result: dict = {"events": len(lines)}
+    try:
+        b = broker.bootstrap
+        rate = preload(b, "drain1.", lines)
+        result["preload_events_per_s"] = round(rate)
+        print(f"preloaded {len(lines)} events at {rate:,.0f}/s", flush=True)
+
+        plain1 = drain_plain(b, "drain1.", 1)
+        print(f"plain loop, 1 process: {plain1:,.0f} events/s", flush=True)
+        faust1 = drain_workers(b, "drain1.", work, len(lines))
+        print(f"faust worker, 1 process: {faust1['rate']:,.0f} events/s", flush=True)
+        result["backlog_drain"] = {
+            "plain_events_per_s": round(plain1), "worker_events_per_s": round(faust1["rate"]),
+            "ratio": round(faust1["rate"] / plain1, 3), "target_ratio_per_event": 0.35,
+        }
+
+        preload(b, "drain2.", lines)
+        plain2 = drain_plain(b, "drain2.", 2)
+        faust2 = drain_workers(b, "drain2.", work, len(lines), second_after=3.0)
+        result["scaling_1_to_2_workers"] = {
+            "plain_speedup": round(plain2 / plain1, 2), "worker_speedup": round(faust2["rate"] / faust1["rate"], 2),
+            "worker_2_events_per_s": round(faust2["rate"]), "plain_2_events_per_s": round(plain2),
+            "rebalance_pause_s": round(faust2["pause"], 2), "target_pause_s": 10,
+            **compare_final(b, "drain1.", "drain2."),
+        }
+        print(f"two workers: {faust2['rate']:,.0f} events/s, pause {faust2['pause']:.1f} s; "
+              f"two plain loops: {plain2:,.0f} events/s", flush=True)
+
+        half = faust1["rate"] / 2
+        worker = Worker(broker=b, prefix="lat.", directory=work).start()
+        worker.wait_ready(120)
+        result["latency_worker"] = latency_run(b, "lat.", lines, half, args.latency_seconds)
+        print(f"worker latency at {half:,.0f} events/s: {result['latency_worker']}", flush=True)
+        result["absence_lateness"] = absence_lateness(b, "lat.", 0.25)
+        print(f"absence alert lateness: {result['absence_lateness']}", flush=True)
+        worker.stop()
+
+        from streams.topics import ensure_topics
+
+        ensure_topics(b, "latp.", 4)
+        plain = start_plain(b, "latp.", "latp.plain", idle_stop=6.0)
+        time.sleep(3)
+        result["latency_plain"] = latency_run(b, "latp.", lines, half, args.latency_seconds)
+        plain.terminate()
+        print(f"plain loop latency at {half:,.0f} events/s: {result['latency_plain']}", flush=True)
+        wp99, pp99 = result["latency_worker"]["p99_ms"], result["latency_plain"]["p99_ms"]
+        if wp99 and pp99:
+            result["latency_p99_ratio_worker_to_plain"] = round(wp99 / pp99, 2)
+    finally:
+        broker.stop()
+    result.update({
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    })
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "plain":
+        _, _, broker_, prefix_, group_, idle_ = sys.argv
+        print(json.dumps(asyncio.run(plain_loop(broker_, prefix_, group_, float(idle_)))))
+    else:
+        main()
