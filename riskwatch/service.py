@@ -18,7 +18,7 @@ from riskwatch.models import Rejection, parse_event
 from riskwatch.rules.loader import RuleSet
 
 # Fields the engine keeps for itself; not part of the published alert record.
-INTERNAL_FIELDS = ("raised_ts", "tier_since")
+INTERNAL_FIELDS = ("raised_ts", "tier_since", "inputs")
 TIER_RANK = {"blue": 0, "yellow": 1, "orange": 2, "red": 3}
 
 AlertSink = Callable[[dict], None]

@@ -26,6 +26,13 @@ SALE = "gs:"       # target: order -> (targets, ts, fen, cancelled, event id)
 TICK = "gt:"       # last evaluated instant per indicator
 
 
+DAY_SECONDS = 86400.0
+
+
+def _day(instant: float) -> int:
+    return int(instant // DAY_SECONDS)
+
+
 def _month_bounds(instant: float) -> tuple[float, float]:
     moment = datetime.fromtimestamp(instant - 1, tz=timezone.utc)
     start = datetime(moment.year, moment.month, 1, tzinfo=timezone.utc)
@@ -41,7 +48,11 @@ class SegmentEngine:
         self.clock = clock if clock is not None else Watermark(lateness_seconds)
         self.book = AlertBook(rules, self.state)
         self._members: dict[str, set[str]] = defaultdict(set)
-        self._receivables: dict[str, set[str]] = defaultdict(set)
+        # segment -> due day -> invoice ids, and the per-day sums already computed:
+        # a day whose invoices did not change and saw no payment after the
+        # evaluation instant sums the same every time.
+        self._receivables: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+        self._day_sums: dict[tuple[str, int], tuple] = {}
         self._sales: dict[str, set[str]] = defaultdict(set)
         self.rebuild()
 
@@ -49,12 +60,13 @@ class SegmentEngine:
         """Re-derive the in-memory indexes from state (after recovery)."""
         self._members.clear()
         self._receivables.clear()
+        self._day_sums.clear()
         self._sales.clear()
         for key, value in list(self.state.items()):
             if key.startswith(MEMBER):
                 self._members[value[0]].add(key[len(MEMBER):])
             elif key.startswith(RECEIVABLE):
-                self._receivables[value[0]].add(key[len(RECEIVABLE):])
+                self._receivables[value[0]][_day(value[1])].add(key[len(RECEIVABLE):])
             elif key.startswith(SALE):
                 for target in value[0]:
                     self._sales[target].add(key[len(SALE):])
@@ -76,10 +88,12 @@ class SegmentEngine:
             value = (fact["segment"], fact["due_ts"], fact["fen"], tuple(tuple(p) for p in fact["payments"]),
                      fact["written_off_ts"], fact["event_id"])
             previous = self.state.get(key)
-            if previous is not None and previous[0] != fact["segment"]:
-                self._receivables[previous[0]].discard(fact["invoice_id"])
+            if previous is not None:
+                self._receivables[previous[0]][_day(previous[1])].discard(fact["invoice_id"])
+                self._day_sums.pop((previous[0], _day(previous[1])), None)
             self.state[key] = value
-            self._receivables[fact["segment"]].add(fact["invoice_id"])
+            self._receivables[fact["segment"]][_day(value[1])].add(fact["invoice_id"])
+            self._day_sums.pop((fact["segment"], _day(value[1])), None)
         elif kind == "sale":
             key = SALE + fact["order_id"]
             previous = self.state.get(key)
@@ -206,30 +220,30 @@ class SegmentEngine:
         indicator = self.rules.indicators["collection_rate"]
         window = indicator.params["window"]
         findings = []
-        for segment, invoices in sorted(self._receivables.items()):
+        low = as_of - window
+        for segment, days in sorted(self._receivables.items()):
             due_total = collected = count = 0
             evidence: list[str] = []
-            stale = []
-            for invoice_id in invoices:
-                _, due_ts, fen, payments, written_off_ts, event_id = self.state[RECEIVABLE + invoice_id]
-                if due_ts <= as_of - window:
-                    stale.append(invoice_id)
+            for day in [d for d in days if (d + 1) * DAY_SECONDS <= low]:
+                # Due before every future window: forget them.
+                for invoice_id in days.pop(day):
+                    self.state.pop(RECEIVABLE + invoice_id, None)
+                self._day_sums.pop((segment, day), None)
+            for day in range(_day(low), _day(as_of) + 1):
+                invoices = days.get(day)
+                if not invoices:
                     continue
-                if due_ts > as_of:
-                    continue
-                count += 1
-                due_total += fen
-                paid = 0
-                for ts, amount in payments:
-                    if ts <= as_of:
-                        paid += amount
-                collected += min(fen, paid)
-                if paid < fen:
-                    evidence.append(event_id)
+                whole_day = day * DAY_SECONDS > low and (day + 1) * DAY_SECONDS <= as_of
+                sums = self._day_sums.get((segment, day)) if whole_day else None
+                if sums is None:
+                    sums = self._sum_day(invoices, low, as_of)
+                    if whole_day and sums[4] <= as_of:
+                        self._day_sums[(segment, day)] = sums
+                count += sums[0]
+                due_total += sums[1]
+                collected += sums[2]
+                evidence.extend(sums[3])
             evidence = sorted(evidence)[:20]
-            for invoice_id in stale:  # out of every future window: forget it
-                invoices.discard(invoice_id)
-                del self.state[RECEIVABLE + invoice_id]
             if count < indicator.params["min_invoices"] or due_total <= 0:
                 if self._previously_alerted(indicator.id, "segment", segment):
                     findings.append(self._segment_finding(indicator, segment, False, 1.0, as_of, (), "too few invoices due"))
@@ -244,6 +258,28 @@ class SegmentEngine:
                     customer_class=segment if segment in ("A", "B", "C", "D") else None,
                 ))
         return self._emit(findings, as_of)
+
+    def _sum_day(self, invoices: set[str], low: float, as_of: float) -> tuple:
+        """(count, due, collected, unpaid event ids, latest payment time) of one due day, as of an instant."""
+        count = due_total = collected = 0
+        unpaid: list[str] = []
+        latest = float("-inf")
+        for invoice_id in invoices:
+            _, due_ts, fen, payments, _, event_id = self.state[RECEIVABLE + invoice_id]
+            if not low < due_ts <= as_of:
+                continue
+            count += 1
+            due_total += fen
+            paid = 0
+            for ts, amount in payments:
+                if ts > latest:
+                    latest = ts
+                if ts <= as_of:
+                    paid += amount
+            collected += min(fen, paid)
+            if paid < fen:
+                unpaid.append(event_id)
+        return count, due_total, collected, tuple(sorted(unpaid)[:20]), latest
 
     def _target_lag(self, as_of: float) -> list[dict]:
         indicator = self.rules.indicators["sales_target_lag"]

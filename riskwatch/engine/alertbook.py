@@ -71,6 +71,11 @@ class AlertBook:
             return None
         if previous is not None and previous["status"] == "resolved" and not finding.open:
             return None  # a resolved alert stays as it was closed until it reopens
+        # Everything the record is computed from: equal inputs, no change, no scoring.
+        inputs = (finding.open, round(finding.observed, 4), finding.evidence, finding.amount_cny,
+                  finding.customer_class, finding.eta_late, finding.assess_observed, finding.resolved_ts)
+        if previous is not None and previous.get("inputs") == inputs:
+            return None
 
         basis = finding.assess_observed if finding.assess_observed is not None else finding.observed
         probability = score(indicator.probability, basis, finding.amount_cny, finding.customer_class, finding.eta_late)
@@ -159,6 +164,7 @@ class AlertBook:
             },
             "evidence": evidence,
             "sequence": sequence,
+            "inputs": inputs,
         }
         self.state[key] = record
         return record

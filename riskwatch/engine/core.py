@@ -286,16 +286,18 @@ class Engine:
         if event.event_id in rec.evidence:
             self.stats["duplicate"] += 1
             return []
+        # Built field by field: NamedTuple._replace costs several times a plain constructor.
+        customer_id, order_id, promised, eta, eta_at, delivered, evidence, order_fen = rec
         if event.type == "delivery.scheduled":
-            rec = rec._replace(order_id=event.order_id, promised_ts=event.promised_at.timestamp())
+            order_id, promised = event.order_id, event.promised_at.timestamp()
         elif event.type == "delivery.eta_updated":
-            if rec.eta_event_ts is None or ts >= rec.eta_event_ts:
-                rec = rec._replace(eta_ts=event.eta.timestamp(), eta_event_ts=ts)
+            if eta_at is None or ts >= eta_at:
+                eta, eta_at = event.eta.timestamp(), ts
         else:
-            delivered = event.delivered_at.timestamp()
-            if rec.delivered_ts is None or delivered < rec.delivered_ts:
-                rec = rec._replace(delivered_ts=delivered)
-        rec = rec._replace(evidence=rec.evidence + (event.event_id,))
+            delivered_at = event.delivered_at.timestamp()
+            if delivered is None or delivered_at < delivered:
+                delivered = delivered_at
+        rec = Shipment(customer_id, order_id, promised, eta, eta_at, delivered, evidence + (event.event_id,), order_fen)
         self.state[key] = rec
         return self._evaluate_shipment(key, rec, self.clock.now)
 
@@ -327,18 +329,16 @@ class Engine:
         if event.event_id in rec.evidence:
             self.stats["duplicate"] += 1
             return []
+        customer_id, amount, issued_ts, due_ts, payments, written_off_ts, evidence = rec
         if event.type == "invoice.issued":
-            rec = rec._replace(
-                amount=minor_units(event.amount, event.currency, self._rates),
-                issued_ts=ts, due_ts=event.due_at.timestamp(),
-            )
+            amount = minor_units(event.amount, event.currency, self._rates)
+            issued_ts, due_ts = ts, event.due_at.timestamp()
         elif event.type == "payment.received":
             fen = minor_units(event.amount, event.currency, self._rates)
-            rec = rec._replace(payments=rec.payments + ((event.event_id, ts, fen),))
-        else:
-            if rec.written_off_ts is None or ts < rec.written_off_ts:
-                rec = rec._replace(written_off_ts=ts)
-        rec = rec._replace(evidence=rec.evidence + (event.event_id,))
+            payments = payments + ((event.event_id, ts, fen),)
+        elif written_off_ts is None or ts < written_off_ts:
+            written_off_ts = ts
+        rec = Invoice(customer_id, amount, issued_ts, due_ts, payments, written_off_ts, evidence + (event.event_id,))
         self.state[key] = rec
         customer_id = rec.customer_id
         customer = self._customer(customer_id)
