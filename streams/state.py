@@ -5,7 +5,8 @@ partition; a key is prefixed with the partition's name so the engines of two
 partitions on one worker never share a key. Writes are buffered while the
 engine runs and written out in `flush()`, which sends each change to the
 table's changelog partition explicitly: that works from a timer too (faust's
-`Table.__setitem__` needs a current stream event to pick the partition), and
+`Table.__setitem__` needs a current stream event to pick the partition, and
+goes through faust's one-message-at-a-time producer buffer), and
 lets alert records (`a:` keys) go to the changelog before the bookkeeping
 that says an event was applied, so a crash between the two can only leave
 an alert re-sent, never lost.
@@ -19,6 +20,8 @@ named tuples into lists on recovery.
 from __future__ import annotations
 
 import pickle
+
+import orjson
 from typing import Any, Iterator, MutableMapping
 
 _DELETED = object()
@@ -67,21 +70,26 @@ class PartitionState(MutableMapping[str, Any]):
         """The last record of every alert held in this partition."""
         return [value for key, value in self._data.items() if key.startswith(ALERT_PREFIX) and isinstance(value, dict)]
 
-    def flush(self) -> int:
-        """Write buffered changes to the table and its changelog; alerts first."""
+    def flush(self) -> list[tuple[bytes, bytes | None]]:
+        """Apply buffered changes to the table; the changelog records to send, alerts first.
+
+        Keys are encoded as faust's JSON key codec does, so faust's recovery
+        reads them back; values are pickled bytes (None deletes).
+        """
         if not self._pending:
-            return 0
+            return []
         pending = self._pending
         self._pending = {}
         ordered = sorted(pending.items(), key=lambda item: not item[0].startswith(ALERT_PREFIX))
-        table, partition, data = self._table, self._partition, self._table.data
+        data = self._table.data
+        records: list[tuple[bytes, bytes | None]] = []
         for key, value in ordered:
             full = self._prefix + key
             if value is _DELETED:
                 data.pop(full, None)
-                table.send_changelog(partition, full, None, value_serializer="raw")
+                records.append((orjson.dumps(full), None))
             else:
                 blob = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
                 data[full] = blob
-                table.send_changelog(partition, full, blob)
-        return len(ordered)
+                records.append((orjson.dumps(full), blob))
+        return records

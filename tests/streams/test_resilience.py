@@ -57,7 +57,9 @@ def test_kill_9_in_the_middle_of_a_stream_then_restart(kafka_broker, start_worke
     wait_caught_up(kafka_broker.bootstrap, topic_prefix)
     remaining = [line for chunk in chunks[2:] for line in chunk]
     produce_as_live(kafka_broker.bootstrap, topic_prefix, remaining, [restarted], WINDOW, already=processed([restarted]))
-    _check(kafka_broker, topic_prefix, replayed)
+    # The shared clock kept what the killed worker published, which can be
+    # ahead of the events it re-reads: closing tiers may follow it.
+    _check(kafka_broker, topic_prefix, replayed, resolved_tiers=False)
 
 
 def test_two_workers_on_four_partitions_one_stops_the_other_takes_over(
