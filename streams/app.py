@@ -28,7 +28,8 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import faust
 import orjson
@@ -109,7 +110,10 @@ class Processor:
         self.dead_letter_name = topic_name(s.topic_prefix, DEAD_LETTER)
         self.changelog_name = ""
         self.segment_name = topic_name(s.topic_prefix, SEGMENT_FACTS)
-        self.alertmanager: Callable[[list[dict]], None] | None = None
+        # An AlertmanagerSink (riskwatch.sinks.alertmanager): blocking HTTP,
+        # so it runs on one thread of its own, in order.
+        self.alertmanager: Any = None
+        self._alertmanager_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alertmanager")
 
     # -- readiness -----------------------------------------------------
     @property
@@ -242,7 +246,7 @@ class Processor:
             await self._send(self.alerts_name, key, value)
             self._count(change)
         if self.alertmanager is not None:
-            self.alertmanager(published)
+            asyncio.get_running_loop().run_in_executor(self._alertmanager_thread, self.alertmanager.send, published)
 
     def _count(self, change: dict) -> None:
         # The same counting rules as the embedded service (riskwatch.service).
@@ -270,6 +274,9 @@ class Processor:
 
     # -- clock ---------------------------------------------------------
     async def on_tick(self) -> None:
+        if self.alertmanager is not None:
+            # Re-sends open alerts before their endsAt (the sink keeps the schedule).
+            asyncio.get_running_loop().run_in_executor(self._alertmanager_thread, self.alertmanager.tick)
         if self.clock.idle_tick():
             self.metrics.idle_clock_advances.inc()
         published = self.clock.record_to_publish()

@@ -10,12 +10,12 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import IO, Iterator
 
 import click
 import orjson
 
 from riskwatch.cli import main
+from riskwatch.cli.core import _read_lines
 from riskwatch.settings import Settings, SettingsError, load_settings
 from riskwatch.sinks.kafka import (
     ALERTS,
@@ -67,7 +67,9 @@ def worker(partitions: int, tick_seconds: float, **flags: object) -> None:
             click.echo(problem, err=True)
         sys.exit(1)
     if settings.alertmanager_url:
-        processor.alertmanager = _alertmanager_pusher(settings.alertmanager_url, processor.metrics)
+        from riskwatch.sinks.alertmanager import AlertmanagerSink
+
+        processor.alertmanager = AlertmanagerSink(settings.alertmanager_url, metrics=processor.metrics)
     click.echo(
         f"riskwatch worker: broker {settings.broker}, topics {settings.topic_prefix}*, "
         f"metrics and health on http://0.0.0.0:{settings.web_port}/metrics",
@@ -76,28 +78,6 @@ def worker(partitions: int, tick_seconds: float, **flags: object) -> None:
     import faust
 
     faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()
-
-
-def _alertmanager_pusher(url: str, metrics: object):  # pragma: no cover - wired when the sink exists
-    try:
-        from riskwatch.sinks.alertmanager import AlertmanagerSink  # type: ignore[import-not-found]
-    except ImportError:
-        click.echo("riskwatch worker: --alertmanager given but this build has no Alertmanager sink", err=True)
-        return None
-    sink = AlertmanagerSink(url, metrics=metrics)
-    return sink.send
-
-
-def _lines(path: str) -> Iterator[tuple[int, bytes]]:
-    stream: IO[bytes] = sys.stdin.buffer if path == "-" else open(path, "rb")
-    try:
-        for number, line in enumerate(stream, start=1):
-            line = line.rstrip(b"\r\n")
-            if line.strip():
-                yield number, line
-    finally:
-        if stream is not sys.stdin.buffer:
-            stream.close()
 
 
 @main.command()
@@ -127,7 +107,7 @@ def produce(files: tuple[str, ...], topic: str | None, **flags: object) -> None:
     started = time.monotonic()
     try:
         for path in files:
-            for number, line in _lines(path):
+            for number, line in _read_lines(path):
                 if topic is not None:
                     producer.send(topic, value=line)
                     sent += 1
