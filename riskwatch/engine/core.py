@@ -57,7 +57,11 @@ class Engine:
         self.deadlines = DeadlineIndex()
         self.stats: Counter[str] = Counter()
         self._rates = rules.currency_rates
-        self._credit_dirty: set[str] = set()
+        # customer -> invoices changed since its last credit check, and
+        # customer -> (as of, receivables then, invoices kept): the check adds
+        # the changes instead of summing every open invoice every hour.
+        self._credit_dirty: dict[str, set[str]] = {}
+        self._credit_base: dict[str, tuple[float, int, int]] = {}
         self._key_accounts: set[str] = set()
         self._key_classes = set(rules.indicators["key_account_decline"].params["classes"])
         self._order_window = 2 * rules.indicators["key_account_decline"].params["window"] + DAY
@@ -119,13 +123,14 @@ class Engine:
         """Re-derive deadlines and indexes from state recovered elsewhere."""
         self.deadlines.clear()
         self._credit_dirty.clear()
+        self._credit_base.clear()
         self._key_accounts.clear()
         for key, value in list(self.state.items()):
             if key.startswith(SHIPMENT) or key.startswith(INVOICE):
                 self.deadlines.schedule(float("-inf"), key)
             elif key.startswith(CUSTOMER):
                 if value.invoices if isinstance(value, Customer) else value[7]:
-                    self._credit_dirty.add(key[2:])
+                    self._credit_dirty.setdefault(key[2:], set())
                 if (value[0] if not isinstance(value, Customer) else value.customer_class) in self._key_classes:
                     self._key_accounts.add(key[2:])
         if self.segments is not None:
@@ -256,7 +261,7 @@ class Engine:
         )
         self.state[CUSTOMER + customer_id] = updated
         self._after_customer_change(customer_id, customer, updated)
-        self._credit_dirty.add(customer_id)
+        self._credit_dirty.setdefault(customer_id, set())
         return []
 
     def _after_customer_change(self, customer_id: str, before: Customer, after: Customer) -> None:
@@ -345,11 +350,7 @@ class Engine:
         if event.invoice_id not in customer.invoices:
             customer = customer._replace(invoices=customer.invoices + (event.invoice_id,))
             self.state[CUSTOMER + customer_id] = customer
-        if event.type == "invoice.issued" or (
-            ALERT_PREFIX + _alert_id("credit_limit_breach", "customer", customer_id)) in self.state:
-            # Receivables only grow with a new invoice: payments and write-offs
-            # can end a breach but never start one.
-            self._credit_dirty.add(customer_id)
+        self._credit_dirty.setdefault(customer_id, set()).add(event.invoice_id)
         self._send_receivable(event.invoice_id, rec, customer)
         return self._evaluate_invoice(key, rec, self.clock.now)
 
@@ -426,38 +427,41 @@ class Engine:
     def _credit_tick(self, as_of: float) -> list[dict]:
         indicator = self.rules.indicators["credit_limit_breach"]
         changes: list[dict] = []
-        still_dirty: set[str] = set()
+        still_dirty: dict[str, set[str]] = {}
         for customer_id in sorted(self._credit_dirty):
+            changed = self._credit_dirty[customer_id]
             customer = self._customer(customer_id)
-            receivable = 0
-            pending = False
-            keep: list[str] = []
-            evidence: list[str] = []
-            for invoice_id in customer.invoices:
-                raw = self.state.get(INVOICE + invoice_id)
-                if raw is None:
-                    continue
-                rec = _as(Invoice, raw)
-                balance = balance_as_of(rec, as_of)
-                receivable += balance
-                facts_after = (rec.issued_ts or 0) > as_of or any(ts > as_of for _, ts, _ in rec.payments) \
-                    or (rec.written_off_ts or 0) > as_of
-                pending = pending or facts_after
-                if balance > 0 or facts_after or rec.amount is None:
-                    keep.append(invoice_id)
-                    if balance > 0 and len(evidence) < 20:
-                        evidence.append(rec.evidence[0])
-            if tuple(keep) != customer.invoices:
-                self.state[CUSTOMER + customer_id] = customer._replace(invoices=tuple(keep))
+            base = self._credit_base.get(customer_id)
+            pending: set[str] = set()
+            if base is None or len(customer.invoices) > 2 * base[2] + 16:
+                receivable, kept = self._receivables_in_full(customer_id, customer, as_of, pending)
+            else:
+                receivable, kept = base[1], base[2]
+                for invoice_id in changed:
+                    raw = self.state.get(INVOICE + invoice_id)
+                    if raw is None:
+                        continue
+                    rec = _as(Invoice, raw)
+                    receivable += balance_as_of(rec, as_of) - balance_as_of(rec, base[0])
+                    if _facts_after(rec, as_of):
+                        pending.add(invoice_id)
+            self._credit_base[customer_id] = (as_of, receivable, kept)
             if pending:
-                still_dirty.add(customer_id)
+                still_dirty[customer_id] = pending
             limit = customer.credit_limit
-            alerted = (ALERT_PREFIX + _alert_id("credit_limit_breach", "customer", customer_id)) in self.state
             if not limit:
                 continue
             ratio = receivable / limit
             breached = indicator.breached(ratio)
+            alerted = (ALERT_PREFIX + _alert_id("credit_limit_breach", "customer", customer_id)) in self.state
             if breached or alerted:
+                evidence = []
+                for invoice_id in customer.invoices:
+                    raw = self.state.get(INVOICE + invoice_id)
+                    if raw is not None and balance_as_of(_as(Invoice, raw), as_of) > 0:
+                        evidence.append(raw[6][0])
+                        if len(evidence) == 20:
+                            break
                 changes.extend(self._record(Finding(
                     indicator, {"kind": "customer", "id": customer_id, "customer_id": customer_id},
                     open=breached, observed=ratio, onset_ts=None, resolved_ts=None if breached else as_of,
@@ -468,6 +472,26 @@ class Engine:
                 ), as_of))
         self._credit_dirty = still_dirty
         return changes
+
+    def _receivables_in_full(self, customer_id: str, customer: Customer, as_of: float, pending: set[str]) -> tuple[int, int]:
+        """Sum every invoice of a customer as of an instant, and forget the settled ones."""
+        receivable = 0
+        keep: list[str] = []
+        for invoice_id in customer.invoices:
+            raw = self.state.get(INVOICE + invoice_id)
+            if raw is None:
+                continue
+            rec = _as(Invoice, raw)
+            balance = balance_as_of(rec, as_of)
+            receivable += balance
+            later = _facts_after(rec, as_of)
+            if later:
+                pending.add(invoice_id)
+            if balance > 0 or later or rec.amount is None:
+                keep.append(invoice_id)
+        if tuple(keep) != customer.invoices:
+            self.state[CUSTOMER + customer_id] = customer._replace(invoices=tuple(keep))
+        return receivable, len(keep)
 
     def _key_account_tick(self, as_of: float) -> list[dict]:
         indicator = self.rules.indicators["key_account_decline"]
@@ -510,3 +534,8 @@ def _alert_id(indicator: str, kind: str, subject_id: str) -> str:
 def _as(kind, value):
     """State values are our named tuples in-process; a table serializer may hand back plain sequences."""
     return value if type(value) is kind else kind(*value)
+
+
+def _facts_after(rec: Invoice, instant: float) -> bool:
+    return ((rec.issued_ts or 0) > instant or (rec.written_off_ts or 0) > instant
+            or any(ts > instant for _, ts, _ in rec.payments))

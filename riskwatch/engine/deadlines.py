@@ -18,12 +18,13 @@ BUCKET_SECONDS = 60.0
 
 
 class DeadlineIndex:
-    __slots__ = ("_buckets", "_order", "_size")
+    __slots__ = ("_buckets", "_order", "_size", "_earliest")
 
     def __init__(self) -> None:
         self._buckets: dict[int, tuple[array, list[str]]] = {}
         self._order: list[int] = []  # heap of bucket numbers
         self._size = 0
+        self._earliest: dict[int, float] = {}  # bucket -> its earliest deadline
 
     def schedule(self, deadline_ts: float, key: str) -> None:
         number = int(deadline_ts // BUCKET_SECONDS) if deadline_ts != float("-inf") else -(2**62)
@@ -31,6 +32,8 @@ class DeadlineIndex:
         if bucket is None:
             bucket = self._buckets[number] = (array("d"), [])
             heapq.heappush(self._order, number)
+        if deadline_ts < self._earliest.get(number, float("inf")):
+            self._earliest[number] = deadline_ts
         bucket[0].append(deadline_ts)
         bucket[1].append(key)
         self._size += 1
@@ -46,6 +49,7 @@ class DeadlineIndex:
             if (number + 1) * BUCKET_SECONDS <= now_ts or number == -(2**62):
                 heapq.heappop(order)
                 del buckets[number]
+                self._earliest.pop(number, None)
                 ready = sorted(zip(deadlines, bucket_keys))
                 self._size -= len(ready)
                 for _, key in ready:
@@ -66,21 +70,23 @@ class DeadlineIndex:
                     remaining_keys.append(key)
             if remaining_keys:
                 buckets[number] = (remaining_deadlines, remaining_keys)
+                self._earliest[number] = remaining_deadlines[0]  # sorted above
             else:
                 heapq.heappop(order)
                 del buckets[number]
+                self._earliest.pop(number, None)
             break
         return keys
 
     def next_deadline(self) -> float | None:
         if not self._order:
             return None
-        deadlines = self._buckets[self._order[0]][0]
-        return min(deadlines)
+        return self._earliest[self._order[0]]
 
     def clear(self) -> None:
         self._buckets.clear()
         self._order.clear()
+        self._earliest.clear()
         self._size = 0
 
     def __len__(self) -> int:
