@@ -219,7 +219,7 @@ class Engine:
                 region=customer.region or region,
                 sales_rep=customer.sales_rep or intern(event.sales_rep),
             )
-        self.state[CUSTOMER + customer_id] = updated
+        self.state[CUSTOMER + customer_id] = tuple(updated)
         self._after_customer_change(customer_id, customer, updated)
         self._send_fact({"kind": "activity", "segment": self._segment_of(updated), "customer_id": customer_id,
                          "ts": ts, "event_id": event.event_id})
@@ -239,7 +239,7 @@ class Engine:
             self.stats["duplicate"] += 1
             return []
         updated = customer._replace(cancelled=customer.cancelled + (event.order_id,))
-        self.state[CUSTOMER + customer_id] = updated
+        self.state[CUSTOMER + customer_id] = tuple(updated)
         region = next((o[3] for o in customer.orders if o[2] == event.order_id), None)
         targets = ["all"] + ([region] if region in self.rules.targets and region != "all" else [])
         for target in targets:
@@ -259,7 +259,7 @@ class Engine:
             customer_class=event.tier, region=intern(event.region), sales_rep=intern(event.sales_rep),
             credit_limit=limit, profile_ts=ts, evidence=(event.event_id,),
         )
-        self.state[CUSTOMER + customer_id] = updated
+        self.state[CUSTOMER + customer_id] = tuple(updated)
         self._after_customer_change(customer_id, customer, updated)
         self._credit_dirty.setdefault(customer_id, set())
         return []
@@ -303,7 +303,7 @@ class Engine:
             if delivered is None or delivered_at < delivered:
                 delivered = delivered_at
         rec = Shipment(customer_id, order_id, promised, eta, eta_at, delivered, evidence + (event.event_id,), order_fen)
-        self.state[key] = rec
+        self.state[key] = tuple(rec)
         return self._evaluate_shipment(key, rec, self.clock.now)
 
     def _evaluate_shipment(self, key: str, rec, now: float | None) -> list[dict]:
@@ -315,7 +315,7 @@ class Engine:
                 if order[2] == rec.order_id:
                     amount = order[1] / 100
                     rec = rec._replace(order_fen=order[1])
-                    self.state[key] = rec
+                    self.state[key] = tuple(rec)
                     break
         finding, deadline = shipment_finding(
             key[2:], rec, self.rules.indicators["delivery_delay"], now,
@@ -344,12 +344,12 @@ class Engine:
         elif written_off_ts is None or ts < written_off_ts:
             written_off_ts = ts
         rec = Invoice(customer_id, amount, issued_ts, due_ts, payments, written_off_ts, evidence + (event.event_id,))
-        self.state[key] = rec
+        self.state[key] = tuple(rec)
         customer_id = rec.customer_id
         customer = self._customer(customer_id)
         if event.invoice_id not in customer.invoices:
             customer = customer._replace(invoices=customer.invoices + (event.invoice_id,))
-            self.state[CUSTOMER + customer_id] = customer
+            self.state[CUSTOMER + customer_id] = tuple(customer)
         self._credit_dirty.setdefault(customer_id, set()).add(event.invoice_id)
         self._send_receivable(event.invoice_id, rec, customer)
         return self._evaluate_invoice(key, rec, self.clock.now)
@@ -490,7 +490,7 @@ class Engine:
             if balance > 0 or later or rec.amount is None:
                 keep.append(invoice_id)
         if tuple(keep) != customer.invoices:
-            self.state[CUSTOMER + customer_id] = customer._replace(invoices=tuple(keep))
+            self.state[CUSTOMER + customer_id] = tuple(customer._replace(invoices=tuple(keep)))
         return receivable, len(keep)
 
     def _key_account_tick(self, as_of: float) -> list[dict]:
@@ -532,7 +532,9 @@ def _alert_id(indicator: str, kind: str, subject_id: str) -> str:
 
 
 def _as(kind, value):
-    """State values are our named tuples in-process; a table serializer may hand back plain sequences."""
+    """State holds plain tuples (the garbage collector stops tracking a tuple of
+    atoms, not a named tuple: millions of entities would lengthen every full
+    collection); the code reads them through the named tuple."""
     return value if type(value) is kind else kind(*value)
 
 
