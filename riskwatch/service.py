@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from riskwatch.engine import Engine
+from riskwatch.gcpolicy import FreezeLongLived
 from riskwatch.metrics import RiskwatchMetrics
 from riskwatch.models import Rejection, parse_event
 from riskwatch.rules.loader import RuleSet
@@ -51,16 +52,22 @@ class Summary:
 
 class EmbeddedService:
     def __init__(self, rules: RuleSet, lateness_seconds: float = 600.0,
-                 metrics: RiskwatchMetrics | None = None, sinks: Iterable[AlertSink] = ()):
+                 metrics: RiskwatchMetrics | None = None, sinks: Iterable[AlertSink] = (),
+                 manage_gc: bool = False):
         self.engine = Engine(rules, lateness_seconds=lateness_seconds)
         self.metrics = metrics
         self.sinks = list(sinks)
         self.summary = Summary()
         self._open: dict[str, str] = {}  # alert_id -> tier, for the open-alerts gauge
         self._open_risk: dict[str, tuple[float, float]] = {}  # alert_id -> (probability, impact)
+        # Long-running commands (run, replay) set aside long-lived state from the
+        # cyclic collector; a library user keeps the interpreter's defaults.
+        self._collector = FreezeLongLived() if manage_gc else None
 
     def feed(self, raw: bytes | str, source: str = "-", line: int = 0) -> list[dict]:
         self.summary.records += 1
+        if self._collector is not None:
+            self._collector.tick()
         started = time.perf_counter()
         event = parse_event(raw)
         if isinstance(event, Rejection):

@@ -142,7 +142,7 @@ def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, la
     am_sink = _alertmanager_sink(settings.alertmanager_url, None)
     if am_sink is not None:
         sinks.append(am_sink.send)
-    service = EmbeddedService(ruleset, settings.lateness_seconds, sinks=sinks)
+    service = EmbeddedService(ruleset, settings.lateness_seconds, sinks=sinks, manage_gc=True)
     for path in files:
         try:
             for number, line in _read_lines(path):
@@ -262,7 +262,7 @@ def run(seed: int, input_path: Path | None, customers: int, days: int | None, ra
             if am_sink is not None:
                 am_sink.tick()
             last_resend = time.monotonic()
-    service = EmbeddedService(ruleset, settings.lateness_seconds, metrics=metrics, sinks=sinks)
+    service = EmbeddedService(ruleset, settings.lateness_seconds, metrics=metrics, sinks=sinks, manage_gc=True)
 
     stopping = {"now": False}
 
