@@ -50,6 +50,13 @@ from tests.support.kafka import (  # noqa: E402
 )
 
 RESULTS = ROOT / "results" / "kafka.json"
+STARTED: list = []   # every worker process this run started, stopped at the end whatever happens
+
+
+def start_worker(**options) -> Worker:
+    worker = Worker(**options).start()
+    STARTED.append(worker)
+    return worker
 
 
 def preload(broker: str, prefix: str, lines: list[bytes]) -> float:
@@ -141,7 +148,7 @@ def drain_plain(broker: str, prefix: str, processes: int) -> float:
 
 def drain_workers(broker: str, prefix: str, workdir: Path, total: int, second_after: float | None = None) -> dict:
     """Drain rate of one worker (or two, the second joining after `second_after` s of progress)."""
-    a = Worker(broker=broker, prefix=prefix, directory=workdir).start()
+    a = start_worker(broker=broker, prefix=prefix, directory=workdir)
     workers = [a]
     samples: list[tuple[float, float]] = []
     b_started = None
@@ -154,7 +161,7 @@ def drain_workers(broker: str, prefix: str, workdir: Path, total: int, second_af
         if done > 0 and first is None:
             first = now
         if second_after is not None and b_started is None and first is not None and now - first >= second_after:
-            workers.append(Worker(broker=broker, prefix=prefix, directory=workdir).start())
+            workers.append(start_worker(broker=broker, prefix=prefix, directory=workdir))
             b_started = now
         if done >= total:
             break
@@ -341,19 +348,19 @@ def main() -> None:
               f"two plain loops: {plain2:,.0f} events/s", flush=True)
 
         half = faust1["rate"] / 2
-        worker = Worker(broker=b, prefix="lat.", directory=work).start()
+        worker = start_worker(broker=b, prefix="lat.", directory=work)
         worker.wait_ready(120)
         result["latency_worker"] = latency_run(b, "lat.", lines, half, args.latency_seconds)
         print(f"worker latency at {half:,.0f} events/s: {result['latency_worker']}", flush=True)
         worker.stop()
         # The same at a quarter of the drain rate: a trickle costs the worker
         # more per event than a backlog (one produce request per event).
-        worker = Worker(broker=b, prefix="latq.", directory=work).start()
+        worker = start_worker(broker=b, prefix="latq.", directory=work)
         worker.wait_ready(120)
         result["latency_worker_quarter_rate"] = latency_run(b, "latq.", lines, half / 2, args.latency_seconds)
         print(f"worker latency at {half / 2:,.0f} events/s: {result['latency_worker_quarter_rate']}", flush=True)
         worker.stop()
-        worker = Worker(broker=b, prefix="abs.", directory=work).start()
+        worker = start_worker(broker=b, prefix="abs.", directory=work)
         worker.wait_ready(120)
         result["absence_lateness"] = absence_lateness(b, "abs.", 0.25)
         print(f"absence alert lateness: {result['absence_lateness']}", flush=True)
@@ -377,6 +384,8 @@ def main() -> None:
         if wp99 and pp99:
             result["latency_p99_ratio_worker_to_plain"] = round(wp99 / pp99, 2)
     finally:
+        for worker in STARTED:
+            worker.stop(timeout=10)
         broker.stop()
     result.update({
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
