@@ -13,17 +13,9 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-TIERS = ("red", "orange", "yellow", "blue")
-INDICATORS = (
-    "customer_churn_rate",
-    "delivery_delay",
-    "payment_overdue",
-    "competitor_price_cut",
-    "key_account_decline",
-    "credit_limit_breach",
-    "collection_rate",
-    "sales_target_lag",
-)
+from riskwatch.rules.schema import INDICATOR_IDS as INDICATORS  # noqa: E402 - one list for rules and metrics
+from riskwatch.rules.schema import TIER_ORDER as TIERS  # noqa: E402
+
 EVENT_TYPES = (
     "order.placed",
     "order.cancelled",
@@ -158,3 +150,82 @@ def band_of(value: float, bands) -> str:
         if value <= upper:
             return name
     return bands[-1][0]
+
+
+TIER_RANK = {"blue": 0, "yellow": 1, "orange": 2, "red": 3}
+
+
+class AlertTally:
+    """Counts alert change records into the alert families and keeps the open
+    alerts for the gauges: one set of counting rules for `run`, `replay` and
+    the Kafka worker."""
+
+    def __init__(self, metrics: RiskwatchMetrics | None):
+        self.metrics = metrics
+        self.open: dict[str, tuple[str, float, float]] = {}  # alert_id -> (tier, probability, impact)
+        self._by_tier = {tier: 0 for tier in TIERS}
+        self._by_cell = {(p[0], i[0]): 0 for p in PROBABILITY_BANDS for i in IMPACT_BANDS}
+
+    def _forget(self, alert_id: str) -> None:
+        entry = self.open.pop(alert_id, None)
+        if entry is not None:
+            self._by_tier[entry[0]] -= 1
+            self._by_cell[(band_of(entry[1], PROBABILITY_BANDS), band_of(entry[2], IMPACT_BANDS))] -= 1
+
+    def _remember(self, alert_id: str, entry: tuple[str, float, float]) -> None:
+        self._forget(alert_id)
+        self.open[alert_id] = entry
+        self._by_tier[entry[0]] += 1
+        self._by_cell[(band_of(entry[1], PROBABILITY_BANDS), band_of(entry[2], IMPACT_BANDS))] += 1
+
+    def count(self, record: dict) -> str | None:
+        """Count one change; returns "raised", "resolved", "raised_resolved" or None for the summary."""
+        m = self.metrics
+        indicator, tier, alert_id = record["indicator"], record["tier"], record["alert_id"]
+        previous = self.open.get(alert_id)
+        outcome = None
+        if record["status"] == "open":
+            if record["change"] in ("raised", "reopened"):
+                outcome = "raised"
+                if m is not None:
+                    m.alerts_raised.labels(indicator=indicator, tier=tier).inc()
+            elif previous is not None and TIER_RANK[tier] > TIER_RANK[previous[0]] and m is not None:
+                m.alerts_escalated.labels(indicator=indicator, tier=tier).inc()
+            self._remember(alert_id, (tier, record["probability"], record["impact"]))
+        else:
+            if record["change"] == "resolved" or previous is not None:
+                outcome = "resolved"
+                if m is not None:
+                    m.alerts_resolved.labels(indicator=indicator, tier=tier).inc()
+            elif record["change"] == "raised":  # raised and cleared in one step (delivered late)
+                outcome = "raised_resolved"
+                if m is not None:
+                    m.alerts_raised.labels(indicator=indicator, tier=tier).inc()
+                    m.alerts_resolved.labels(indicator=indicator, tier=tier).inc()
+            self._forget(alert_id)
+        if m is not None:
+            m.alert_changes.labels(indicator=indicator).inc()
+        return outcome
+
+    def track(self, record: dict) -> None:
+        """Follow an alert's open state without counting a change (a re-sent record)."""
+        if record.get("status") == "open":
+            self._remember(record["alert_id"], (record["tier"], record["probability"], record["impact"]))
+        else:
+            self._forget(record["alert_id"])
+
+    def clear(self) -> None:
+        for alert_id in list(self.open):
+            self._forget(alert_id)
+
+    def open_by_tier(self) -> dict[str, int]:
+        return dict(self._by_tier)
+
+    def refresh(self) -> None:
+        """Set the open-alert gauges (by tier, and the probability x impact heat map)."""
+        if self.metrics is None:
+            return
+        for tier, count in self._by_tier.items():
+            self.metrics.alerts_open.labels(tier=tier).set(count)
+        for (probability_band, impact_band), count in self._by_cell.items():
+            self.metrics.risk_matrix_alerts_open.labels(probability_band=probability_band, impact_band=impact_band).set(count)

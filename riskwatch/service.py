@@ -14,13 +14,12 @@ from typing import Callable, Iterable
 
 from riskwatch.engine import Engine
 from riskwatch.gcpolicy import FreezeLongLived
-from riskwatch.metrics import RiskwatchMetrics
+from riskwatch.metrics import TIER_RANK, AlertTally, RiskwatchMetrics  # noqa: F401 - TIER_RANK re-exported
 from riskwatch.models import Rejection, parse_event
 from riskwatch.rules.loader import RuleSet
 
 # Fields the engine keeps for itself; not part of the published alert record.
 INTERNAL_FIELDS = ("raised_ts", "tier_since", "inputs")
-TIER_RANK = {"blue": 0, "yellow": 1, "orange": 2, "red": 3}
 
 AlertSink = Callable[[dict], None]
 
@@ -58,8 +57,7 @@ class EmbeddedService:
         self.metrics = metrics
         self.sinks = list(sinks)
         self.summary = Summary()
-        self._open: dict[str, str] = {}  # alert_id -> tier, for the open-alerts gauge
-        self._open_risk: dict[str, tuple[float, float]] = {}  # alert_id -> (probability, impact)
+        self.tally = AlertTally(metrics)
         # Long-running commands (run, replay) set aside long-lived state from the
         # cyclic collector; a library user keeps the interpreter's defaults.
         self._collector = FreezeLongLived() if manage_gc else None
@@ -113,38 +111,14 @@ class EmbeddedService:
     def _count(self, record: dict) -> None:
         summary = self.summary
         summary.changes += 1
-        indicator, tier, alert_id = record["indicator"], record["tier"], record["alert_id"]
-        previous_tier = self._open.get(alert_id)
-        if record["status"] == "open":
-            if record["change"] in ("raised", "reopened"):
-                summary.raised[tier] += 1
-                if self.metrics is not None:
-                    self.metrics.alerts_raised.labels(indicator=indicator, tier=tier).inc()
-            elif previous_tier is not None and TIER_RANK[tier] > TIER_RANK[previous_tier] and self.metrics is not None:
-                self.metrics.alerts_escalated.labels(indicator=indicator, tier=tier).inc()
-            self._open[alert_id] = tier
-            self._open_risk[alert_id] = (record["probability"], record["impact"])
-        else:
-            if record["change"] == "resolved" or previous_tier is not None:
-                summary.resolved[tier] += 1
-                if self.metrics is not None:
-                    self.metrics.alerts_resolved.labels(indicator=indicator, tier=tier).inc()
-            elif record["change"] == "raised":
-                # Raised and cleared in one step (a shipment delivered late).
-                summary.raised[tier] += 1
-                summary.resolved[tier] += 1
-                if self.metrics is not None:
-                    self.metrics.alerts_raised.labels(indicator=indicator, tier=tier).inc()
-                    self.metrics.alerts_resolved.labels(indicator=indicator, tier=tier).inc()
-            self._open.pop(alert_id, None)
-            self._open_risk.pop(alert_id, None)
-        if self.metrics is not None:
-            self.metrics.set_risk_matrix(self._open_risk.values())
-            self.metrics.alert_changes.labels(indicator=indicator).inc()
-            counts = Counter(self._open.values())
-            for name in TIER_RANK:
-                self.metrics.alerts_open.labels(tier=name).set(counts.get(name, 0))
-        summary.open_by_tier = Counter(self._open.values())
+        outcome = self.tally.count(record)
+        tier = record["tier"]
+        if outcome in ("raised", "raised_resolved"):
+            summary.raised[tier] += 1
+        if outcome in ("resolved", "raised_resolved"):
+            summary.resolved[tier] += 1
+        self.tally.refresh()
+        summary.open_by_tier = Counter({t: n for t, n in self.tally.open_by_tier().items() if n})
 
     def _update_clock_gauges(self) -> None:
         now = self.engine.clock.now

@@ -33,6 +33,8 @@ class Settings:
     web_port: int = 6066
     metrics_port: int = 9464
     idle_advance_seconds: float = 60.0
+    partitions: int = 4
+    tick_seconds: float = 0.25
     alertmanager_url: str | None = None
     api_host: str = "127.0.0.1"
     api_port: int = 8080
@@ -59,6 +61,8 @@ ENVIRONMENT_FIELDS: dict[str, str] = {
     "RISKWATCH_WEB_PORT": "web_port",
     "RISKWATCH_METRICS_PORT": "metrics_port",
     "RISKWATCH_IDLE_ADVANCE_SECONDS": "idle_advance_seconds",
+    "RISKWATCH_PARTITIONS": "partitions",
+    "RISKWATCH_TICK_SECONDS": "tick_seconds",
     "RISKWATCH_ALERTMANAGER": "alertmanager_url",
     "RISKWATCH_API_HOST": "api_host",
     "RISKWATCH_API_PORT": "api_port",

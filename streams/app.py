@@ -41,7 +41,8 @@ from riskwatch.engine import Engine, SegmentEngine
 from riskwatch.metrics import RiskwatchMetrics
 from riskwatch.models import Rejection, parse_event
 from riskwatch.rules import load_rules
-from riskwatch.service import TIER_RANK, public_record
+from riskwatch.metrics import AlertTally
+from riskwatch.service import public_record
 from riskwatch.settings import Settings
 from riskwatch.sinks.kafka import (
     ALERTS,
@@ -96,7 +97,7 @@ class Processor:
         self.clock = SharedClock(s.lateness_seconds, s.idle_advance_seconds, options.name)
         self.units: dict[int, _Unit] = {}
         self.segment_units: dict[int, _Unit] = {}
-        self.open_alerts: dict[str, str] = {}       # alert_id -> tier, for owned partitions
+        self.tally = AlertTally(self.metrics)      # open alerts of owned partitions, for the gauges
         self.positions: dict[Any, int] = {}         # source TP -> last offset evaluated
         self._processed: dict[str, Any] = {}        # event type -> its labelled counter
         self.assigned_once = False
@@ -134,7 +135,7 @@ class Processor:
         # (recovered) table for whatever comes back.
         self.units.clear()
         self.segment_units.clear()
-        self.open_alerts.clear()
+        self.tally.clear()
         self.positions.clear()
 
     # -- units ---------------------------------------------------------
@@ -164,7 +165,7 @@ class Processor:
             key, value = alert_record(public_record(record))
             # Synchronous context (a unit is built on first use): faust's buffer.
             self.alerts_topic.send_soon(key=key, value=value)
-            self._track_open(record)
+            self.tally.track(record)
         if records:
             log.info("re-sent %d alert records held in a recovered partition", len(records))
 
@@ -249,28 +250,8 @@ class Processor:
             asyncio.get_running_loop().run_in_executor(self._alertmanager_thread, self.alertmanager.send, published)
 
     def _count(self, change: dict) -> None:
-        # The same counting rules as the embedded service (riskwatch.service).
-        m = self.metrics
-        indicator, tier, alert_id = change["indicator"], change["tier"], change["alert_id"]
-        previous_tier = self.open_alerts.get(alert_id)
-        m.alert_changes.labels(indicator=indicator).inc()
-        if change["status"] == "open":
-            if change["change"] in ("raised", "reopened"):
-                m.alerts_raised.labels(indicator=indicator, tier=tier).inc()
-            elif previous_tier is not None and TIER_RANK[tier] > TIER_RANK[previous_tier]:
-                m.alerts_escalated.labels(indicator=indicator, tier=tier).inc()
-        elif change["change"] == "resolved" or previous_tier is not None:
-            m.alerts_resolved.labels(indicator=indicator, tier=tier).inc()
-        elif change["change"] == "raised":  # raised and cleared in one step
-            m.alerts_raised.labels(indicator=indicator, tier=tier).inc()
-            m.alerts_resolved.labels(indicator=indicator, tier=tier).inc()
-        self._track_open(change)
-
-    def _track_open(self, record: dict) -> None:
-        if record.get("status") == "resolved":
-            self.open_alerts.pop(record["alert_id"], None)
-        else:
-            self.open_alerts[record["alert_id"]] = record.get("tier")
+        # The same counting rules as the embedded service (riskwatch.metrics.AlertTally).
+        self.tally.count(change)
 
     # -- clock ---------------------------------------------------------
     async def on_tick(self) -> None:
@@ -335,12 +316,7 @@ class Processor:
 
     def refresh_gauges(self) -> None:
         m = self.metrics
-        counts = {tier: 0 for tier in ("red", "orange", "yellow", "blue")}
-        for tier in self.open_alerts.values():
-            if tier in counts:
-                counts[tier] += 1
-        for tier, count in counts.items():
-            m.alerts_open.labels(tier=tier).set(count)
+        self.tally.refresh()
         watermark = self.clock.watermark_ts
         if watermark is not None:
             m.watermark_seconds.set(watermark)

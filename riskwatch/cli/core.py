@@ -97,7 +97,7 @@ def rules_check(directory: Path | None) -> None:
                f"tiers {', '.join(r.tier for r in ruleset.matrix.rules)})")
 
 
-def _read_lines(path: str):
+def read_lines(path: str):
     if path == "-":
         stream = sys.stdin.buffer
     else:
@@ -145,7 +145,7 @@ def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, la
     service = EmbeddedService(ruleset, settings.lateness_seconds, sinks=sinks, manage_gc=True)
     for path in files:
         try:
-            for number, line in _read_lines(path):
+            for number, line in read_lines(path):
                 service.feed(line, path, number)
         except OSError as error:
             click.echo(f"{path}: cannot read: {error.strerror or error}", err=True)
@@ -273,7 +273,7 @@ def run(seed: int, input_path: Path | None, customers: int, days: int | None, ra
     signal.signal(signal.SIGINT, stop)
 
     if input_path is not None:
-        source = (line for _, line in _read_lines(str(input_path)))
+        source = (line for _, line in read_lines(str(input_path)))
         label = str(input_path)
     else:
         source = simulate(SimulationSettings(seed=seed, customers=customers, days=days))

@@ -15,7 +15,7 @@ import click
 import orjson
 
 from riskwatch.cli import main
-from riskwatch.cli.core import _read_lines
+from riskwatch.cli.core import read_lines
 from riskwatch.settings import Settings, SettingsError, load_settings
 from riskwatch.sinks.kafka import (
     ALERTS,
@@ -45,18 +45,19 @@ _prefix_option = click.option("--topic-prefix", help="Prefix of every topic name
 @click.option("--lateness", "lateness_seconds", type=float, help="Allowed lateness in seconds (RISKWATCH_LATENESS_SECONDS).")
 @_prefix_option
 @click.option("--alertmanager", "alertmanager_url", help="Alertmanager base URL to push alerts to (RISKWATCH_ALERTMANAGER).")
-@click.option("--partitions", type=int, default=4, show_default=True,
-              help="Partitions of the topics the worker creates (all of them co-partitioned).")
-@click.option("--tick", "tick_seconds", type=float, default=0.25, show_default=True,
-              help="Seconds between clock ticks that fire absence deadlines.")
+@click.option("--partitions", type=int, default=None,
+              help="Partitions of the topics the worker creates, all co-partitioned; default 4 (RISKWATCH_PARTITIONS).")
+@click.option("--tick", "tick_seconds", type=float, default=None,
+              help="Seconds between clock ticks that fire absence deadlines; default 0.25 (RISKWATCH_TICK_SECONDS).")
 @click.option("--log-level", help="Log level (RISKWATCH_LOG_LEVEL).")
-def worker(partitions: int, tick_seconds: float, **flags: object) -> None:
+def worker(partitions: int | None, tick_seconds: float | None, **flags: object) -> None:
     """Run the Kafka stream processors (faust) until stopped."""
     from riskwatch.errors import RulesError
     from streams.app import WorkerOptions, create_app
     from streams.topics import ensure_topics
 
-    settings = _settings(**flags)
+    settings = _settings(partitions=partitions, tick_seconds=tick_seconds, **flags)
+    partitions, tick_seconds = settings.partitions, settings.tick_seconds
     created = ensure_topics(settings.broker, settings.topic_prefix, partitions)
     if created:
         click.echo(f"riskwatch worker: created topics {', '.join(created)}", err=True)
@@ -107,7 +108,7 @@ def produce(files: tuple[str, ...], topic: str | None, **flags: object) -> None:
     started = time.monotonic()
     try:
         for path in files:
-            for number, line in _read_lines(path):
+            for number, line in read_lines(path):
                 if topic is not None:
                     producer.send(topic, value=line)
                     sent += 1
