@@ -420,3 +420,8 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
     metrics.up.labels(component="worker").set(1)
     metrics.rules_loaded_timestamp_seconds.set(time.time())
     return app, processor
+
+
+def run_worker(app, log_level: str) -> None:
+    """Run the faust worker until it is stopped (SIGINT/SIGTERM)."""
+    faust.Worker(app, loglevel=log_level.lower(), quiet=True).execute_from_commandline()

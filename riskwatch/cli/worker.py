@@ -53,7 +53,7 @@ _prefix_option = click.option("--topic-prefix", help="Prefix of every topic name
 def worker(partitions: int | None, tick_seconds: float | None, **flags: object) -> None:
     """Run the Kafka stream processors (faust) until stopped."""
     from riskwatch.errors import RulesError
-    from streams.app import WorkerOptions, create_app
+    from streams.app import WorkerOptions, create_app, run_worker
     from streams.topics import ensure_topics
 
     settings = _settings(partitions=partitions, tick_seconds=tick_seconds, **flags)
@@ -76,9 +76,7 @@ def worker(partitions: int | None, tick_seconds: float | None, **flags: object) 
         f"metrics and health on http://0.0.0.0:{settings.web_port}/metrics",
         err=True,
     )
-    import faust
-
-    faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()
+    run_worker(app, settings.log_level)
 
 
 @main.command()
