@@ -185,7 +185,8 @@ def pydantic_problems(file_name: str, error: ValidationError) -> list[str]:
 UNREADABLE = object()  # read_yaml already recorded why
 
 
-def _validate(file_name: str, data: Any, model: type[BaseModel], problems: list[str]) -> Any:
+def validate_file(file_name: str, data: Any, model: type[BaseModel], problems: list[str]) -> Any:
+    """The file's model, or None with its problems recorded (nothing more if read_yaml already failed)."""
     if data is UNREADABLE:
         return None
     if data is None:
@@ -218,10 +219,10 @@ def load_rules(directory: Path | str) -> RuleSet:
             continue
         raw[name] = read_yaml(path, problems)
 
-    indicators_file = _validate("indicators.yaml", raw.get("indicators.yaml"), IndicatorsFile, problems) if "indicators.yaml" in raw else None
-    matrix_file = _validate("matrix.yaml", raw.get("matrix.yaml"), MatrixFile, problems) if "matrix.yaml" in raw else None
-    playbooks_file = _validate("playbooks.yaml", raw.get("playbooks.yaml"), PlaybooksFile, problems) if "playbooks.yaml" in raw else None
-    targets_file = _validate("targets.yaml", raw.get("targets.yaml"), TargetsFile, problems) if "targets.yaml" in raw else None
+    indicators_file = validate_file("indicators.yaml", raw.get("indicators.yaml"), IndicatorsFile, problems) if "indicators.yaml" in raw else None
+    matrix_file = validate_file("matrix.yaml", raw.get("matrix.yaml"), MatrixFile, problems) if "matrix.yaml" in raw else None
+    playbooks_file = validate_file("playbooks.yaml", raw.get("playbooks.yaml"), PlaybooksFile, problems) if "playbooks.yaml" in raw else None
+    targets_file = validate_file("targets.yaml", raw.get("targets.yaml"), TargetsFile, problems) if "targets.yaml" in raw else None
 
     matrix = None
     if matrix_file is not None:

@@ -14,9 +14,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from riskwatch.rules.loader import pydantic_problems, read_yaml
+from riskwatch.rules.loader import read_yaml, validate_file
 
 ESCALATION_FILE = "escalation.yaml"
 PLANS_FILE = "contingency_plans.yaml"
@@ -133,17 +133,6 @@ class ResponseRules(BaseModel):
     plans: dict[str, ContingencyPlan]
 
 
-def _validate(model: type[BaseModel], file_name: str, data: object, problems: list[str]):
-    if data is None:
-        problems.append(f"{file_name}: (top level): the file is empty")
-        return None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems.extend(pydantic_problems(file_name, exc))
-        return None
-
-
 def load_response_rules(rules_dir: Path) -> tuple[ResponseRules | None, list[str]]:
     """Load and check both files; (rules, []) or (None, every problem found)."""
     rules_dir = Path(rules_dir)
@@ -151,9 +140,8 @@ def load_response_rules(rules_dir: Path) -> tuple[ResponseRules | None, list[str
     loaded: dict[str, BaseModel | None] = {}
     # Same reader and wording as the other rule files (duplicate keys refused, too).
     for file_name, model in ((ESCALATION_FILE, EscalationRules), (PLANS_FILE, ContingencyPlans)):
-        before = len(problems)
         data = read_yaml(rules_dir / file_name, problems)
-        loaded[file_name] = _validate(model, file_name, data, problems) if len(problems) == before else None
+        loaded[file_name] = validate_file(file_name, data, model, problems)
     escalation, plans = loaded[ESCALATION_FILE], loaded[PLANS_FILE]
     if problems or escalation is None or plans is None:
         return None, problems
