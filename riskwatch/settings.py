@@ -42,6 +42,9 @@ class Settings:
     api_token: str | None = None
     api_tokens: str | None = None
     store_dir: Path = Path("var/store")
+    # Where the alert workflow log lives: "store" (SQLite under store_dir,
+    # embedded) or "kafka" (the alerts and actions topics on `broker`).
+    workflow_log: str = "store"
     log_level: str = "INFO"
 
     def with_overrides(self, **overrides: object) -> "Settings":
@@ -70,9 +73,11 @@ ENVIRONMENT_FIELDS: dict[str, str] = {
     "RISKWATCH_API_TOKEN": "api_token",
     "RISKWATCH_API_TOKENS": "api_tokens",
     "RISKWATCH_STORE_DIR": "store_dir",
+    "RISKWATCH_WORKFLOW_LOG": "workflow_log",
     "RISKWATCH_LOG_LEVEL": "log_level",
 }
 KNOWN_ENVIRONMENT = frozenset(ENVIRONMENT_FIELDS)
+WORKFLOW_LOGS = ("store", "kafka")
 
 
 class SettingsError(ValueError):
@@ -91,6 +96,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise SettingsError(f"{name}: unknown setting (known: {', '.join(sorted(KNOWN_ENVIRONMENT))})")
         attr = ENVIRONMENT_FIELDS[name]
         values[attr] = _convert(name, raw, str(types[attr]))
+    if values.get("workflow_log", "store") not in WORKFLOW_LOGS:
+        raise SettingsError(f"RISKWATCH_WORKFLOW_LOG: {values['workflow_log']!r} is not one of {', '.join(WORKFLOW_LOGS)}")
     return Settings(**values)
 
 

@@ -28,7 +28,6 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
@@ -53,10 +52,12 @@ from riskwatch.sinks.kafka import (
     topic_name,
 )
 from streams.clock import SharedClock, follow_clock_topic
+from streams.workflow import WorkerDesk
 from streams.state import PartitionState
 from streams.topics import CLOCK, SEGMENT_FACTS
 
 log = logging.getLogger("riskwatch.worker")
+DESK_TICK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -111,10 +112,9 @@ class Processor:
         self.dead_letter_name = topic_name(s.topic_prefix, DEAD_LETTER)
         self.changelog_name = ""
         self.segment_name = topic_name(s.topic_prefix, SEGMENT_FACTS)
-        # An AlertmanagerSink (riskwatch.sinks.alertmanager): blocking HTTP,
-        # so it runs on one thread of its own, in order.
-        self.alertmanager: Any = None
-        self._alertmanager_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alertmanager")
+        # Acknowledgements, escalation and Alertmanager (streams/workflow.py).
+        self.desk = WorkerDesk(s, metrics=metrics, name=options.name)
+        self._desk_ticked = 0.0
 
     # -- readiness -----------------------------------------------------
     @property
@@ -246,8 +246,6 @@ class Processor:
             key, value = alert_record(change)
             await self._send(self.alerts_name, key, value)
             self._count(change)
-        if self.alertmanager is not None:
-            asyncio.get_running_loop().run_in_executor(self._alertmanager_thread, self.alertmanager.send, published)
 
     def _count(self, change: dict) -> None:
         # The same counting rules as the embedded service (riskwatch.metrics.AlertTally).
@@ -255,9 +253,10 @@ class Processor:
 
     # -- clock ---------------------------------------------------------
     async def on_tick(self) -> None:
-        if self.alertmanager is not None:
-            # Re-sends open alerts before their endsAt (the sink keeps the schedule).
-            asyncio.get_running_loop().run_in_executor(self._alertmanager_thread, self.alertmanager.tick)
+        if time.monotonic() - self._desk_ticked >= DESK_TICK_SECONDS:
+            # The desk walks every alert; once a second is timely for deadlines counted in hours.
+            self._desk_ticked = time.monotonic()
+            self.desk.tick(self.clock.watermark_ts)
         if self.clock.idle_tick():
             self.metrics.idle_clock_advances.inc()
         published = self.clock.record_to_publish()
@@ -401,6 +400,7 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
     @app.on_before_shutdown.connect
     def on_shutdown(app: faust.App, **kwargs: Any) -> None:
         stopped.set()
+        processor.desk.close()
 
     @app.page("/metrics")
     async def metrics_page(self: Any, request: Any) -> Response:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 
-from riskwatch.sinks.kafka import ALERTS, DEAD_LETTER, SOURCE_STREAMS, topic_name
+from riskwatch.sinks.kafka import ACTIONS, ALERTS, DEAD_LETTER, SOURCE_STREAMS, topic_name
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ def worker_topics(prefix: str, partitions: int) -> dict[str, tuple[int, dict[str
     # latest state of every alert (DOMAIN.md §7).
     topics[topic_name(prefix, ALERTS)] = (partitions, compacted)
     topics[topic_name(prefix, DEAD_LETTER)] = (partitions, {})
+    # The audit trail of the alert workflow: never compacted, never expired.
+    topics[topic_name(prefix, ACTIONS)] = (partitions, {"retention.ms": "-1"})
     topics[topic_name(prefix, CLOCK)] = (1, compacted)
     return topics
 

@@ -27,6 +27,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.routing import Match
 
 from riskwatch.alerts import ActionRefused, AlertDesk, InvalidField
+from riskwatch.alerts.kafkalog import WorkflowLogUnavailable
 from riskwatch.api.auth import DIRECTORS, OPERATORS, READERS, WORKERS, actor_name, role_for
 from riskwatch.rules.response import load_response_rules
 
@@ -133,9 +134,12 @@ def create_app(
     on_rules_reload: Callable[[], list[str]] | None = None,
     tick_seconds: float = 30.0,
     metrics=None,
+    keeps_clock: bool = True,
 ) -> FastAPI:
     """The API over one desk. `on_rules_reload` (e.g. `riskwatch run` reloading
-    its engine) returns the problems found, [] when the new rules are in force."""
+    its engine) returns the problems found, [] when the new rules are in force.
+    `keeps_clock=False` (the Kafka deployment): the worker records escalations
+    against its event-time clock; the API only folds what the log brings."""
     guard = threading.Lock()
 
     @asynccontextmanager
@@ -156,7 +160,10 @@ def create_app(
 
     def _tick() -> None:
         with guard:
-            desk.tick(clock())
+            if keeps_clock:
+                desk.tick(clock())
+            else:
+                desk.sync()
 
     app = FastAPI(
         title="riskwatch API",
@@ -195,6 +202,11 @@ def create_app(
     @app.exception_handler(ActionRefused)
     async def refused(request: Request, exc: ActionRefused):
         return JSONResponse({"detail": exc.reason}, status_code=404 if exc.not_found else 409)
+
+    @app.exception_handler(WorkflowLogUnavailable)
+    async def unavailable(request: Request, exc: WorkflowLogUnavailable):
+        # Nothing was recorded: the person can try again once the broker is back.
+        return JSONResponse({"detail": f"not recorded: {exc}"}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(InvalidField)
     async def invalid(request: Request, exc: InvalidField):
@@ -448,9 +460,18 @@ def create_app(
         return {
             "status": "ok",
             "now": now.isoformat(),
-            "store": str(desk.store.path) if desk.store is not None else None,
+            "store": describe_store(desk.store),
             "alerts_open": sum(1 for i in items if i["status"] != "resolved"),
             "reviews_overdue": sum(1 for r in desk.reviews(now) if r["overdue"]),
         }
 
     return app
+
+
+def describe_store(store) -> str | None:
+    if store is None:
+        return None
+    path = getattr(store, "path", None)
+    if path is not None:
+        return str(path)
+    return f"kafka topics {store.alerts_topic}, {store.actions_topic}"

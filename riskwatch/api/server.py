@@ -25,8 +25,25 @@ def app_from_settings(settings: Settings, *, metrics: RiskwatchMetrics | None = 
     if rules is None:
         raise ApiConfigError("response rules invalid:\n  " + "\n  ".join(problems))
     metrics = metrics or RiskwatchMetrics.create(CollectorRegistry())
-    desk = AlertDesk(rules, WorkflowStore(settings.store_dir), metrics=metrics)
-    return create_app(desk, tokens, rules_dir=settings.rules_dir, metrics=metrics)
+    on_kafka = settings.workflow_log == "kafka"
+    store = workflow_log_on_kafka(settings) if on_kafka else WorkflowStore(settings.store_dir)
+    desk = AlertDesk(rules, store, metrics=metrics)
+    return create_app(desk, tokens, rules_dir=settings.rules_dir, metrics=metrics, keeps_clock=not on_kafka,
+                      tick_seconds=1.0 if on_kafka else 30.0)
+
+
+def workflow_log_on_kafka(settings: Settings):
+    """The alerts and actions topics as the desk's log (created if the worker has not yet)."""
+    from riskwatch.alerts.kafkalog import KafkaWorkflowLog, WorkflowLogUnavailable
+    from streams.topics import ensure_topics  # kafka-python only: no faust
+
+    try:
+        ensure_topics(settings.broker, settings.topic_prefix, settings.partitions)
+        return KafkaWorkflowLog(settings.broker, settings.topic_prefix, client_id="riskwatch-api")
+    except WorkflowLogUnavailable as error:
+        raise ApiConfigError(str(error)) from None
+    except Exception as error:
+        raise ApiConfigError(f"broker {settings.broker}: {error}") from None
 
 
 def serve(settings: Settings) -> None:

@@ -35,12 +35,19 @@ def _settings() -> Settings:
 @click.option("--store-dir", type=click.Path(path_type=Path), default=None,
               help="Directory of the workflow log (RISKWATCH_STORE_DIR, default var/store).")
 @click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None, help="Rule directory.")
-def api_command(host: str | None, port: int | None, store_dir: Path | None, rules_dir: Path | None) -> None:
+@click.option("--workflow-log", type=click.Choice(["store", "kafka"]), default=None,
+              help="Where actions are recorded: 'store' (SQLite under --store-dir, with `riskwatch run`) or "
+                   "'kafka' (the alerts and actions topics the workers read) (RISKWATCH_WORKFLOW_LOG, default store).")
+@click.option("--broker", default=None, help="Kafka bootstrap HOST:PORT[,...] with --workflow-log kafka (RISKWATCH_BROKER).")
+@click.option("--topic-prefix", default=None, help="Topic prefix with --workflow-log kafka (RISKWATCH_TOPIC_PREFIX).")
+def api_command(host: str | None, port: int | None, store_dir: Path | None, rules_dir: Path | None,
+                workflow_log: str | None, broker: str | None, topic_prefix: str | None) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json); tokens from RISKWATCH_API_TOKENS."""
     from riskwatch.api.auth import TokenConfigError
     from riskwatch.api.server import ApiConfigError, app_from_settings
 
-    settings = _settings().with_overrides(api_host=host, api_port=port, store_dir=store_dir, rules_dir=rules_dir)
+    settings = _settings().with_overrides(api_host=host, api_port=port, store_dir=store_dir, rules_dir=rules_dir,
+                                          workflow_log=workflow_log, broker=broker, topic_prefix=topic_prefix)
     try:
         app = app_from_settings(settings)
     except (ApiConfigError, TokenConfigError) as error:
@@ -48,8 +55,10 @@ def api_command(host: str | None, port: int | None, store_dir: Path | None, rule
         sys.exit(EXIT_REFUSED)
     import uvicorn
 
+    where = (f"topics {settings.topic_prefix}alerts and {settings.topic_prefix}actions on {settings.broker}"
+             if settings.workflow_log == "kafka" else f"store {settings.store_dir}")
     click.echo(f"riskwatch api on http://{settings.api_host}:{settings.api_port} "
-               f"(OpenAPI at /openapi.json, store {settings.store_dir})", err=True)
+               f"(OpenAPI at /openapi.json, {where})", err=True)
     uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower())
 
 

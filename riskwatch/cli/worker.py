@@ -70,7 +70,8 @@ def worker(partitions: int | None, tick_seconds: float | None, **flags: object) 
     if settings.alertmanager_url:
         from riskwatch.sinks.alertmanager import AlertmanagerSink
 
-        processor.alertmanager = AlertmanagerSink(settings.alertmanager_url, metrics=processor.metrics)
+        # The desk pushes its view: escalated owner, acknowledged or snoozed status.
+        processor.desk.alertmanager = AlertmanagerSink(settings.alertmanager_url, metrics=processor.metrics)
     click.echo(
         f"riskwatch worker: broker {settings.broker}, topics {settings.topic_prefix}*, "
         f"metrics and health on http://0.0.0.0:{settings.web_port}/metrics",

@@ -23,6 +23,8 @@ from riskwatch.models import STREAM_OF_TYPE
 
 SOURCE_STREAMS = ("orders", "deliveries", "payments", "competitor-prices", "customers")
 ALERTS = "alerts"
+# People's and the clock's actions on alerts, plans and reviews (docs/contracts-internal.md).
+ACTIONS = "actions"
 DEAD_LETTER = "dead-letter"
 
 # The producers' default max.request.size is 1 MiB (Kafka and aiokafka) and

@@ -1,0 +1,181 @@
+"""The workflow log on Kafka: the same interface as `WorkflowStore`, backed by
+the `riskwatch.alerts` and `riskwatch.actions` topics.
+
+In the Kafka deployment the worker and the API each keep an `AlertDesk`
+over this log. Every process reads both topics from the beginning (a plain
+consumer outside any group: each desk needs every record), so a restarted
+process rebuilds the same state, and the topics are the only durable copy.
+What a process records itself (a person's acknowledgement in the API, an
+escalation in the worker) is produced and acknowledged by the broker before
+it is folded, so a record the desk has acted on cannot be lost.
+
+Records of the two topics are merged by their Kafka timestamp: an action is
+produced after the alert change it refers to was read, so that order is the
+order in which they happened. A record already folded (same action id, same
+alert id and sequence) is folded once, which makes redelivery, two workers
+recording the same missed deadline, and reading back one's own records all
+harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import orjson
+
+from riskwatch.alerts.store import change_record_id
+from riskwatch.sinks.kafka import ACTIONS, ALERTS, topic_name
+
+log = logging.getLogger(__name__)
+
+
+class WorkflowLogUnavailable(RuntimeError):
+    """The broker did not take a record in time: nothing was recorded."""
+
+
+def record_id(kind: str, record: dict) -> str:
+    return record["action_id"] if kind == "action" else change_record_id(record)
+
+
+class KafkaWorkflowLog:
+    """Append-only log over two topics, read in full by every process."""
+
+    def __init__(self, broker: str, topic_prefix: str = "riskwatch.", *, client_id: str = "riskwatch-desk",
+                 catch_up_timeout: float = 120.0, send_timeout: float = 15.0):
+        from kafka import KafkaConsumer, KafkaProducer
+
+        self.alerts_topic = topic_name(topic_prefix, ALERTS)
+        self.actions_topic = topic_name(topic_prefix, ACTIONS)
+        self._kind_of = {self.alerts_topic: "alert_change", self.actions_topic: "action"}
+        self._send_timeout = send_timeout
+        self._lock = threading.RLock()
+        self._seq = 0
+        self._unread: list[tuple[int, str, dict]] = []   # appended, not yet read by the desk
+        self._actions: list[tuple[int, dict]] = []       # every action: the audit trail
+        self._ids: set[str] = set()
+        self._stopped = threading.Event()
+        self._caught_up = threading.Event()
+        servers = broker.split(",")
+        self._producer = KafkaProducer(bootstrap_servers=servers, client_id=client_id, acks="all", linger_ms=0)
+        self._consumer = KafkaConsumer(bootstrap_servers=servers, client_id=client_id, group_id=None,
+                                       enable_auto_commit=False, fetch_max_wait_ms=50)
+        self._assign()
+        self._reader = threading.Thread(target=self._read, name=f"{client_id}-reader", daemon=True)
+        self._reader.start()
+        if not self._caught_up.wait(catch_up_timeout):
+            self.close()
+            raise WorkflowLogUnavailable(f"could not read {self.alerts_topic} and {self.actions_topic} "
+                                         f"from {broker} within {catch_up_timeout:.0f} s")
+
+    def _assign(self) -> None:
+        from kafka import TopicPartition
+
+        deadline = time.monotonic() + 60
+        while True:
+            partitions = []
+            for topic in (self.alerts_topic, self.actions_topic):
+                numbers = self._consumer.partitions_for_topic(topic) or set()
+                partitions.extend(TopicPartition(topic, n) for n in sorted(numbers))
+            if {tp.topic for tp in partitions} == {self.alerts_topic, self.actions_topic}:
+                break
+            if time.monotonic() > deadline:
+                raise WorkflowLogUnavailable(f"topics {self.alerts_topic} and {self.actions_topic} do not exist")
+            time.sleep(0.5)
+        self._consumer.assign(partitions)
+        self._consumer.seek_to_beginning(*partitions)
+        self._start_end = self._consumer.end_offsets(partitions)
+
+    def _read(self) -> None:
+        pending_catch_up: list = []
+        while not self._stopped.is_set():
+            try:
+                batches = self._consumer.poll(timeout_ms=100, max_records=5000)
+            except Exception:  # the broker is away: kafka-python reconnects on the next poll
+                log.exception("reading the workflow topics failed; retrying")
+                time.sleep(1.0)
+                continue
+            records = [r for rs in batches.values() for r in rs]
+            if not self._caught_up.is_set():
+                # Until the whole history is read, merge it at once: the
+                # topics are fetched partition by partition, not in time order.
+                pending_catch_up.extend(records)
+                if self._at_start_end():
+                    self._take(pending_catch_up)
+                    pending_catch_up = []
+                    self._caught_up.set()
+                continue
+            if records:
+                self._take(records)
+
+    def _at_start_end(self) -> bool:
+        return all(self._consumer.position(tp) >= end for tp, end in self._start_end.items())
+
+    def _take(self, records: list) -> None:
+        records.sort(key=lambda r: (r.timestamp, r.topic != self.alerts_topic, r.offset))
+        with self._lock:
+            for record in records:
+                kind = self._kind_of.get(record.topic)
+                try:
+                    body = orjson.loads(record.value)
+                    self._append_local(kind, body)
+                except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
+                    log.warning("%s[%d]@%d: not a workflow record; skipped", record.topic, record.partition, record.offset)
+
+    def _append_local(self, kind: str, body: dict) -> int | None:
+        rid = record_id(kind, body)
+        if rid in self._ids:
+            return None
+        self._ids.add(rid)
+        self._seq += 1
+        self._unread.append((self._seq, kind, body))
+        if kind == "action":
+            self._actions.append((self._seq, body))
+        return self._seq
+
+    # ---------------------------------------------------------------- the WorkflowStore interface
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    def append(self, kind: str, record: dict) -> int | None:
+        """Produce the record (waiting for the broker), then fold it here; None when already recorded."""
+        with self._lock:
+            if record_id(kind, record) in self._ids:
+                return None
+            if kind == "action":
+                topic, key = self.actions_topic, record["subject_key"]
+            else:
+                topic, key = self.alerts_topic, record["alert_id"]
+            try:
+                self._producer.send(topic, key=key.encode(), value=orjson.dumps(record)).get(timeout=self._send_timeout)
+            except Exception as error:
+                raise WorkflowLogUnavailable(f"{topic}: the broker did not take the record: {error}") from error
+            return self._append_local(kind, record)
+
+    def read_after(self, seq: int) -> list[tuple[int, str, dict]]:
+        with self._lock:
+            # One desk reads this log: what it has read is not needed again.
+            self._unread = [entry for entry in self._unread if entry[0] > seq]
+            return list(self._unread)
+
+    def actions(self, *, subject: str | None = None, after: int = 0, limit: int = 1000) -> list[tuple[int, dict]]:
+        with self._lock:
+            found = [(s, r) for s, r in self._actions if s > after and (subject is None or r.get("subject_key") == subject)]
+        return found[:limit]
+
+    def last_seq(self) -> int:
+        with self._lock:
+            return self._seq
+
+    def close(self) -> None:
+        self._stopped.set()
+        if self._reader.is_alive() and self._reader is not threading.current_thread():
+            self._reader.join(timeout=5)
+        self._producer.close(timeout=5)
+        self._consumer.close()

@@ -1,0 +1,131 @@
+"""Acknowledgements through Kafka: the API records a person's action on the
+actions topic, the worker's desk reads it, and its escalation timer (the
+shared event-time clock) leaves acknowledged alerts alone while it escalates
+the others. Both processes are restarted (the worker with kill -9) and
+nothing is lost: the topics are the only durable copy."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+
+from tests.support.kafka import RISKWATCH, Worker, free_port, produce_lines, read_topic, wait_until
+
+pytestmark = [pytest.mark.kafka]
+
+TOKENS = "tok-officer:officer,tok-readonly:readonly"
+OFFICER = {"Authorization": "Bearer tok-officer", "X-Riskwatch-Actor": "Ann Li"}
+READER = {"Authorization": "Bearer tok-readonly"}
+WORKER_LATENESS = Worker.lateness
+
+
+def _price(event_id: str, sku: str, price: int, when: str) -> bytes:
+    return json.dumps({"event_id": event_id, "type": "competitor.price_observed", "competitor": "Rival",
+                       "sku": sku, "price": price, "occurred_at": when}).encode()
+
+
+@contextmanager
+def api_on_kafka(broker: str, prefix: str):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKWATCH_")}
+    env.update(RISKWATCH_API_TOKENS=TOKENS, RISKWATCH_WORKFLOW_LOG="kafka", RISKWATCH_BROKER=broker,
+               RISKWATCH_TOPIC_PREFIX=prefix, RISKWATCH_LOG_LEVEL="WARNING")
+    process = subprocess.Popen([str(RISKWATCH), "api", "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if process.poll() is not None:
+            raise AssertionError("riskwatch api exited: " + process.stderr.read().decode())
+        try:
+            return httpx.get(url + "/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(up, 90, 0.2, "riskwatch api on kafka")
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def just_past(deadline: str) -> str:
+    """An event time that moves the worker's watermark a minute past `deadline`."""
+    instant = datetime.fromisoformat(deadline.replace("Z", "+00:00")) + timedelta(seconds=WORKER_LATENESS + 60)
+    return instant.isoformat().replace("+00:00", "Z")
+
+
+def alerts_by_sku(url: str) -> dict[str, dict]:
+    found = httpx.get(url + "/v1/alerts", headers=READER, params={"indicator": "competitor_price_cut"}, timeout=10).json()
+    return {item["alert"]["subject"]["sku"]: item for item in found}
+
+
+def actions_on_topic(broker: str, prefix: str) -> list[dict]:
+    return [json.loads(record.value) for record in read_topic(broker, prefix + "actions", idle_seconds=1.5)]
+
+
+def test_an_acknowledgement_through_kafka_stops_the_workers_escalation_and_survives_restarts(
+        kafka_broker, start_worker, topic_prefix):
+    broker = kafka_broker.bootstrap
+    worker = start_worker()
+    produce_lines(broker, topic_prefix, [
+        _price("p-a1", "SKU-ACK", 100, "2026-03-01T10:00:00Z"), _price("p-a2", "SKU-ACK", 85, "2026-03-01T10:01:00Z"),
+        _price("p-b1", "SKU-OPEN", 100, "2026-03-01T10:00:00Z"), _price("p-b2", "SKU-OPEN", 85, "2026-03-01T10:01:00Z"),
+    ])
+    with api_on_kafka(broker, topic_prefix) as url:
+        alerts = wait_until(lambda: (lambda a: a if {"SKU-ACK", "SKU-OPEN"} <= set(a) else None)(alerts_by_sku(url)),
+                            60, 0.5, "both price alerts in the API")
+        acked, left_open = alerts["SKU-ACK"], alerts["SKU-OPEN"]
+        base_owner = left_open["owner"]
+        response = httpx.post(f"{url}/v1/alerts/{acked['alert_id']}/ack", headers=OFFICER, json={"reason": "on it"}, timeout=10)
+        assert response.status_code == 200, response.text
+
+        # The event clock (less the worker's lateness) passes respond_by by a minute.
+        produce_lines(broker, topic_prefix, [_price("p-c1", "SKU-CLOCK", 100, just_past(left_open["ack_due"]))])
+        escalated = wait_until(lambda: (lambda a: a if a["SKU-OPEN"]["owner"] != base_owner else None)(alerts_by_sku(url)),
+                               60, 0.5, "the unacknowledged alert escalated by the worker")
+        assert escalated["SKU-ACK"]["status"] == "acknowledged"
+        assert escalated["SKU-ACK"]["owner"] == acked["owner"]
+
+    actions = actions_on_topic(broker, topic_prefix)
+    ack = [a for a in actions if a["kind"] == "acknowledge"]
+    assert [(a["alert_id"], a["role"]) for a in ack] == [(acked["alert_id"], "officer")]
+    assert "Ann Li" in ack[0]["actor"]
+    escalations = [a for a in actions if a["kind"] == "escalate"]
+    assert escalations and {a["alert_id"] for a in escalations} == {left_open["alert_id"]}
+    assert {a["role"] for a in escalations} == {"system"}
+
+    # kill -9 the worker, restart it and a fresh API: both rebuild from the topics.
+    worker.kill()
+    start_worker()
+    with api_on_kafka(broker, topic_prefix) as url:
+        after = alerts_by_sku(url)
+        assert after["SKU-ACK"]["status"] == "acknowledged"
+        assert after["SKU-ACK"]["acknowledged_by"] == ack[0]["actor"]
+        assert after["SKU-OPEN"]["owner"] == escalated["SKU-OPEN"]["owner"]
+        # Ten more hours of event time: the restarted worker re-notifies the open alert (escalated to
+        # the top of the chain) and leaves the acknowledged one alone (its first step is due at 24 h).
+        later = (datetime.fromisoformat(left_open["ack_due"].replace("Z", "+00:00")) + timedelta(hours=10))
+        produce_lines(broker, topic_prefix, [_price("p-c2", "SKU-CLOCK", 100, just_past(later.isoformat()))])
+        wait_until(lambda: any(a["kind"] == "renotify" for a in actions_on_topic(broker, topic_prefix)),
+                   60, 0.5, "the restarted worker's re-notification")
+        assert alerts_by_sku(url)["SKU-ACK"]["status"] == "acknowledged"
+
+    actions = actions_on_topic(broker, topic_prefix)
+    by_system = [a for a in actions if a["role"] == "system"]
+    assert {a["alert_id"] for a in by_system} == {left_open["alert_id"]}
+    # Two workers (the killed one and its successor) and a restart: one missed deadline, one action id.
+    escalation_ids = {a["action_id"] for a in by_system if a["kind"] == "escalate"}
+    assert len(escalation_ids) == 1
