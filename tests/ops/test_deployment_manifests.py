@@ -202,7 +202,7 @@ def test_worker_deployment_has_replicas_state_volume_rules_and_health_probes():
     assert int(annotations["prometheus.io/port"]) == web_port
 
 
-def test_api_deployment_probes_health_and_mounts_its_store():
+def test_api_deployment_probes_health_and_records_actions_where_the_workers_read_them():
     deployment = kubernetes("Deployment", "riskwatch-api")
     spec = container(deployment)
     env = k8s_env(deployment)
@@ -211,8 +211,10 @@ def test_api_deployment_probes_health_and_mounts_its_store():
     for probe in ("livenessProbe", "readinessProbe"):
         assert spec[probe]["httpGet"]["path"] == "/healthz"
         assert _port(spec, spec[probe]["httpGet"]["port"]) == port
-    mounts = {m["mountPath"] for m in spec["volumeMounts"]}
-    assert env["RISKWATCH_STORE_DIR"] in mounts
+    # Actions on the Kafka topics the workers fold; a local store would be lost with the pod.
+    assert env["RISKWATCH_WORKFLOW_LOG"] == "kafka"
+    worker_args = container(kubernetes("Deployment", "riskwatch-worker"))["args"]
+    assert env["RISKWATCH_PARTITIONS"] == worker_args[worker_args.index("--partitions") + 1]
     assert "secretKeyRef" in env["RISKWATCH_API_TOKENS"], "API tokens must come from a Secret"
 
 
