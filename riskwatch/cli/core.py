@@ -180,9 +180,24 @@ def _print_summary(service: EmbeddedService, err: bool) -> None:
 @click.option("--events", type=int, default=None, help="Stop after this many events.")
 @click.option("--bad-rate", type=float, default=0.0, help="Share of records to spoil (to exercise rejections).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File (default stdout).")
-def simulate_command(seed: int, customers: int, days: int, events: int | None, bad_rate: float, output: Path | None) -> None:
+@click.option("--to-kafka", is_flag=True, help="Send the events to their Kafka source topics instead (as `riskwatch produce`).")
+@click.option("--broker", default=None, help="With --to-kafka: bootstrap HOST:PORT[,...] (RISKWATCH_BROKER).")
+@click.option("--topic-prefix", default=None, help="With --to-kafka: topic prefix (RISKWATCH_TOPIC_PREFIX).")
+def simulate_command(seed: int, customers: int, days: int, events: int | None, bad_rate: float, output: Path | None,
+                     to_kafka: bool, broker: str | None, topic_prefix: str | None) -> None:
     """Write a seeded simulation of a sales business as JSON-lines events."""
     settings = SimulationSettings(seed=seed, customers=customers, days=days, events=events, bad_record_rate=bad_rate)
+    if to_kafka:
+        from riskwatch.cli.worker import send_lines  # kafka-python, loaded only when asked for
+
+        if output:
+            raise click.UsageError("--to-kafka and --output exclude each other")
+        kafka = _settings().with_overrides(broker=broker, topic_prefix=topic_prefix)
+        started = time.monotonic()
+        sent, skipped = send_lines(kafka, ((f"simulated event {n}", line) for n, line in enumerate(simulate(settings), 1)))
+        click.echo(f"sent {sent} events to {kafka.topic_prefix}* on {kafka.broker} in {time.monotonic() - started:.1f} s; "
+                   f"{skipped} not sent", err=True)
+        return
     stream = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
     try:
         for line in simulate(settings):

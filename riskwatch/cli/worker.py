@@ -1,5 +1,6 @@
 """Kafka commands: `worker` (the faust stream processors), `produce` (JSON-lines
-events to their source topics) and `tail` (alert changes from the alerts topic).
+events to their source topics) and `tail`, also `alerts tail` (alert changes
+from the alerts topic).
 
 Parses flags, builds settings, wires; the stream logic lives in `streams/`
 and the record shapes in `riskwatch.sinks.kafka`.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Iterable
 
 import click
 import orjson
@@ -93,9 +95,27 @@ def produce(files: tuple[str, ...], topic: str | None, **flags: object) -> None:
     are listed on stderr and not sent (the worker would dead-letter them);
     `--topic` sends everything, as is, to one topic.
     """
+    settings = _settings(**flags)
+    started = time.monotonic()
+
+    def lines():
+        for path in files:
+            for number, line in read_lines(path):
+                yield f"{path}:{number}", line
+
+    sent, skipped = send_lines(settings, lines(), topic=topic)
+    elapsed = time.monotonic() - started
+    click.echo(f"sent {sent} events in {elapsed:.1f} s; {skipped} lines not sent", err=True)
+
+
+def send_lines(settings: Settings, lines: Iterable[tuple[str, bytes]], *, topic: str | None = None) -> tuple[int, int]:
+    """Send (origin, JSON line) pairs to their source topics (DOMAIN §3); returns (sent, not sent).
+
+    Shared by `produce` and `simulate --to-kafka`. Lines that name no known
+    type are listed on stderr by origin and not sent.
+    """
     from kafka import KafkaProducer
 
-    settings = _settings(**flags)
     producer = KafkaProducer(
         bootstrap_servers=settings.broker.split(","),
         acks="all",
@@ -104,27 +124,24 @@ def produce(files: tuple[str, ...], topic: str | None, **flags: object) -> None:
         max_request_size=2 * 1024 * 1024,
     )
     sent, skipped = 0, 0
-    started = time.monotonic()
     try:
-        for path in files:
-            for number, line in read_lines(path):
-                if topic is not None:
-                    producer.send(topic, value=line)
-                    sent += 1
-                    continue
-                route = route_line(line)
-                if route is None:
-                    skipped += 1
-                    click.echo(f"{path}:{number}: not sent: no known event type", err=True)
-                    continue
-                stream, key = route
-                producer.send(topic_name(settings.topic_prefix, stream), key=key, value=line)
+        for origin, line in lines:
+            if topic is not None:
+                producer.send(topic, value=line)
                 sent += 1
+                continue
+            route = route_line(line)
+            if route is None:
+                skipped += 1
+                click.echo(f"{origin}: not sent: no known event type", err=True)
+                continue
+            stream, key = route
+            producer.send(topic_name(settings.topic_prefix, stream), key=key, value=line)
+            sent += 1
         producer.flush()
     finally:
         producer.close()
-    elapsed = time.monotonic() - started
-    click.echo(f"sent {sent} events in {elapsed:.1f} s; {skipped} lines not sent", err=True)
+    return sent, skipped
 
 
 @main.command()
@@ -166,3 +183,13 @@ def tail(as_json: bool, follow: bool, from_beginning: bool, colour: bool | None,
         pass
     finally:
         consumer.close()
+
+
+def _register_alerts_tail() -> None:
+    # `riskwatch alerts tail`: the same command in the group people use to work alerts.
+    from riskwatch.cli.api import alerts_group
+
+    alerts_group.add_command(tail, "tail")
+
+
+_register_alerts_tail()
