@@ -16,13 +16,14 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
-from tests.support.kafka import RISKWATCH, Worker, free_port, produce_lines, read_topic, wait_until
+from tests.support.kafka import RISKWATCH, Broker, Worker, free_port, produce_lines, read_topic, wait_until
 
 pytestmark = [pytest.mark.kafka]
 
-TOKENS = "tok-officer:officer,tok-readonly:readonly"
+TOKENS = "tok-officer:officer,tok-readonly:readonly,tok-operator:operator"
 OFFICER = {"Authorization": "Bearer tok-officer", "X-Riskwatch-Actor": "Ann Li"}
 READER = {"Authorization": "Bearer tok-readonly"}
+OPERATOR = {"Authorization": "Bearer tok-operator"}
 WORKER_LATENESS = Worker.lateness
 
 
@@ -129,3 +130,43 @@ def test_an_acknowledgement_through_kafka_stops_the_workers_escalation_and_survi
     # Two workers (the killed one and its successor) and a restart: one missed deadline, one action id.
     escalation_ids = {a["action_id"] for a in by_system if a["kind"] == "escalate"}
     assert len(escalation_ids) == 1
+
+
+def test_an_action_the_broker_cannot_take_is_refused_with_503_and_recorded_once_it_is_back(tmp_path):
+    broker = Broker(tmp_path / "kafka")
+    broker.start()
+    try:
+        change = replayed_price_cut(tmp_path)
+        with api_on_kafka(broker.bootstrap, "down.") as url:
+            fed = httpx.post(url + "/v1/alert-changes", headers=OPERATOR, json=change, timeout=10)
+            assert fed.status_code == 202, fed.text
+            alert_url = f"{url}/v1/alerts/{change['alert_id']}"
+            assert httpx.get(alert_url, headers=READER, timeout=10).json()["status"] == "open"
+
+            broker.stop()
+            refused = httpx.post(alert_url + "/ack", headers=OFFICER, json={"reason": "on it"}, timeout=60)
+            assert refused.status_code == 503
+            assert "not recorded" in refused.json()["detail"] and "down.actions" in refused.json()["detail"]
+            assert refused.headers["retry-after"]
+            shown = httpx.get(alert_url, headers=READER, timeout=10).json()
+            assert shown["status"] == "open" and not [a for a in shown["audit"] if a["kind"] == "acknowledge"]
+
+            broker.start()
+            accepted = wait_until(lambda: (lambda r: r if r.status_code == 200 else None)(
+                httpx.post(alert_url + "/ack", headers=OFFICER, json={"reason": "on it"}, timeout=60)), 90, 1.0,
+                "the acknowledgement accepted once the broker is back")
+            assert accepted.status_code == 200
+            assert httpx.get(alert_url, headers=READER, timeout=10).json()["status"] == "acknowledged"
+        recorded = [json.loads(r.value) for r in read_topic(broker.bootstrap, "down.actions", idle_seconds=1.5)]
+        assert [a["kind"] for a in recorded] == ["acknowledge"]
+    finally:
+        broker.stop()
+
+
+def replayed_price_cut(tmp_path) -> dict:
+    events = tmp_path / "cut.jsonl"
+    events.write_bytes(b"\n".join([_price("d-1", "SKU-DOWN", 100, "2026-03-01T10:00:00Z"),
+                                   _price("d-2", "SKU-DOWN", 85, "2026-03-01T10:01:00Z")]) + b"\n")
+    done = subprocess.run([str(RISKWATCH), "replay", str(events)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
