@@ -77,13 +77,20 @@ class AlertDesk:
             self._fold(kind, record, notify)
 
     def _fold(self, kind: str, record: dict, notify: bool = True) -> None:
-        if kind == "alert_change":
-            item = lifecycle.apply_change(self.ledger, record, self.rules)
-        else:
-            lifecycle.apply_action(self.ledger, record, self.rules)
-            item = self.ledger.alerts.get(record.get("alert_id") or "")
-            if record["kind"] not in _SHOWN_ACTIONS:
-                item = None
+        try:
+            if kind == "alert_change":
+                item = lifecycle.apply_change(self.ledger, record, self.rules)
+            else:
+                lifecycle.apply_action(self.ledger, record, self.rules)
+                item = self.ledger.alerts.get(record.get("alert_id") or "")
+                if record["kind"] not in _SHOWN_ACTIONS:
+                    item = None
+        except Exception:
+            # A record some other client wrote to a shared log: it stays in the
+            # log for inspection, and the desk goes on with the next one.
+            log.exception("workflow record %s could not be folded; skipped",
+                          record.get("action_id") or record.get("alert_id"))
+            return
         if notify and item is not None and self.notify is not None:
             try:
                 self.notify(lifecycle.notification_view(item))

@@ -27,6 +27,7 @@ from typing import Iterator
 
 import orjson
 
+from riskwatch.alerts.actions import KINDS
 from riskwatch.alerts.store import change_record_id
 from riskwatch.sinks.kafka import ACTIONS, ALERTS, topic_name
 
@@ -35,6 +36,32 @@ log = logging.getLogger(__name__)
 
 class WorkflowLogUnavailable(RuntimeError):
     """The broker did not take a record in time: nothing was recorded."""
+
+
+def shape_problem(kind: str, body: object) -> str | None:
+    """Why a record read from a topic cannot be folded, or None.
+
+    Any client can write to a topic; a record without the fields the fold
+    relies on is skipped (and logged) rather than allowed to stop the desk.
+    """
+    if not isinstance(body, dict):
+        return "not a JSON object"
+    if kind == "action":
+        for name in ("action_id", "subject_key", "at"):
+            if not isinstance(body.get(name), str) or not body.get(name):
+                return f"{name}: missing or not a string"
+        if body.get("kind") not in KINDS:
+            return f"kind: {body.get('kind')!r} is not an action kind"
+        if not isinstance(body.get("data", {}), dict):
+            return "data: not an object"
+        return None
+    if not isinstance(body.get("alert_id"), str) or not body.get("alert_id"):
+        return "alert_id: missing or not a string"
+    if body.get("status") not in ("open", "resolved"):
+        return f"status: {body.get('status')!r} is not open or resolved"
+    if not isinstance(body.get("tier"), str):
+        return "tier: missing"
+    return None
 
 
 def record_id(kind: str, record: dict) -> str:
@@ -57,6 +84,7 @@ class KafkaWorkflowLog:
         self._unread: list[tuple[int, str, dict]] = []   # appended, not yet read by the desk
         self._actions: list[tuple[int, dict]] = []       # every action: the audit trail
         self._ids: set[str] = set()
+        self.skipped = 0                                 # records read that could not be folded
         self._stopped = threading.Event()
         self._caught_up = threading.Event()
         servers = broker.split(",")
@@ -121,9 +149,15 @@ class KafkaWorkflowLog:
                 kind = self._kind_of.get(record.topic)
                 try:
                     body = orjson.loads(record.value)
-                    self._append_local(kind, body)
-                except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
-                    log.warning("%s[%d]@%d: not a workflow record; skipped", record.topic, record.partition, record.offset)
+                except (orjson.JSONDecodeError, TypeError):
+                    body = None
+                problem = "not JSON" if body is None else shape_problem(kind, body)
+                if problem is not None:
+                    self.skipped += 1
+                    log.warning("%s[%d]@%d: not a workflow record (%s); skipped",
+                                record.topic, record.partition, record.offset, problem)
+                    continue
+                self._append_local(kind, body)
 
     def _append_local(self, kind: str, body: dict) -> int | None:
         rid = record_id(kind, body)

@@ -136,7 +136,8 @@ def test_an_action_the_broker_cannot_take_is_refused_with_503_and_recorded_once_
     broker = Broker(tmp_path / "kafka")
     broker.start()
     try:
-        change = replayed_price_cut(tmp_path)
+        change = replayed_price_cut_from_events([_price("d-1", "SKU-DOWN", 100, "2026-03-01T10:00:00Z"),
+                                                 _price("d-2", "SKU-DOWN", 85, "2026-03-01T10:01:00Z")])
         with api_on_kafka(broker.bootstrap, "down.") as url:
             fed = httpx.post(url + "/v1/alert-changes", headers=OPERATOR, json=change, timeout=10)
             assert fed.status_code == 202, fed.text
@@ -163,10 +164,38 @@ def test_an_action_the_broker_cannot_take_is_refused_with_503_and_recorded_once_
         broker.stop()
 
 
-def replayed_price_cut(tmp_path) -> dict:
-    events = tmp_path / "cut.jsonl"
-    events.write_bytes(b"\n".join([_price("d-1", "SKU-DOWN", 100, "2026-03-01T10:00:00Z"),
-                                   _price("d-2", "SKU-DOWN", 85, "2026-03-01T10:01:00Z")]) + b"\n")
-    done = subprocess.run([str(RISKWATCH), "replay", str(events)], capture_output=True, text=True, timeout=60)
+def replayed_price_cut_from_events(lines: list[bytes]) -> dict:
+    """The last alert change `riskwatch replay` makes of these events."""
+    done = subprocess.run([str(RISKWATCH), "replay", "-"], input=b"\n".join(lines) + b"\n", capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_records_other_clients_wrote_to_the_workflow_topics_are_skipped_not_fatal(kafka_broker, start_worker, topic_prefix):
+    """Anyone with access can write to a topic: garbage and half-formed records
+    are skipped by the desks, and the records around them still count."""
+    from kafka import KafkaProducer
+
+    start_worker()   # creates the topics
+    change = replayed_price_cut_from_events([_price("g-1", "SKU-G", 100, "2026-03-01T10:00:00Z"),
+                                             _price("g-2", "SKU-G", 85, "2026-03-01T10:01:00Z")])
+    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
+    for topic, value in [
+        ("actions", b"not json"),
+        ("actions", b'{"kind": "acknowledge"}'),
+        ("actions", json.dumps({"action_id": "act-x", "kind": "launch_rockets", "subject_key": "al-1", "at": "2026-03-01T10:00:00Z"}).encode()),
+        ("actions", json.dumps({"action_id": "act-y", "kind": "plan_triggered", "subject_key": "pl-1", "at": "2026-03-01T10:00:00Z",
+                                "data": {"no": "plan"}}).encode()),
+        ("alerts", b"[1, 2, 3]"),
+        ("alerts", json.dumps({"alert_id": "al-bad", "status": "maybe", "tier": "red"}).encode()),
+        ("alerts", json.dumps(change).encode()),
+    ]:
+        # The alerts topic is compacted: the broker takes keyed records only.
+        producer.send(topic_prefix + topic, key=b"k", value=value).get(timeout=30)
+    producer.close()
+    with api_on_kafka(kafka_broker.bootstrap, topic_prefix) as url:
+        alerts = httpx.get(url + "/v1/alerts", headers=READER, timeout=10).json()
+        assert [a["alert_id"] for a in alerts] == [change["alert_id"]]
+        acked = httpx.post(f"{url}/v1/alerts/{change['alert_id']}/ack", headers=OFFICER, json={}, timeout=10)
+        assert acked.status_code == 200, acked.text
+        assert httpx.get(url + "/v1/plans", headers=READER, timeout=10).json() == []
