@@ -4,7 +4,7 @@ change as one JSON line; the last line of an alert_id is its final state."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 

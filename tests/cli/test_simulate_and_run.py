@@ -4,7 +4,6 @@ embedded main job with its /metrics page) through the console script."""
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 import urllib.request
 

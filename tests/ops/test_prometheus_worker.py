@@ -18,7 +18,7 @@ from riskwatch.simulate import SimulationSettings, simulate
 from riskwatch.sinks.kafka import route_line, topic_name
 from tests.support.kafka import KAFKA_SH, Broker, Worker, produce_lines
 from tests.support.ops import PROMETHEUS_DIR, expand, panel_targets
-from tests.support.prometheus import PROMETHEUS, PrometheusServer, wait_for
+from tests.support.prometheus import PrometheusServer, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prometheus, pytest.mark.slow]
 

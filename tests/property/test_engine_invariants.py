@@ -9,7 +9,6 @@ from datetime import datetime, timedelta, timezone
 from itertools import islice
 
 import orjson
-import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 

@@ -8,7 +8,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from riskwatch.models import EVENT_MODELS, Event, Rejection, parse_event
+from riskwatch.models import EVENT_MODELS, Rejection, parse_event
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -7,8 +7,6 @@ nothing is lost: the topics are the only durable copy."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -16,6 +14,7 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
+from tests.support.api import running_api
 from tests.support.kafka import RISKWATCH, Broker, Worker, free_port, produce_lines, read_topic, wait_until
 
 pytestmark = [pytest.mark.kafka]
@@ -34,32 +33,9 @@ def _price(event_id: str, sku: str, price: int, when: str) -> bytes:
 
 @contextmanager
 def api_on_kafka(broker: str, prefix: str):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKWATCH_")}
-    env.update(RISKWATCH_API_TOKENS=TOKENS, RISKWATCH_WORKFLOW_LOG="kafka", RISKWATCH_BROKER=broker,
-               RISKWATCH_TOPIC_PREFIX=prefix, RISKWATCH_LOG_LEVEL="WARNING")
-    process = subprocess.Popen([str(RISKWATCH), "api", "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if process.poll() is not None:
-            raise AssertionError("riskwatch api exited: " + process.stderr.read().decode())
-        try:
-            return httpx.get(url + "/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_until(up, 90, 0.2, "riskwatch api on kafka")
+    with running_api(free_port(), timeout=90, RISKWATCH_API_TOKENS=TOKENS, RISKWATCH_WORKFLOW_LOG="kafka",
+                     RISKWATCH_BROKER=broker, RISKWATCH_TOPIC_PREFIX=prefix, RISKWATCH_LOG_LEVEL="WARNING") as url:
         yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def just_past(deadline: str) -> str:

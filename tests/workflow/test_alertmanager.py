@@ -149,7 +149,7 @@ def test_escalation_reroutes_and_snooze_ends(am, hook, response_rules):
     assert am.alerts(alert_id="al-esc-1")[0]["labels"]["owner"] == "sales_leadership_group"
     desk.tick(NOW + timedelta(hours=8, minutes=1))
     assert sink.firing["al-esc-1"]["owner"] == "general_manager"
-    alerts = am.wait_for_alerts(lambda alerts: {a["labels"]["owner"] for a in alerts
+    am.wait_for_alerts(lambda alerts: {a["labels"]["owner"] for a in alerts
                                                 if a["labels"]["alert_id"] == "al-esc-1" and a["status"]["state"] == "active"}
                                 == {"general_manager"})
     hook.wait_for(lambda r, p: r == "crisis-team" and "al-esc-1" in alert_ids(p))

@@ -5,20 +5,16 @@ trigger`), restarted without losing anything, and fuzzed by schemathesis."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from support.alertmanager import free_port
+from support.api import clean_env, running_api
 
-from .conftest import REPO
 
 pytestmark = [pytest.mark.api, pytest.mark.slow]
 
@@ -28,39 +24,8 @@ EVENTS = Path(__file__).parent / "data" / "overdue_and_price_war.jsonl"
 TOKENS = "tok-officer:officer,tok-director:director,tok-operator:operator,tok-readonly:readonly"
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKWATCH_")}
-    env.update(extra)
-    return env
-
-
-@contextmanager
 def api_process(store: Path, port: int):
-    env = clean_env(RISKWATCH_API_TOKENS=TOKENS, RISKWATCH_STORE_DIR=str(store), RISKWATCH_LOG_LEVEL="WARNING")
-    process = subprocess.Popen([RISKWATCH, "api", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError("riskwatch api exited: " + process.stderr.read().decode())
-            try:
-                if httpx.get(url + "/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("riskwatch api did not start")
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return running_api(port, RISKWATCH_API_TOKENS=TOKENS, RISKWATCH_STORE_DIR=str(store), RISKWATCH_LOG_LEVEL="WARNING")
 
 
 def cli(url: str, token: str, *args: str) -> subprocess.CompletedProcess:
