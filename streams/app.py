@@ -253,10 +253,6 @@ class Processor:
 
     # -- clock ---------------------------------------------------------
     async def on_tick(self) -> None:
-        if time.monotonic() - self._desk_ticked >= DESK_TICK_SECONDS:
-            # The desk walks every alert; once a second is timely for deadlines counted in hours.
-            self._desk_ticked = time.monotonic()
-            self.desk.tick(self.clock.watermark_ts)
         if self.clock.idle_tick():
             self.metrics.idle_clock_advances.inc()
         published = self.clock.record_to_publish()
@@ -266,6 +262,11 @@ class Processor:
         sources = [tp for tp in actives if tp.topic in self.source_names]
         source_partitions = sorted({tp.partition for tp in sources})
         self.metrics.worker_partitions_assigned.set(len(source_partitions))
+        if time.monotonic() - self._desk_ticked >= DESK_TICK_SECONDS:
+            # The desk walks every alert; once a second is timely for deadlines counted in hours.
+            self._desk_ticked = time.monotonic()
+            # One worker keeps the desk's clock: the one that owns source partition 0.
+            self.desk.tick(self.clock.watermark_ts, keeps_clock=0 in source_partitions)
         watermark = self.clock.watermark_ts
         if watermark is None or not self.ready:
             return

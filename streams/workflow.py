@@ -2,11 +2,16 @@
 
 Every worker keeps one `AlertDesk` over the Kafka workflow log (the alerts
 topic every worker writes, the actions topic the API writes), so it sees
-every alert and every person's action. On each clock tick it records what
-the shared event-time clock made due (an escalation past `respond_by`, a
-step past its due time, the end of a snooze, an overdue review) on the
-actions topic, where the API and the other workers read it. Two workers
-recording the same missed deadline produce the same action id, folded once.
+every alert and every person's action. The worker that owns source
+partition 0 keeps the desk's clock: once a second it records what the shared
+event-time clock made due (an escalation past `respond_by`, a step past its
+due time, the end of a snooze, an overdue review) on the actions topic,
+where the API and the other workers read it, and it alone counts them and
+reports the overdue gauges, so a sum over workers counts each once. One
+keeper, not all: every worker would record each missed deadline (the same
+action id, folded once, but a topic record and a count per worker). When
+the keeper dies, the next owner of partition 0 takes over after the
+rebalance; deadlines are hours apart, the pause is seconds.
 
 With an Alertmanager configured, the desk's view of each alert (escalated
 owner, acknowledged or snoozed status) is what gets pushed, from every
@@ -55,11 +60,14 @@ class WorkerDesk:
         log.info("alert desk caught up: %d alerts, %d plans, %d reviews",
                  len(self.desk.ledger.alerts), len(self.desk.ledger.plans), len(self.desk.ledger.reviews))
 
-    def _tick(self, watermark_ts: float | None) -> None:
+    def _tick(self, watermark_ts: float | None, keeps_clock: bool) -> None:
         if self.desk is None:
             self._open()
-        if watermark_ts is None:
+        if not keeps_clock or watermark_ts is None:
             self.desk.sync()
+            if not keeps_clock:
+                self.metrics.playbook_steps_overdue.set(0)
+                self.metrics.reviews_overdue.set(0)
         else:
             recorded = self.desk.tick(datetime.fromtimestamp(watermark_ts, timezone.utc))
             if recorded:
@@ -67,11 +75,11 @@ class WorkerDesk:
         if self.alertmanager is not None:
             self.alertmanager.tick()  # re-sends open alerts before their endsAt
 
-    def tick(self, watermark_ts: float | None) -> None:
-        """Fold new records and record what is due; skipped while the previous tick still runs."""
+    def tick(self, watermark_ts: float | None, *, keeps_clock: bool) -> None:
+        """Fold new records and, on the keeper, record what is due; skipped while the previous tick still runs."""
         if self._running is not None and not self._running.done():
             return
-        self._running = asyncio.get_running_loop().run_in_executor(self._thread, self._tick, watermark_ts)
+        self._running = asyncio.get_running_loop().run_in_executor(self._thread, self._tick, watermark_ts, keeps_clock)
         self._running.add_done_callback(_log_failure)
 
     def close(self) -> None:

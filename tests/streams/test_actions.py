@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -175,3 +176,19 @@ def test_records_other_clients_wrote_to_the_workflow_topics_are_skipped_not_fata
         acked = httpx.post(f"{url}/v1/alerts/{change['alert_id']}/ack", headers=OFFICER, json={}, timeout=10)
         assert acked.status_code == 200, acked.text
         assert httpx.get(url + "/v1/plans", headers=READER, timeout=10).json() == []
+
+
+def test_with_two_workers_a_missed_deadline_is_recorded_and_counted_once(kafka_broker, start_worker, topic_prefix):
+    workers = [start_worker(), start_worker()]
+    broker = kafka_broker.bootstrap
+    change = replayed_price_cut_from_events([_price("t-1", "SKU-TWO", 100, "2026-03-01T10:00:00Z"),
+                                             _price("t-2", "SKU-TWO", 85, "2026-03-01T10:01:00Z")])
+    produce_lines(broker, topic_prefix, [_price("t-1", "SKU-TWO", 100, "2026-03-01T10:00:00Z"),
+                                         _price("t-2", "SKU-TWO", 85, "2026-03-01T10:01:00Z")])
+    produce_lines(broker, topic_prefix, [_price("t-3", "SKU-CLOCK", 100, just_past(change["respond_by"]))])
+    wait_until(lambda: any(a["kind"] == "escalate" for a in actions_on_topic(broker, topic_prefix)), 60, 0.5,
+               "the escalation")
+    time.sleep(3)  # three more desk ticks on both workers: a second recording would show now
+    escalations = [a for a in actions_on_topic(broker, topic_prefix) if a["kind"] == "escalate"]
+    assert [a["alert_id"] for a in escalations] == [change["alert_id"]]
+    assert sum(w.metric_sum("riskwatch_alerts_escalated_total") for w in workers) == 1
