@@ -207,6 +207,9 @@ class KafkaWorkflowLog:
         with self._lock:
             return self._seq
 
+    def describe(self) -> str:
+        return f"kafka topics {self.alerts_topic}, {self.actions_topic}"
+
     def close(self) -> None:
         self._stopped.set()
         if self._reader.is_alive() and self._reader is not threading.current_thread():

@@ -58,6 +58,9 @@ class WorkflowStore:
         with self._lock:
             self._db.close()
 
+    def describe(self) -> str:
+        return str(self.path)
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Exclusive for writers across processes; re-entrant within one."""

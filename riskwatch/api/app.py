@@ -460,18 +460,9 @@ def create_app(
         return {
             "status": "ok",
             "now": now.isoformat(),
-            "store": describe_store(desk.store),
+            "store": desk.store.describe() if desk.store is not None else None,
             "alerts_open": sum(1 for i in items if i["status"] != "resolved"),
             "reviews_overdue": sum(1 for r in desk.reviews(now) if r["overdue"]),
         }
 
     return app
-
-
-def describe_store(store) -> str | None:
-    if store is None:
-        return None
-    path = getattr(store, "path", None)
-    if path is not None:
-        return str(path)
-    return f"kafka topics {store.alerts_topic}, {store.actions_topic}"

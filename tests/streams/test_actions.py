@@ -118,6 +118,8 @@ def test_an_action_the_broker_cannot_take_is_refused_with_503_and_recorded_once_
         with api_on_kafka(broker.bootstrap, "down.") as url:
             fed = httpx.post(url + "/v1/alert-changes", headers=OPERATOR, json=change, timeout=10)
             assert fed.status_code == 202, fed.text
+            health = httpx.get(url + "/v1/health", headers=OPERATOR, timeout=10).json()
+            assert health["store"] == "kafka topics down.alerts, down.actions"
             alert_url = f"{url}/v1/alerts/{change['alert_id']}"
             assert httpx.get(alert_url, headers=READER, timeout=10).json()["status"] == "open"
 
