@@ -23,6 +23,7 @@ a crash between "state written" and "alert sent" harmless.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import socket
@@ -134,6 +135,12 @@ class Processor:
         )
 
     def on_assigned(self) -> None:
+        if not self.assigned_once:
+            # What start-up built (faust, aiokafka, pydantic, the rules) lives as
+            # long as the process: set it aside once, so the collector's full
+            # passes, which stall the event loop, walk only what came later.
+            gc.collect()
+            gc.freeze()
         self.assigned_once = True
 
     def on_revoked(self) -> None:
