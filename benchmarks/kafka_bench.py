@@ -12,7 +12,9 @@ one event at a time, in its own process) on the same data:
    (the event that moves it is produced) the overdue alert arrives;
 4. 1 -> 2 workers on 4 partitions: drain speed-up (and the plain loop's with
    two processes), the longest pause in progress while the second worker
-   joins, and alert ids whose final state differs from the one-worker run.
+   joins, and alert ids whose final state differs from the one-worker run;
+   the same comparison between two one-worker drains shows how much of that
+   a backlog's arrival order explains without any rebalance.
 
     python benchmarks/kafka_bench.py [--events 200000]
 
@@ -32,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -43,7 +46,6 @@ from riskwatch.sinks.kafka import route_line, source_topics  # noqa: E402
 from tests.support.kafka import (  # noqa: E402
     Broker,
     Worker,
-    final_states,
     processed,
     read_topic,
     wait_until,
@@ -302,12 +304,32 @@ def absence_lateness(broker: str, prefix: str, tick: float, probes: int = 20) ->
             "max_s": round(results[-1], 3), "target_s": tick + 0.5}
 
 
+def final_records(broker: str, prefix: str) -> dict[str, dict]:
+    """alert_id -> the record with the highest sequence (what a compacted topic keeps)."""
+    latest: dict[str, dict] = {}
+    for record in read_topic(broker, prefix + "alerts", 3, 600):
+        change = json.loads(record.value)
+        held = latest.get(change["alert_id"])
+        if held is None or change["sequence"] >= held["sequence"]:
+            latest[change["alert_id"]] = change
+    return latest
+
+
 def compare_final(broker: str, one: str, two: str) -> dict:
-    first = final_states(json.loads(r.value) for r in read_topic(broker, one + "alerts", 3, 600))
-    second = final_states(json.loads(r.value) for r in read_topic(broker, two + "alerts", 3, 600))
-    lost = [k for k, v in first.items() if v[1] == "open" and second.get(k) != v]
-    return {"alert_ids": len(first), "open_alerts_lost_or_different": len(lost),
-            "ids_with_different_final_state": sum(1 for k in set(first) | set(second) if first.get(k) != second.get(k))}
+    """Open alerts of drain `one` missing or different (tier, status) in drain `two`, by indicator."""
+    first, second = final_records(broker, one), final_records(broker, two)
+
+    def state(record: dict | None) -> tuple | None:
+        return None if record is None else (record["tier"], record["status"])
+
+    lost = [k for k, v in first.items() if v["status"] == "open" and state(second.get(k)) != state(v)]
+    different = [k for k in set(first) | set(second) if state(first.get(k)) != state(second.get(k))]
+    return {
+        "alert_ids": len(first),
+        "open_alerts_lost_or_different": len(lost),
+        "lost_or_different_by_indicator": dict(Counter(first[k]["indicator"] for k in lost)),
+        "ids_with_different_final_state": len(different),
+    }
 
 
 def main() -> None:
@@ -346,6 +368,13 @@ def main() -> None:
         }
         print(f"two workers: {faust2['rate']:,.0f} events/s, pause {faust2['pause']:.1f} s; "
               f"two plain loops: {plain2:,.0f} events/s", flush=True)
+        # The same comparison between two one-worker drains of the same backlog:
+        # what differs without any rebalance (docs/streams.md, "Parity").
+        preload(b, "drain1b.", lines)
+        drain_workers(b, "drain1b.", work, len(lines))
+        result["one_worker_drained_twice"] = compare_final(b, "drain1.", "drain1b.")
+        print(f"1 -> 2 workers vs one worker: {result['scaling_1_to_2_workers']['lost_or_different_by_indicator']}; "
+              f"one worker twice: {result['one_worker_drained_twice']['lost_or_different_by_indicator']}", flush=True)
 
         half = faust1["rate"] / 2
         worker = start_worker(broker=b, prefix="lat.", directory=work)

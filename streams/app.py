@@ -23,6 +23,7 @@ a crash between "state written" and "alert sent" harmless.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import socket
@@ -33,7 +34,7 @@ from typing import Any
 import faust
 import orjson
 from aiohttp.web import Response
-from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from riskwatch.engine import Engine, SegmentEngine
@@ -52,12 +53,18 @@ from riskwatch.sinks.kafka import (
     topic_name,
 )
 from streams.clock import SharedClock, follow_clock_topic
-from streams.workflow import WorkerDesk
+from streams.monitor import WorkerMonitor
 from streams.state import PartitionState
 from streams.topics import CLOCK, SEGMENT_FACTS
+from streams.workflow import WorkerDesk
 
 log = logging.getLogger("riskwatch.worker")
 DESK_TICK_SECONDS = 1.0
+
+# Records an agent takes at a time, and how long it waits for a batch to
+# fill before processing what it has (this bounds the latency a batch adds).
+BATCH_EVENTS = 500
+BATCH_WITHIN_SECONDS = 0.01
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,12 @@ class Processor:
         )
 
     def on_assigned(self) -> None:
+        if not self.assigned_once:
+            # What start-up built (faust, aiokafka, pydantic, the rules) lives as
+            # long as the process: set it aside once, so the collector's full
+            # passes, which stall the event loop, walk only what came later.
+            gc.collect()
+            gc.freeze()
         self.assigned_once = True
 
     def on_revoked(self) -> None:
@@ -170,33 +183,89 @@ class Processor:
             log.info("re-sent %d alert records held in a recovered partition", len(records))
 
     # -- input ---------------------------------------------------------
-    async def on_source_record(self, message: Any) -> None:
-        started = time.perf_counter()
-        parsed = parse_event(message.value if message.value is not None else b"")
-        if isinstance(parsed, Rejection):
-            await self._dead_letter(message, parsed)
-            return
-        unit = self._unit(message.partition)
-        self.positions[message.tp] = message.offset
-        self.clock.observe_event(parsed.occurred_at.timestamp())
-        stats = unit.engine.stats
-        duplicates, late = stats["duplicate"], stats["late"]
-        changes = unit.engine.process(parsed)
-        if stats["duplicate"] > duplicates:
-            self.metrics.events_duplicate.inc()
-        if stats["late"] > late:
-            self.metrics.events_late.inc()
-        facts = unit.facts[:]
-        unit.facts.clear()
-        processed = self._processed.get(parsed.type)
-        if processed is None:
-            processed = self._processed[parsed.type] = self.metrics.events_processed.labels(type=parsed.type)
-        processed.inc()
-        self.metrics.evaluation_seconds.observe(time.perf_counter() - started)
+    async def on_source_records(self, messages: list) -> None:
+        """One batch of source records: every event through its partition's
+        engine, then the batch's output, then each touched partition's state once.
+
+        Output order is what recovery relies on: alert changes and segment
+        facts are handed to the producer before the state that records the
+        events as applied, and within a partition's state the alert records
+        go first (`PartitionState.flush`). A key written by several events of
+        the batch is pickled and sent once, with its last value.
+        """
+        touched: dict[int, _Unit] = {}
+        changes: list[dict] = []
+        facts: list[dict] = []
+        processed: dict[str, int] = {}
+        duplicates = late = 0
+        observe = self.metrics.evaluation_seconds.observe
+        clock = self.clock
+        positions = self.positions
+        for message in self._current(messages):
+            started = time.perf_counter()
+            parsed = parse_event(message.value if message.value is not None else b"")
+            if isinstance(parsed, Rejection):
+                await self._dead_letter(message, parsed)
+                continue
+            partition = message.partition
+            unit = touched.get(partition)
+            if unit is None:
+                unit = touched[partition] = self._unit(partition)
+            positions[message.tp] = message.offset
+            clock.observe_event(parsed.occurred_at.timestamp())
+            stats = unit.engine.stats
+            before_duplicate, before_late = stats["duplicate"], stats["late"]
+            changes.extend(unit.engine.process(parsed))
+            duplicates += stats["duplicate"] - before_duplicate
+            late += stats["late"] - before_late
+            if unit.facts:
+                facts.extend(unit.facts)
+                unit.facts.clear()
+            processed[parsed.type] = processed.get(parsed.type, 0) + 1
+            observe(time.perf_counter() - started)
         await self._emit(changes)
-        for fact in facts:
-            await self._send(self.segment_name, str(fact["segment"]).encode(), orjson.dumps(fact))
-        await self._write_state(unit, message.partition)
+        await self._send_facts(facts)
+        for partition, unit in touched.items():
+            await self._write_state(unit, partition)
+        # Counted once the batch's output is with the producer.
+        if duplicates:
+            self.metrics.events_duplicate.inc(duplicates)
+        if late:
+            self.metrics.events_late.inc(late)
+        for event_type, count in processed.items():
+            counter = self._processed.get(event_type)
+            if counter is None:
+                counter = self._processed[event_type] = self.metrics.events_processed.labels(type=event_type)
+            counter.inc(count)
+
+    def _current(self, messages: list) -> list:
+        """The messages of a batch this worker may still apply.
+
+        A batch is taken before it is processed; a rebalance in between can
+        hand its partitions to another worker, which recovers their state
+        from the changelog and reads the same records again from the last
+        commit. Applying them here as well would write this worker's stale
+        state into a changelog partition it no longer owns (and could
+        publish an alert sequence number twice with different content).
+        faust's own stream skips such records the same way (a message from
+        an earlier consumer generation, or flow stopped for a rebalance).
+        They are marked acknowledged on the message only, so that the batch's
+        acknowledgement does not count them as done: whichever worker owns
+        the partition next reads them again from the committed offset.
+        """
+        app = self.app
+        generation = app.consumer_generation_id
+        if app.flow_control.is_active():
+            current = [message for message in messages if message.generation_id == generation]
+        else:
+            current = []
+        if len(current) < len(messages):
+            for message in messages:
+                if not current or message.generation_id != generation:
+                    message.acked = True
+            log.info("left %d records taken before a rebalance to the partitions' next owner",
+                     len(messages) - len(current))
+        return current
 
     async def _send(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None,
                     headers: list | None = None) -> None:
@@ -207,22 +276,35 @@ class Processor:
         # before it commits offsets, so at-least-once holds.
         await self.app.producer.send(topic, key, value, partition, None, headers)
 
+    async def _send_facts(self, facts: list[dict]) -> None:
+        segment_name = self.segment_name
+        for fact in facts:
+            await self._send(segment_name, str(fact["segment"]).encode(), orjson.dumps(fact))
+
     async def _write_state(self, unit: _Unit, partition: int) -> None:
         changelog = self.changelog_name
         for key, value in unit.state.flush():
             await self._send(changelog, key, value, partition)
 
-    async def on_segment_fact(self, message: Any) -> None:
-        try:
-            fact = orjson.loads(message.value)
-        except (orjson.JSONDecodeError, TypeError):
-            # Only the worker writes this topic; an unreadable fact is a bug, kept for inspection.
-            await self._dead_letter(message, Rejection("not_json", "unreadable segment fact"))
-            return
-        unit = self._segment_unit(message.partition)
-        changes = unit.engine.apply(fact)
+    async def on_segment_facts(self, messages: list) -> None:
+        """One batch of segment facts, applied like `on_source_records`."""
+        touched: dict[int, _Unit] = {}
+        changes: list[dict] = []
+        for message in self._current(messages):
+            try:
+                fact = orjson.loads(message.value)
+            except (orjson.JSONDecodeError, TypeError):
+                # Only the worker writes this topic; an unreadable fact is a bug, kept for inspection.
+                await self._dead_letter(message, Rejection("not_json", "unreadable segment fact"))
+                continue
+            partition = message.partition
+            unit = touched.get(partition)
+            if unit is None:
+                unit = touched[partition] = self._segment_unit(partition)
+            changes.extend(unit.engine.apply(fact))
         await self._emit(changes)
-        await self._write_state(unit, message.partition)
+        for partition, unit in touched.items():
+            await self._write_state(unit, partition)
 
     async def _dead_letter(self, message: Any, rejection: Rejection) -> None:
         self.metrics.events_rejected.labels(reason=rejection.kind).inc()
@@ -242,9 +324,10 @@ class Processor:
         if not changes:
             return
         published = [public_record(change) for change in changes]
+        alerts_name = self.alerts_name
         for change in published:
             key, value = alert_record(change)
-            await self._send(self.alerts_name, key, value)
+            await self._send(alerts_name, key, value)
             self._count(change)
 
     def _count(self, change: dict) -> None:
@@ -310,8 +393,7 @@ class Processor:
         unit.facts.clear()
         await self._emit(changes)
         if send_facts:
-            for fact in facts:
-                await self._send(self.segment_name, str(fact["segment"]).encode(), orjson.dumps(fact))
+            await self._send_facts(facts)
         await self._write_state(unit, partition)
 
     def refresh_gauges(self) -> None:
@@ -355,7 +437,7 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
         autodiscover=False,
     )
     # faust's own sensor on the same registry, so /metrics serves both.
-    app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(registry, "faust"))
+    app.monitor = WorkerMonitor(metrics=FaustMetrics.create(registry, "faust"))
     processor = Processor(app, options, metrics)
 
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -370,15 +452,18 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
     processor.table = app.Table("state", key_type=str, value_type=bytes, partitions=options.partitions)
     processor.changelog_name = processor.table.changelog_topic.get_topic_name()
 
+    # Batches: each partition's state is written once per batch, and a
+    # batch's events are acknowledged (so committable) after it is handed to
+    # the producer. `within` bounds what a trickle of events waits.
     @app.agent(sources, name="evaluate")
     async def evaluate(stream: Any) -> None:
-        async for event in stream.events():
-            await processor.on_source_record(event.message)
+        async for events in stream.take_events(BATCH_EVENTS, within=BATCH_WITHIN_SECONDS):
+            await processor.on_source_records([event.message for event in events])
 
     @app.agent(segment_facts, name="aggregate")
     async def aggregate(stream: Any) -> None:
-        async for event in stream.events():
-            await processor.on_segment_fact(event.message)
+        async for events in stream.take_events(BATCH_EVENTS, within=BATCH_WITHIN_SECONDS):
+            await processor.on_segment_facts([event.message for event in events])
 
     @app.timer(interval=options.tick_seconds, name="clock")
     async def tick() -> None:
