@@ -5,9 +5,10 @@ In the Kafka deployment the worker and the API each keep an `AlertDesk`
 over this log. Every process reads both topics from the beginning (a plain
 consumer outside any group: each desk needs every record), so a restarted
 process rebuilds the same state, and the topics are the only durable copy.
-What a process records itself (a person's acknowledgement in the API, an
-escalation in the worker) is produced and acknowledged by the broker before
-it is folded, so a record the desk has acted on cannot be lost.
+A person's action (recorded by the API) is produced and acknowledged by the
+broker before it is folded, so an action the API has confirmed cannot be
+lost; what the clock made due (escalations recorded by a worker) is sent in one batch per desk tick and sent again
+until the broker takes it (it could be derived again from the log anyway).
 
 Records of the two topics are merged by their Kafka timestamp: an action is
 produced after the alert change it refers to was read, so that order is the
@@ -19,6 +20,7 @@ harmless.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -27,7 +29,7 @@ from typing import Iterator
 
 import orjson
 
-from riskwatch.alerts.actions import KINDS
+from riskwatch.alerts.actions import KINDS, SYSTEM_ROLE
 from riskwatch.alerts.store import change_record_id
 from riskwatch.sinks.kafka import ACTIONS, ALERTS, topic_name
 
@@ -73,11 +75,13 @@ class KafkaWorkflowLog:
 
     def __init__(self, broker: str, topic_prefix: str = "riskwatch.", *, client_id: str = "riskwatch-desk",
                  catch_up_timeout: float = 120.0, send_timeout: float = 15.0):
-        from kafka import KafkaConsumer, KafkaProducer
+        from kafka import KafkaProducer
 
         self.alerts_topic = topic_name(topic_prefix, ALERTS)
         self.actions_topic = topic_name(topic_prefix, ACTIONS)
         self._kind_of = {self.alerts_topic: "alert_change", self.actions_topic: "action"}
+        self._servers = broker.split(",")
+        self._client_id = client_id
         self._send_timeout = send_timeout
         self._lock = threading.RLock()
         self._seq = 0
@@ -87,60 +91,75 @@ class KafkaWorkflowLog:
         self.skipped = 0                                 # records read that could not be folded
         self._stopped = threading.Event()
         self._caught_up = threading.Event()
-        servers = broker.split(",")
-        self._producer = KafkaProducer(bootstrap_servers=servers, client_id=client_id, acks="all", linger_ms=0)
-        self._consumer = KafkaConsumer(bootstrap_servers=servers, client_id=client_id, group_id=None,
-                                       enable_auto_commit=False, fetch_max_wait_ms=50)
-        self._assign()
+        self._failure: str | None = None
+        self._producer = KafkaProducer(bootstrap_servers=self._servers, client_id=client_id, acks="all", linger_ms=5)
+        self._depth = 0
+        self._unconfirmed: list[tuple[str, bytes, bytes, object]] = []   # system records sent, not yet acknowledged
         self._reader = threading.Thread(target=self._read, name=f"{client_id}-reader", daemon=True)
         self._reader.start()
-        if not self._caught_up.wait(catch_up_timeout):
+        if not self._caught_up.wait(catch_up_timeout) or self._failure is not None:
             self.close()
-            raise WorkflowLogUnavailable(f"could not read {self.alerts_topic} and {self.actions_topic} "
-                                         f"from {broker} within {catch_up_timeout:.0f} s")
-
-    def _assign(self) -> None:
-        from kafka import TopicPartition
-
-        deadline = time.monotonic() + 60
-        while True:
-            partitions = []
-            for topic in (self.alerts_topic, self.actions_topic):
-                numbers = self._consumer.partitions_for_topic(topic) or set()
-                partitions.extend(TopicPartition(topic, n) for n in sorted(numbers))
-            if {tp.topic for tp in partitions} == {self.alerts_topic, self.actions_topic}:
-                break
-            if time.monotonic() > deadline:
-                raise WorkflowLogUnavailable(f"topics {self.alerts_topic} and {self.actions_topic} do not exist")
-            time.sleep(0.5)
-        self._consumer.assign(partitions)
-        self._consumer.seek_to_beginning(*partitions)
-        self._start_end = self._consumer.end_offsets(partitions)
+            raise WorkflowLogUnavailable(self._failure or f"could not read {self.alerts_topic} and {self.actions_topic} "
+                                                           f"from {broker} within {catch_up_timeout:.0f} s")
 
     def _read(self) -> None:
-        pending_catch_up: list = []
-        while not self._stopped.is_set():
-            try:
-                batches = self._consumer.poll(timeout_ms=100, max_records=5000)
-            except Exception:  # the broker is away: kafka-python reconnects on the next poll
-                log.exception("reading the workflow topics failed; retrying")
-                time.sleep(1.0)
-                continue
-            records = [r for rs in batches.values() for r in rs]
-            if not self._caught_up.is_set():
-                # Until the whole history is read, merge it at once: the
-                # topics are fetched partition by partition, not in time order.
-                pending_catch_up.extend(records)
-                if self._at_start_end():
-                    self._take(pending_catch_up)
-                    pending_catch_up = []
-                    self._caught_up.set()
-                continue
-            if records:
-                self._take(records)
+        asyncio.run(self._read_topics())
 
-    def _at_start_end(self) -> bool:
-        return all(self._consumer.position(tp) >= end for tp, end in self._start_end.items())
+    async def _read_topics(self) -> None:
+        # aiokafka, on a loop of this thread's own: its record decoding is
+        # compiled, and a worker draining a backlog reads every alert change it
+        # writes back through here (kafka-python's pure-Python decoding took a
+        # third of such a worker's CPU).
+        from aiokafka import AIOKafkaConsumer
+
+        wanted = {self.alerts_topic, self.actions_topic}
+        # Without a group, aiokafka assigns every partition of the topics.
+        # A fetch waits up to 200 ms for 64 KiB: an acknowledgement reaches the
+        # workers well within a desk tick, and a busy alerts topic is read in
+        # large fetches rather than a stream of small ones.
+        consumer = AIOKafkaConsumer(*sorted(wanted), bootstrap_servers=self._servers, client_id=self._client_id,
+                                    group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+                                    fetch_max_wait_ms=200, fetch_min_bytes=64 * 1024)
+        deadline = time.monotonic() + 60
+        started = False
+        try:
+            while True:
+                try:
+                    if not started:
+                        await consumer.start()
+                        started = True
+                    assigned = consumer.assignment()
+                    if {tp.topic for tp in assigned} == wanted:
+                        break
+                    problem = f"topics {self.alerts_topic} and {self.actions_topic} do not exist"
+                except Exception as error:  # broker not reachable yet
+                    problem = f"broker {','.join(self._servers)}: {error}"
+                if time.monotonic() > deadline or self._stopped.is_set():
+                    self._failure = problem
+                    self._caught_up.set()
+                    return
+                await asyncio.sleep(0.5)
+            await consumer.seek_to_beginning(*assigned)
+            start_end = await consumer.end_offsets(list(assigned))
+            pending_catch_up: list = []
+            while not self._stopped.is_set():
+                batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+                records = [r for rs in batches.values() for r in rs]
+                if not self._caught_up.is_set():
+                    # Until the whole history is read, merge it at once: the
+                    # topics are fetched partition by partition, not in time order.
+                    pending_catch_up.extend(records)
+                    positions = [await consumer.position(tp) for tp in start_end]
+                    if all(at >= start_end[tp] for at, tp in zip(positions, start_end)):
+                        self._take(pending_catch_up)
+                        pending_catch_up = []
+                        self._caught_up.set()
+                    continue
+                if records:
+                    self._take(records)
+        finally:
+            if started:
+                await consumer.stop()
 
     def _take(self, records: list) -> None:
         records.sort(key=lambda r: (r.timestamp, r.topic != self.alerts_topic, r.offset))
@@ -174,8 +193,15 @@ class KafkaWorkflowLog:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """Serialises appends and folds; system records sent inside are confirmed when it ends."""
         with self._lock:
-            yield
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._confirm()
 
     def append(self, kind: str, record: dict) -> int | None:
         """Produce the record (waiting for the broker), then fold it here; None when already recorded."""
@@ -186,11 +212,34 @@ class KafkaWorkflowLog:
                 topic, key = self.actions_topic, record["subject_key"]
             else:
                 topic, key = self.alerts_topic, record["alert_id"]
+            value = orjson.dumps(record)
+            if kind == "action" and record.get("role") == SYSTEM_ROLE:
+                # What the clock made due can be derived again from the log, so it
+                # is folded at once and confirmed in one flush when the transaction
+                # ends (a tick after a backlog records thousands of escalations).
+                self._unconfirmed.append((topic, key.encode(), value, self._producer.send(topic, key=key.encode(), value=value)))
+                if self._depth == 0:
+                    self._confirm()
+                return self._append_local(kind, record)
             try:
-                self._producer.send(topic, key=key.encode(), value=orjson.dumps(record)).get(timeout=self._send_timeout)
+                self._producer.send(topic, key=key.encode(), value=value).get(timeout=self._send_timeout)
             except Exception as error:
                 raise WorkflowLogUnavailable(f"{topic}: the broker did not take the record: {error}") from error
             return self._append_local(kind, record)
+
+    def _confirm(self) -> None:
+        """Wait for the system records sent; send again what the broker did not take (ids fold repeats)."""
+        if not self._unconfirmed:
+            return
+        try:
+            self._producer.flush(timeout=self._send_timeout)
+        except Exception as error:
+            log.warning("flushing workflow records: %s", error)
+        retry = [(topic, key, value) for topic, key, value, sent in self._unconfirmed if not sent.succeeded()]
+        self._unconfirmed = [(topic, key, value, self._producer.send(topic, key=key, value=value))
+                             for topic, key, value in retry]
+        if retry:
+            log.warning("%d workflow records not yet taken by the broker; sent again", len(retry))
 
     def read_after(self, seq: int) -> list[tuple[int, str, dict]]:
         with self._lock:
@@ -215,4 +264,3 @@ class KafkaWorkflowLog:
         if self._reader.is_alive() and self._reader is not threading.current_thread():
             self._reader.join(timeout=5)
         self._producer.close(timeout=5)
-        self._consumer.close()
