@@ -345,20 +345,25 @@ class Processor:
         sources = [tp for tp in actives if tp.topic in self.source_names]
         source_partitions = sorted({tp.partition for tp in sources})
         self.metrics.worker_partitions_assigned.set(len(source_partitions))
+        watermark = self.clock.watermark_ts
+        behind = True
+        if watermark is not None and self.ready:
+            segment_partitions = sorted({tp.partition for tp in actives if tp.topic == self.segment_name})
+            behind = False
+            for partition in source_partitions:
+                if await self._caught_up([tp for tp in sources if tp.partition == partition]):
+                    await self._advance(self._unit(partition), partition, watermark, send_facts=True)
+                else:
+                    behind = True
+            for partition in segment_partitions:
+                await self._advance(self._segment_unit(partition), partition, watermark, send_facts=False)
         if time.monotonic() - self._desk_ticked >= DESK_TICK_SECONDS:
             # The desk walks every alert; once a second is timely for deadlines counted in hours.
             self._desk_ticked = time.monotonic()
-            # One worker keeps the desk's clock: the one that owns source partition 0.
-            self.desk.tick(self.clock.watermark_ts, keeps_clock=0 in source_partitions)
-        watermark = self.clock.watermark_ts
-        if watermark is None or not self.ready:
-            return
-        segment_partitions = sorted({tp.partition for tp in actives if tp.topic == self.segment_name})
-        for partition in source_partitions:
-            if await self._caught_up([tp for tp in sources if tp.partition == partition]):
-                await self._advance(self._unit(partition), partition, watermark, send_facts=True)
-        for partition in segment_partitions:
-            await self._advance(self._segment_unit(partition), partition, watermark, send_facts=False)
+            # One worker keeps the desk's clock: the one that owns source partition 0,
+            # once it has caught up (as the engines' deadlines wait for a backlog;
+            # the chain of escalations is walked in one tick afterwards).
+            self.desk.tick(watermark, keeps_clock=0 in source_partitions and not behind)
 
     async def _caught_up(self, tps: list) -> bool:
         """True when this worker has evaluated everything the broker holds for these partitions.
