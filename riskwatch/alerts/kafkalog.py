@@ -30,7 +30,7 @@ from typing import Iterator
 import orjson
 
 from riskwatch.alerts.actions import KINDS, SYSTEM_ROLE
-from riskwatch.alerts.store import change_record_id
+from riskwatch.alerts.store import record_id
 from riskwatch.sinks.kafka import ACTIONS, ALERTS, topic_name
 
 log = logging.getLogger(__name__)
@@ -64,10 +64,6 @@ def shape_problem(kind: str, body: object) -> str | None:
     if not isinstance(body.get("tier"), str):
         return "tier: missing"
     return None
-
-
-def record_id(kind: str, record: dict) -> str:
-    return record["action_id"] if kind == "action" else change_record_id(record)
 
 
 class KafkaWorkflowLog:
@@ -204,25 +200,29 @@ class KafkaWorkflowLog:
                     self._confirm()
 
     def append(self, kind: str, record: dict) -> int | None:
-        """Produce the record (waiting for the broker), then fold it here; None when already recorded."""
+        """Produce the record, then fold it here; None when already recorded.
+
+        A person's action waits for the broker first (WorkflowLogUnavailable if
+        it does not take it); a system action is confirmed when the transaction ends.
+        """
         with self._lock:
             if record_id(kind, record) in self._ids:
                 return None
             if kind == "action":
-                topic, key = self.actions_topic, record["subject_key"]
+                topic, key = self.actions_topic, record["subject_key"].encode()
             else:
-                topic, key = self.alerts_topic, record["alert_id"]
+                topic, key = self.alerts_topic, record["alert_id"].encode()
             value = orjson.dumps(record)
             if kind == "action" and record.get("role") == SYSTEM_ROLE:
                 # What the clock made due can be derived again from the log, so it
                 # is folded at once and confirmed in one flush when the transaction
                 # ends (a tick after a backlog records thousands of escalations).
-                self._unconfirmed.append((topic, key.encode(), value, self._producer.send(topic, key=key.encode(), value=value)))
+                self._unconfirmed.append((topic, key, value, self._producer.send(topic, key=key, value=value)))
                 if self._depth == 0:
                     self._confirm()
                 return self._append_local(kind, record)
             try:
-                self._producer.send(topic, key=key.encode(), value=value).get(timeout=self._send_timeout)
+                self._producer.send(topic, key=key, value=value).get(timeout=self._send_timeout)
             except Exception as error:
                 raise WorkflowLogUnavailable(f"{topic}: the broker did not take the record: {error}") from error
             return self._append_local(kind, record)

@@ -44,6 +44,11 @@ def change_record_id(record: dict) -> str:
     return f"chg-{record['alert_id']}#{sequence}"
 
 
+def record_id(kind: str, record: dict) -> str:
+    """The id a log stores a record under once: the action id, or the alert change's id."""
+    return record["action_id"] if kind == "action" else change_record_id(record)
+
+
 class WorkflowStore:
     def __init__(self, store_dir: Path):
         self.path = Path(store_dir) / STORE_FILE
@@ -85,14 +90,11 @@ class WorkflowStore:
 
     def append(self, kind: str, record: dict) -> int | None:
         """Append one record; None when a record with the same id is already stored."""
-        if kind == "action":
-            record_id, subject = record["action_id"], record.get("subject_key")
-        else:
-            record_id, subject = change_record_id(record), record.get("alert_id")
+        subject = record.get("subject_key") if kind == "action" else record.get("alert_id")
         with self._lock:
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO log (kind, record_id, subject, body) VALUES (?, ?, ?, ?)",
-                (kind, record_id, subject, orjson.dumps(record)),
+                (kind, record_id(kind, record), subject, orjson.dumps(record)),
             )
             return cursor.lastrowid if cursor.rowcount else None
 
