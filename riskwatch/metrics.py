@@ -71,6 +71,7 @@ class RiskwatchMetrics:
     alertmanager_pushes: Counter
     alertmanager_push_failures: Counter
     worker_partitions_assigned: Gauge
+    worker_keeps_alert_desk: Gauge
     risk_matrix_alerts_open: Gauge
     alert_responses: Counter
     up: Gauge
@@ -104,6 +105,7 @@ class RiskwatchMetrics:
             alertmanager_pushes=Counter(p + "alertmanager_pushes_total", "Batches of alerts posted to Alertmanager.", registry=registry),
             alertmanager_push_failures=Counter(p + "alertmanager_push_failures_total", "Failed posts to Alertmanager.", registry=registry),
             worker_partitions_assigned=Gauge(p + "worker_partitions_assigned", "Source partitions this worker actively owns.", registry=registry),
+            worker_keeps_alert_desk=Gauge(p + "worker_keeps_alert_desk", "1 on the worker whose alert desk records escalations and pushes to Alertmanager.", registry=registry),
             risk_matrix_alerts_open=Gauge(p + "risk_matrix_alerts_open", "Open alerts by probability band and impact band (the heat map).", ["probability_band", "impact_band"], registry=registry),
             alert_responses=Counter(p + "alert_responses_total", "Alerts acknowledged by respond_by (in_time) or not (late), by tier.", ["tier", "outcome"], registry=registry),
             up=Gauge(p + "up", "1 while the process is serving.", ["component"], registry=registry),

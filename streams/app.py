@@ -358,12 +358,12 @@ class Processor:
             for partition in segment_partitions:
                 await self._advance(self._segment_unit(partition), partition, watermark, send_facts=False)
         if time.monotonic() - self._desk_ticked >= DESK_TICK_SECONDS:
-            # The desk walks every alert; once a second is timely for deadlines counted in hours.
+            # Deadlines are counted in hours: once a second is timely.
             self._desk_ticked = time.monotonic()
-            # One worker keeps the desk's clock: the one that owns source partition 0,
-            # once it has caught up (as the engines' deadlines wait for a backlog;
-            # the chain of escalations is walked in one tick afterwards).
-            self.desk.tick(watermark, keeps_clock=0 in source_partitions and not behind)
+            # One worker keeps the desk: the one that owns source partition 0; its
+            # clock moves once that worker has caught up (as the engines' deadlines
+            # wait for a backlog; the chain of escalations is walked in one tick afterwards).
+            self.desk.tick(watermark, owns_partition_zero=0 in source_partitions, caught_up=not behind)
 
     async def _caught_up(self, tps: list) -> bool:
         """True when this worker has evaluated everything the broker holds for these partitions.

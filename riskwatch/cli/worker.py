@@ -64,16 +64,11 @@ def worker(partitions: int | None, tick_seconds: float | None, **flags: object) 
     if created:
         click.echo(f"riskwatch worker: created topics {', '.join(created)}", err=True)
     try:
-        app, processor = create_app(WorkerOptions(settings=settings, partitions=partitions, tick_seconds=tick_seconds))
+        app, _ = create_app(WorkerOptions(settings=settings, partitions=partitions, tick_seconds=tick_seconds))
     except RulesError as error:
         for problem in error.problems:
             click.echo(problem, err=True)
         sys.exit(1)
-    if settings.alertmanager_url:
-        from riskwatch.sinks.alertmanager import AlertmanagerSink
-
-        # The desk pushes its view: escalated owner, acknowledged or snoozed status.
-        processor.desk.alertmanager = AlertmanagerSink(settings.alertmanager_url, metrics=processor.metrics)
     click.echo(
         f"riskwatch worker: broker {settings.broker}, topics {settings.topic_prefix}*, "
         f"metrics and health on http://0.0.0.0:{settings.web_port}/metrics",

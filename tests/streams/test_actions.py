@@ -7,10 +7,13 @@ nothing is lost: the topics are the only durable copy."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -180,6 +183,31 @@ def test_records_other_clients_wrote_to_the_workflow_topics_are_skipped_not_fata
         assert httpx.get(url + "/v1/plans", headers=READER, timeout=10).json() == []
 
 
+def desk_processes(worker: Worker) -> list[int]:
+    """The worker's alert desk process (on the worker that keeps it), as a list."""
+    pid = worker.process.pid
+    try:
+        children = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+    desks = []
+    for child in children:
+        try:
+            # multiprocessing also starts its resource tracker; the desk is the spawned one.
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                desks.append(child)
+        except FileNotFoundError:
+            continue
+    return desks
+
+
+def gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
 def test_with_two_workers_a_missed_deadline_is_recorded_and_counted_once(kafka_broker, start_worker, topic_prefix):
     workers = [start_worker(), start_worker()]
     broker = kafka_broker.bootstrap
@@ -194,3 +222,28 @@ def test_with_two_workers_a_missed_deadline_is_recorded_and_counted_once(kafka_b
     escalations = [a for a in actions_on_topic(broker, topic_prefix) if a["kind"] == "escalate"]
     assert [a["alert_id"] for a in escalations] == [change["alert_id"]]
     assert sum(w.metric_sum("riskwatch_alerts_escalated_total") for w in workers) == 1
+
+    # One desk for the deployment: on the worker that owns partition 0, in a process of its own.
+    keepers = [w for w in workers if w.metric_sum("riskwatch_worker_keeps_alert_desk") == 1]
+    assert len(keepers) == 1
+    keeper = keepers[0]
+    survivor = next(w for w in workers if w is not keeper)
+    [desk] = desk_processes(keeper)
+    wait_until(lambda: desk_processes(survivor) == [], 30, 0.5, "no desk on the worker without partition 0")
+
+    # kill -9 the keeper alone (not its process group): its desk notices and ends,
+    # and the survivor's desk takes over the next missed deadline.
+    os.kill(keeper.process.pid, signal.SIGKILL)
+    keeper.process.wait(timeout=30)
+    wait_until(lambda: gone(desk), 15, 0.3, "the killed worker's desk process to end")
+    second = replayed_price_cut_from_events([_price("t-4", "SKU-TWO-B", 100, "2026-03-02T10:00:00Z"),
+                                             _price("t-5", "SKU-TWO-B", 85, "2026-03-02T10:01:00Z")])
+    produce_lines(broker, topic_prefix, [_price("t-4", "SKU-TWO-B", 100, "2026-03-02T10:00:00Z"),
+                                         _price("t-5", "SKU-TWO-B", 85, "2026-03-02T10:01:00Z")])
+    produce_lines(broker, topic_prefix, [_price("t-6", "SKU-CLOCK", 100, just_past(second["respond_by"]))])
+    wait_until(lambda: second["alert_id"] in {a["alert_id"] for a in actions_on_topic(broker, topic_prefix)
+                                               if a["kind"] == "escalate"}, 90, 0.5, "the survivor's escalation")
+    assert survivor.metric_sum("riskwatch_worker_keeps_alert_desk") == 1
+    assert len(desk_processes(survivor)) == 1
+    escalated = [a["alert_id"] for a in actions_on_topic(broker, topic_prefix) if a["kind"] == "escalate"]
+    assert sorted(escalated) == sorted([change["alert_id"], second["alert_id"]])
