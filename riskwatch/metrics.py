@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from riskwatch.rules.schema import INDICATOR_IDS as INDICATORS  # noqa: E402 - one list for rules and metrics
 from riskwatch.rules.schema import TIER_ORDER as TIERS  # noqa: E402
+from riskwatch.rules.schema import TIER_RANK  # noqa: E402
 
 EVENT_TYPES = (
     "order.placed",
@@ -152,9 +153,6 @@ def band_of(value: float, bands) -> str:
         if value <= upper:
             return name
     return bands[-1][0]
-
-
-TIER_RANK = {"blue": 0, "yellow": 1, "orange": 2, "red": 3}
 
 
 class AlertTally:

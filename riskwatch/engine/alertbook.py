@@ -15,6 +15,7 @@ from typing import MutableMapping
 
 from riskwatch.engine.scoring import score
 from riskwatch.rules.loader import CompiledIndicator, RuleSet
+from riskwatch.rules.schema import TIER_RANK
 from riskwatch.timeutil import human_duration, iso, parse_duration
 
 ALERT_PREFIX = "a:"
@@ -36,6 +37,12 @@ class Finding:
     detail: str = ""
     resolution: str | None = None    # why it cleared: paid, delivered, written_off, price_back, ...
     assess_observed: float | None = None  # the value to score on, when not the latest observed
+    # An absence condition closed by a clearing fact (a late shipment
+    # delivered, an overdue invoice settled): (observed, amount_cny) for each
+    # stretch from its deadline to that fact. It closes at the highest tier
+    # among them, so the closing tier does not depend on how far the clock
+    # had got when the clearing fact was evaluated.
+    episode: tuple = ()
     extra: dict = field(default_factory=dict)
 
 
@@ -77,17 +84,24 @@ class AlertBook:
         if previous is not None and previous.get("inputs") == inputs:
             return None
 
-        basis = finding.assess_observed if finding.assess_observed is not None else finding.observed
-        probability = score(indicator.probability, basis, finding.amount_cny, finding.customer_class, finding.eta_late)
-        impact = score(indicator.impact, basis, finding.amount_cny, finding.customer_class, finding.eta_late)
-        controllability = score(indicator.controllability, basis, finding.amount_cny, finding.customer_class, finding.eta_late)
-        tier = self.rules.classify(probability, impact, controllability)
-        if previous is not None and not finding.open and finding.assess_observed is None:
+        worked = None if previous is None else (previous["probability"], previous["impact"], previous["controllability"], previous["tier"])
+        if finding.episode and not finding.open:
+            # Closing a measurement that grew with time: the highest tier it
+            # reached before the clearing fact. Within the allowed lateness the
+            # clock never measured past that fact, so this is at least the tier
+            # the alert was worked under; if an event came later than that, the
+            # alert still never closes below the tier it was worked under.
+            probability, impact, controllability, tier = self._peak(finding)
+            if worked is not None and TIER_RANK[worked[3]] > TIER_RANK[tier]:
+                probability, impact, controllability, tier = worked
+        elif worked is not None and not finding.open and finding.assess_observed is None:
             # Resolving keeps the assessment the alert was worked under; the
             # observed value still shows the final measurement. (Findings that
             # recompute their assessment from the full history say so.)
-            probability, impact, controllability = previous["probability"], previous["impact"], previous["controllability"]
-            tier = previous["tier"]
+            probability, impact, controllability, tier = worked
+        else:
+            basis = finding.assess_observed if finding.assess_observed is not None else finding.observed
+            probability, impact, controllability, tier = self._assess(finding, basis, finding.amount_cny)
         onset_ts = finding.onset_ts
         if onset_ts is None:
             onset_ts = previous["raised_ts"] if previous is not None and previous["status"] == "open" else now_ts
@@ -168,6 +182,24 @@ class AlertBook:
         }
         self.state[key] = record
         return record
+
+    def _assess(self, finding: Finding, observed: float, amount_cny: float | None) -> tuple[float, float, float, str]:
+        """(probability, impact, controllability, tier) of one measurement."""
+        indicator = finding.indicator
+        probability = score(indicator.probability, observed, amount_cny, finding.customer_class, finding.eta_late)
+        impact = score(indicator.impact, observed, amount_cny, finding.customer_class, finding.eta_late)
+        controllability = score(indicator.controllability, observed, amount_cny, finding.customer_class, finding.eta_late)
+        return probability, impact, controllability, self.rules.classify(probability, impact, controllability)
+
+    def _peak(self, finding: Finding) -> tuple[float, float, float, str]:
+        """The assessment of the most severe stretch of an episode (the latest of equals)."""
+        peak = None
+        for observed, amount_cny in finding.episode:
+            assessment = self._assess(finding, observed, amount_cny)
+            if peak is None or TIER_RANK[assessment[3]] >= TIER_RANK[peak[3]]:
+                peak = assessment
+        assert peak is not None
+        return peak
 
     def _summary(self, finding: Finding, observed: float) -> str:
         indicator = finding.indicator

@@ -14,7 +14,7 @@ import bisect
 import sys
 from fractions import Fraction
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Callable, Iterable, NamedTuple
 
 from riskwatch.engine.alertbook import Finding
 from riskwatch.rules.loader import CompiledIndicator
@@ -80,6 +80,7 @@ def shipment_finding(
             resolved_ts=rec.delivered_ts, amount_cny=amount_cny, customer_class=customer_class,
             region=region, evidence=rec.evidence, eta_late=eta_late,
             detail=f"shipment {shipment_id} for {rec.customer_id} delivered", resolution="delivered",
+            episode=episode(indicator, rec.promised_ts, HOUR, deadline, rec.delivered_ts, lambda _: amount_cny),
         ), None
     if now is None or not now > deadline:
         return None, deadline
@@ -100,6 +101,29 @@ def _cleared(indicator, subject, rec, amount_cny, customer_class, region, observ
         amount_cny=amount_cny, customer_class=customer_class, region=region,
         evidence=rec.evidence, resolution=resolution, extra={"never_breached": True},
     )
+
+
+def episode(
+    indicator: CompiledIndicator, origin_ts: float, unit_seconds: float, deadline: float, cleared_ts: float,
+    amount_at: Callable[[float], float | None], changes: Iterable[float] = (),
+) -> tuple:
+    """(observed, amount_cny) for each stretch of an absence condition, from its
+    deadline to the fact that cleared it.
+
+    A score steps up just after the observed value passes a breakpoint, and the
+    amount at stake changes at the instants in `changes` (payments), so within a
+    stretch neither moves: it is measured at its end (observed, the largest it
+    reached there) and at its start (amount, the largest it was there)."""
+    cuts = {deadline: (deadline - origin_ts) / unit_seconds, cleared_ts: (cleared_ts - origin_ts) / unit_seconds}
+    for instant in changes:
+        if deadline < instant < cleared_ts:
+            cuts.setdefault(instant, (instant - origin_ts) / unit_seconds)
+    for point in indicator.params.get("_breakpoints", ()):
+        instant = origin_ts + point * unit_seconds
+        if deadline < instant <= cleared_ts:
+            cuts[instant] = point    # exactly the bound, whatever the float sum gave
+    instants = sorted(cuts)
+    return tuple((cuts[end], amount_at(start)) for start, end in zip(instants, instants[1:]))
 
 
 def _next_breakpoint(indicator: CompiledIndicator, observed: float, origin_ts: float, unit_seconds: float) -> float | None:
@@ -167,6 +191,10 @@ def invoice_finding(
             region=region, evidence=rec.evidence,
             detail=f"invoice {invoice_id} of {rec.customer_id}: {open_at_deadline / 100:,.2f} CNY was open",
             resolution="written off" if rec.written_off_ts == settled_ts else "paid",
+            # Payments after the deadline lower what stays at stake: a stretch
+            # is scored on the balance still open during it.
+            episode=episode(indicator, rec.due_ts, DAY, deadline, settled_ts,
+                            lambda instant: (rec.amount - paid_by(rec, instant)) / 100, (ts for _, ts, _ in rec.payments)),
         ), None
     observed = ((now if now is not None else deadline) - rec.due_ts) / DAY
     if now is not None and now <= deadline:

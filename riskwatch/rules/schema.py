@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from riskwatch.timeutil import parse_duration
 
 TIER_ORDER = ("red", "orange", "yellow", "blue")  # most severe first
+TIER_RANK = {tier: len(TIER_ORDER) - 1 - index for index, tier in enumerate(TIER_ORDER)}  # blue 0 ... red 3
 CLASSES = ("A", "B", "C", "D", "unknown")
 INDICATOR_IDS = (
     "customer_churn_rate",

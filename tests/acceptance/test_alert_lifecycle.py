@@ -59,3 +59,55 @@ def test_an_eta_alone_raises_nothing_before_the_promise_is_72_hours_past():
     )
     story.advance_to(at_plus(promised, hours=72))
     assert story.alerts() == []
+
+
+# --- the tier an alert closes at ------------------------------------------------------------
+
+PROMISED = "2026-03-10T12:00:00Z"
+
+
+def big_late_shipment() -> Scenario:
+    """A 1.5M CNY order: orange once 72 h late, red beyond 168 h."""
+    return Scenario().feed(
+        t.order_placed("ORD-9", "C1", "1500000.00", at="2026-03-03T09:00:00Z"),
+        t.delivery_scheduled("SHP-9", "C1", promised_at=PROMISED, order_id="ORD-9", at="2026-03-03T09:05:00Z"),
+    )
+
+
+def test_a_late_shipment_delivered_past_168_hours_closes_red_though_it_was_worked_as_orange():
+    story = big_late_shipment().advance_to(at_plus(PROMISED, hours=100))
+    assert story.alert("delivery_delay", "SHP-9")["tier"] == "orange"
+    # Delivered 168 h 5 min late: read with the clock 10 minutes behind, before it reached 168 h.
+    story.feed(t.delivered("SHP-9", "C1", delivered_at=at_plus(PROMISED, hours=168, minutes=5)))
+    closed = story.alert("delivery_delay", "SHP-9")
+    assert (closed["status"], closed["tier"], closed["owner"]) == ("resolved", "red", "crisis_team")
+    assert closed["observed"] == 168.0833
+
+
+def test_the_closing_tier_is_the_same_whether_or_not_the_clock_passed_168_hours_before_the_delivery():
+    delivery = t.delivered("SHP-9", "C1", delivered_at=at_plus(PROMISED, hours=168, minutes=5), event_id="dlv-9")
+    behind = big_late_shipment().advance_to(at_plus(PROMISED, hours=100)).feed(delivery)
+    # Another partition's events took the shared clock a minute short of the delivery.
+    ahead = big_late_shipment().advance_to(at_plus(PROMISED, hours=100)).advance_to(at_plus(PROMISED, hours=168, minutes=4))
+    assert ahead.alert("delivery_delay", "SHP-9")["tier"] == "red"
+    ahead.feed(delivery)
+    assert ahead.outcome() == behind.outcome()
+
+
+def test_an_invoice_mostly_paid_before_60_days_closes_at_the_tier_of_what_stayed_open():
+    # 2M open for a class A customer is red past 60 days; 0.5M is orange.
+    story = key_account_invoice().advance_to(at_plus(DUE, days=35))
+    story.feed(t.payment_received("INV-BIG", "BIGCO", "1500000.00", at=at_plus(DUE, days=40)))
+    story.advance_to(at_plus(DUE, days=65))
+    assert story.alert("payment_overdue", "INV-BIG")["tier"] == "orange"
+    story.feed(t.payment_received("INV-BIG", "BIGCO", "500000.00", at=at_plus(DUE, days=70)))
+    closed = story.alert("payment_overdue", "INV-BIG")
+    assert (closed["status"], closed["tier"], closed["observed"]) == ("resolved", "orange", 70.0)
+
+
+def test_an_invoice_paid_in_full_past_60_days_closes_red_though_the_clock_had_not_reached_60_days():
+    story = key_account_invoice().advance_to(at_plus(DUE, days=45))
+    assert story.alert("payment_overdue", "INV-BIG")["tier"] == "orange"
+    story.feed(t.payment_received("INV-BIG", "BIGCO", "2000000.00", at=at_plus(DUE, days=60, minutes=5)))
+    closed = story.alert("payment_overdue", "INV-BIG")
+    assert (closed["status"], closed["tier"]) == ("resolved", "red")

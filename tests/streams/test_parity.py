@@ -26,10 +26,9 @@ def test_worker_gives_the_same_final_alerts_as_replay(kafka_broker, start_worker
 
     produce_as_live(kafka_broker.bootstrap, topic_prefix, simulated_events, [worker], WINDOW)
 
-    # Ids, statuses and the tiers of open alerts must agree exactly; the tier
-    # a late shipment was closed at follows the clock at its delivery, which
-    # can differ by up to one production window (docs/streams.md, "Parity").
-    wait_alerts(kafka_broker.bootstrap, topic_prefix, replayed, resolved_tiers=False)
+    # Ids, statuses and tiers must agree exactly, the tier a resolved alert
+    # closed at included (docs/streams.md, "Parity").
+    wait_alerts(kafka_broker.bootstrap, topic_prefix, replayed)
     assert conflicting_versions(alert_changes(kafka_broker.bootstrap, topic_prefix)) == []
 
 

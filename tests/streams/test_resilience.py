@@ -6,10 +6,10 @@ alerts topic against `riskwatch replay` of the same events: the same final
 state for every alert id, and no (alert_id, sequence) emitted twice with
 different content, so a consumer of the compacted topic never sees a
 phantom change. Where two workers or a reconnect put the shared clock a
-production window ahead of one partition, the tier an already-resolved
-alert closed at may differ, and a handed-over partition may show a
-transient alert, raised and resolved (see `wait_alerts`); every replayed
-alert id, its status and the tier of every open alert may not differ.
+production window ahead of one partition, a handed-over partition may show
+a transient alert, raised and resolved (see `wait_alerts`); every replayed
+alert id, its status and its tier (the tier a resolved alert closed at
+included) may not differ.
 """
 
 from __future__ import annotations
@@ -36,9 +36,8 @@ from tests.support.kafka import (
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
-def _check(kafka_broker, topic_prefix, replayed, resolved_tiers: bool = True, extra_resolved: bool = False) -> None:
-    wait_alerts(kafka_broker.bootstrap, topic_prefix, replayed, timeout=90, resolved_tiers=resolved_tiers,
-                extra_resolved=extra_resolved)
+def _check(kafka_broker, topic_prefix, replayed, extra_resolved: bool = False) -> None:
+    wait_alerts(kafka_broker.bootstrap, topic_prefix, replayed, timeout=90, extra_resolved=extra_resolved)
     assert conflicting_versions(alert_changes(kafka_broker.bootstrap, topic_prefix)) == []
 
 
@@ -59,9 +58,7 @@ def test_kill_9_in_the_middle_of_a_stream_then_restart(kafka_broker, start_worke
     wait_caught_up(kafka_broker.bootstrap, topic_prefix)
     remaining = [line for chunk in chunks[2:] for line in chunk]
     produce_as_live(kafka_broker.bootstrap, topic_prefix, remaining, [restarted], WINDOW, already=processed([restarted]))
-    # The shared clock kept what the killed worker published, which can be
-    # ahead of the events it re-reads: closing tiers may follow it.
-    _check(kafka_broker, topic_prefix, replayed, resolved_tiers=False)
+    _check(kafka_broker, topic_prefix, replayed)
 
 
 def test_two_workers_on_four_partitions_one_stops_the_other_takes_over(
@@ -85,7 +82,7 @@ def test_two_workers_on_four_partitions_one_stops_the_other_takes_over(
     # The rest of the stream moves the clock past deadlines (unpaid invoices,
     # late shipments) that the stopped worker was holding: they fire on the survivor.
     produce_as_live(kafka_broker.bootstrap, topic_prefix, rest, [a], WINDOW, already=processed([a]))
-    _check(kafka_broker, topic_prefix, replayed, resolved_tiers=False, extra_resolved=True)
+    _check(kafka_broker, topic_prefix, replayed, extra_resolved=True)
 
 
 def test_broker_restart_while_the_worker_runs(kafka_broker, start_worker, topic_prefix, simulated_events, replayed):
@@ -100,4 +97,4 @@ def test_broker_restart_while_the_worker_runs(kafka_broker, start_worker, topic_
 
     wait_until(lambda: worker.get("/readyz")[0] == 200, 90, 0.5, "the worker to reconnect")
     produce_as_live(kafka_broker.bootstrap, topic_prefix, rest, [worker], WINDOW, already=processed([worker]))
-    _check(kafka_broker, topic_prefix, replayed, resolved_tiers=False, extra_resolved=True)
+    _check(kafka_broker, topic_prefix, replayed, extra_resolved=True)

@@ -344,20 +344,10 @@ def wait_processed(workers: Iterable[Worker], count: int, timeout: float = 120, 
     wait_until(lambda: processed(workers) >= count, timeout, interval, f"{count} events processed")
 
 
-def _without_resolved_tiers(states: dict) -> dict:
-    return {k: (tier if status != "resolved" else "*", status) for k, (tier, status) in states.items()}
-
-
-def wait_alerts(broker: str, prefix: str, expected: dict, timeout: float = 60, resolved_tiers: bool = True,
-                extra_resolved: bool = False) -> dict:
-    """Until the alerts topic's final states equal `expected`; returns the last states seen.
-
-    `resolved_tiers=False` ignores the tier a resolved alert was closed at:
-    an alert whose delay grows (a late shipment) steps up a tier when the
-    clock passes a boundary, so its closing tier depends on how far the
-    shared clock had got when the clearing event was evaluated, which two
-    workers or a reconnect can move by up to one production window
-    (docs/streams.md, "Parity").
+def wait_alerts(broker: str, prefix: str, expected: dict, timeout: float = 60, extra_resolved: bool = False) -> dict:
+    """Until the alerts topic's final states (tier and status, the tier a
+    resolved alert closed at included) equal `expected`; returns the last
+    states seen.
 
     `extra_resolved=True` also accepts alert ids the replay never raised if
     they are resolved: a partition handed over mid-stream can be advanced by
@@ -365,14 +355,10 @@ def wait_alerts(broker: str, prefix: str, expected: dict, timeout: float = 60, r
     a deadline fires and the clearing event resolves it moments later.
     """
     last: dict = {}
-    if not resolved_tiers:
-        expected = _without_resolved_tiers(expected)
 
     def matches() -> bool:
         nonlocal last
         last = final_states(alert_changes(broker, prefix, idle_seconds=1.0))
-        if not resolved_tiers:
-            last = _without_resolved_tiers(last)
         if extra_resolved:
             last = {k: v for k, v in last.items() if k in expected or v[1] != "resolved"}
         return last == expected

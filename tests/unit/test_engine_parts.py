@@ -3,6 +3,8 @@ the watermark clock, the deadline index, scoring, alert ids."""
 
 from __future__ import annotations
 
+import pytest
+
 from riskwatch.engine import alert_id_for
 from riskwatch.engine.clock import Watermark
 from riskwatch.engine.deadlines import DeadlineIndex
@@ -68,3 +70,16 @@ def test_alert_ids_are_the_same_across_versions_and_restarts():
     assert alert_id_for("payment_overdue", "invoice", "INV-1") == "al-6e99f625c2ba6348"
     assert alert_id_for("payment_overdue", "invoice", "INV-1") != alert_id_for("payment_overdue", "invoice", "INV-2")
     assert alert_id_for("payment_overdue", "customer", "X") != alert_id_for("credit_limit_breach", "customer", "X")
+
+
+def test_an_episode_is_cut_at_the_breakpoints_and_each_stretch_measured_at_its_end():
+    from riskwatch.engine.entities import episode
+    from riskwatch.testing import default_rules
+
+    indicator = default_rules().indicators["delivery_delay"]      # breakpoints past 72 h: 120 h and 168 h
+    promised = 1_773_144_000.123                                 # a fraction of a second: sums are inexact
+    hour = 3600.0
+    stretches = episode(indicator, promised, hour, promised + 72 * hour, promised + 170 * hour, lambda _: 5.0)
+    assert stretches == ((120, 5.0), (168, 5.0), (pytest.approx(170.0), 5.0))
+    # Delivered exactly 168 h late: the last stretch ends on the bound, which is not beyond it.
+    assert episode(indicator, promised, hour, promised + 72 * hour, promised + 168 * hour, lambda _: None)[-1][0] == 168
