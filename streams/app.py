@@ -187,11 +187,18 @@ class Processor:
         """One batch of source records: every event through its partition's
         engine, then the batch's output, then each touched partition's state once.
 
-        Output order is what recovery relies on: alert changes and segment
-        facts are handed to the producer before the state that records the
-        events as applied, and within a partition's state the alert records
-        go first (`PartitionState.flush`). A key written by several events of
-        the batch is pickled and sent once, with its last value.
+        Output order is what recovery relies on: segment facts, then the
+        state that records the events as applied (within it the alert records
+        first, `PartitionState.flush`), then the alert changes. A crash before
+        the state is written leaves the events to be evaluated again, and
+        facts already sent are folded once by the segment engine; a crash
+        after it leaves alert records in the state that the next owner of
+        the partition re-sends as they were (`_resend_held_alerts`). Sending
+        alert changes before the state let a crash between the two publish
+        a change that the re-evaluation, under a later clock, published again
+        with the same sequence number and other content. A key written by
+        several events of the batch is pickled and sent once, with its last
+        value.
         """
         touched: dict[int, _Unit] = {}
         changes: list[dict] = []
@@ -223,10 +230,10 @@ class Processor:
                 unit.facts.clear()
             processed[parsed.type] = processed.get(parsed.type, 0) + 1
             observe(time.perf_counter() - started)
-        await self._emit(changes)
         await self._send_facts(facts)
         for partition, unit in touched.items():
             await self._write_state(unit, partition)
+        await self._emit(changes)
         # Counted once the batch's output is with the producer.
         if duplicates:
             self.metrics.events_duplicate.inc(duplicates)
@@ -318,9 +325,9 @@ class Processor:
             # A list per segment and batch; a single fact is what workers before that wrote.
             for fact in facts if isinstance(facts, list) else (facts,):
                 changes.extend(unit.engine.apply(fact))
-        await self._emit(changes)
         for partition, unit in touched.items():
             await self._write_state(unit, partition)
+        await self._emit(changes)
 
     async def _dead_letter(self, message: Any, rejection: Rejection) -> None:
         self.metrics.events_rejected.labels(reason=rejection.kind).inc()
@@ -412,10 +419,10 @@ class Processor:
         changes = unit.engine.advance_to(watermark)
         facts = unit.facts[:]
         unit.facts.clear()
-        await self._emit(changes)
         if send_facts:
             await self._send_facts(facts)
         await self._write_state(unit, partition)
+        await self._emit(changes)
 
     def refresh_gauges(self) -> None:
         m = self.metrics
