@@ -224,8 +224,13 @@ def probe_pair(n: int) -> tuple[bytes, bytes, str]:
     return first, second, cut_id
 
 
-def latency_run(broker: str, prefix: str, lines: list[bytes], rate: float, seconds: float) -> dict:
-    """Send load at `rate` events/s with a price-cut probe every 50 ms; latency of the probes' alerts."""
+def latency_run(broker: str, prefix: str, lines: list[bytes], rate: float, seconds: float, warmup: float = 5.0) -> dict:
+    """Send load at `rate` events/s with a price-cut probe every 50 ms; latency of the probes' alerts.
+
+    Probes start after `warmup` seconds of load: a process that has just
+    started (the worker spawning its alert desk, either one's first fetches)
+    is measured at its steady state, not while it catches up with its start.
+    """
     from kafka import KafkaProducer
 
     watcher = AlertWatcher(broker, prefix + "alerts")
@@ -235,8 +240,8 @@ def latency_run(broker: str, prefix: str, lines: list[bytes], rate: float, secon
     sent: dict[str, float] = {}
     started = time.monotonic()
     index, probe = 0, 0
-    next_probe = started
-    while time.monotonic() - started < seconds:
+    next_probe = started + warmup
+    while time.monotonic() - started < warmup + seconds:
         elapsed = time.monotonic() - started
         due = int(elapsed * rate)
         while index < min(due, len(lines)):
@@ -259,7 +264,7 @@ def latency_run(broker: str, prefix: str, lines: list[bytes], rate: float, secon
     latencies = sorted((watcher.seen[i] - t) * 1000 for i, t in sent.items() if i in watcher.seen)
     missing = sum(1 for i in sent if i not in watcher.seen)
     return {
-        "load_events_per_s": round(index / seconds),
+        "load_events_per_s": round(index / (warmup + seconds)),
         "probes": len(sent),
         "probes_without_alert": missing,
         "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
