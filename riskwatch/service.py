@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 
 from riskwatch.engine import Engine
 from riskwatch.gcpolicy import FreezeLongLived
-from riskwatch.metrics import TIER_RANK, AlertTally, RiskwatchMetrics  # noqa: F401 - TIER_RANK re-exported
+from riskwatch.metrics import AlertTally, RiskwatchMetrics
 from riskwatch.models import Rejection, parse_event
 from riskwatch.rules.loader import RuleSet
 

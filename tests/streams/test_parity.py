@@ -13,7 +13,6 @@ from tests.support.kafka import (
     alert_changes,
     conflicting_versions,
     produce_as_live,
-    replay_states,
     wait_alerts,
     wait_processed,
 )

@@ -188,7 +188,6 @@ def produce_lines(broker: str, prefix: str, lines: Iterable[bytes]) -> int:
     """Send event lines to their source topics exactly as `riskwatch produce` does."""
     from riskwatch.sinks.kafka import route_line, topic_name
 
-    global _producer
     if _producer is None or _producer_broker != broker:
         _reset_producer(broker)
     producer = _producer
