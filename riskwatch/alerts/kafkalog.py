@@ -1,8 +1,9 @@
 """The workflow log on Kafka: the same interface as `WorkflowStore`, backed by
 the `riskwatch.alerts` and `riskwatch.actions` topics.
 
-In the Kafka deployment the worker and the API each keep an `AlertDesk`
-over this log. Every process reads both topics from the beginning (a plain
+In the Kafka deployment the worker that keeps the alert desk (the owner of
+source partition 0, streams/workflow.py) and every API replica each keep an
+`AlertDesk` over this log. Each reads both topics from the beginning (a plain
 consumer outside any group: each desk needs every record), so a restarted
 process rebuilds the same state, and the topics are the only durable copy.
 A person's action (recorded by the API) is produced and acknowledged by the
