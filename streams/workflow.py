@@ -56,37 +56,29 @@ class WorkerDesk:
         self._conn: Any = None
         self._waiting = False          # a tick was sent and not answered yet
         self._last_owned = 0.0
-        self.restarts = 0
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.is_alive()
 
     def tick(self, watermark_ts: float | None, *, owns_partition_zero: bool, caught_up: bool) -> None:
         """Called once a second on the event loop; never waits for the desk."""
         now = time.monotonic()
+        multiprocessing.active_children()  # reaps a released desk once it has ended
         if owns_partition_zero:
             self._last_owned = now
         if self._process is not None and not self._process.is_alive():
-            log.error("alert desk process ended (exit code %s); starting another", self._process.exitcode)
+            log.error("alert desk process ended (exit code %s)", self._process.exitcode)
             self._forget()
-            self.restarts += 1
-        if self._process is None:
-            if not owns_partition_zero:
-                # Someone else keeps the desk; a sum over workers counts its gauges once.
-                self.metrics.playbook_steps_overdue.set(0)
-                self.metrics.reviews_overdue.set(0)
-                self.metrics.worker_keeps_alert_desk.set(0)
-                return
+        if self._process is None and owns_partition_zero:
             self._start()
-        elif now - self._last_owned > RELEASE_AFTER_SECONDS:
+        elif self._process is not None and now - self._last_owned > RELEASE_AFTER_SECONDS:
             log.info("partition 0 went to another worker: its alert desk takes over")
-            self.close()
-            self.metrics.worker_keeps_alert_desk.set(0)
-            return
-        self._collect()
+            self._release()
+        if self._process is not None:
+            self._collect()
         self.metrics.worker_keeps_alert_desk.set(1 if owns_partition_zero else 0)
-        if not self._waiting:
+        if not owns_partition_zero:
+            # Another worker keeps the desk and reports these; a sum over workers counts them once.
+            self.metrics.playbook_steps_overdue.set(0)
+            self.metrics.reviews_overdue.set(0)
+        if self._process is not None and not self._waiting:
             keeps_clock = owns_partition_zero and caught_up and watermark_ts is not None
             try:
                 self._conn.send(("tick", watermark_ts, keeps_clock))
@@ -117,6 +109,14 @@ class WorkerDesk:
                 apply_metric_updates(self.metrics, reply)
         except (OSError, EOFError):
             pass
+
+    def _release(self) -> None:
+        """Asks the desk to stop without waiting for it (this runs on the event loop)."""
+        try:
+            self._conn.send(("stop", None, False))
+        except (OSError, EOFError):
+            pass
+        self._forget()
 
     def _forget(self) -> None:
         if self._conn is not None:
