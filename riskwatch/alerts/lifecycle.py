@@ -179,6 +179,10 @@ def apply_change(ledger: Ledger, record: dict, rules: ResponseRules) -> dict | N
 
     if record.get("status") == "resolved":
         if item["status"] != "resolved":
+            # A late shipment or an overdue invoice closes at the highest tier its
+            # measurement reached, which can be above the tier it was worked under.
+            if tier_rank(record.get("tier")) > tier_rank(item.get("cycle_peak_tier")):
+                item["cycle_peak_tier"] = record.get("tier")
             _resolve(ledger, item, record.get("resolved_at") or when, "engine", "condition cleared", rules)
         return item
 

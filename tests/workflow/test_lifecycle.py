@@ -75,6 +75,17 @@ def test_blue_alerts_get_no_review(desk):
     assert desk.reviews(T0) == []
 
 
+def test_an_alert_closed_at_a_higher_tier_gets_the_review_of_that_tier(desk):
+    """A late shipment worked as yellow and delivered past the orange step closes
+    orange (the engine closes it at the highest tier its delay reached): the
+    post-incident review orange events need is opened, at orange."""
+    record = change_record(tier="yellow", owner="frontline_team")
+    desk.ingest(record)
+    desk.ingest(next_change(record, status="resolved", change="resolved", tier="orange"))
+    (review,) = desk.reviews(T0)
+    assert review["tier"] == "orange"
+
+
 def test_review_submit_then_director_sign_off(desk):
     record = change_record(tier="red", owner="general_manager")
     desk.ingest(record)
