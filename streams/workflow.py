@@ -56,6 +56,8 @@ class WorkerDesk:
         self._conn: Any = None
         self._waiting = False          # a tick was sent and not answered yet
         self._last_owned = 0.0
+        self._failures = 0             # desk processes that ended on their own in a row
+        self._start_after = 0.0
 
     def tick(self, watermark_ts: float | None, *, owns_partition_zero: bool, caught_up: bool) -> None:
         """Called once a second on the event loop; never waits for the desk."""
@@ -64,9 +66,15 @@ class WorkerDesk:
         if owns_partition_zero:
             self._last_owned = now
         if self._process is not None and not self._process.is_alive():
-            log.error("alert desk process ended (exit code %s)", self._process.exitcode)
+            # Started again after 2, 4, ... 64 s: a desk that cannot start must not
+            # cost a core in start-ups (one is a second of CPU).
+            self._failures += 1
+            delay = min(2.0 ** self._failures, 64.0)
+            log.error("alert desk process ended (exit code %s); starting another in %.0f s",
+                      self._process.exitcode, delay)
             self._forget()
-        if self._process is None and owns_partition_zero:
+            self._start_after = now + delay
+        if self._process is None and owns_partition_zero and now >= self._start_after:
             self._start()
         elif self._process is not None and now - self._last_owned > RELEASE_AFTER_SECONDS:
             log.info("partition 0 went to another worker: its alert desk takes over")
@@ -106,6 +114,7 @@ class WorkerDesk:
             while self._conn.poll(0):
                 reply = self._conn.recv()
                 self._waiting = False
+                self._failures = 0
                 apply_metric_updates(self.metrics, reply)
         except (OSError, EOFError):
             pass
