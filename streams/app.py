@@ -23,6 +23,7 @@ a crash between "state written" and "alert sent" harmless.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import socket
@@ -37,7 +38,6 @@ from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from riskwatch.engine import Engine, SegmentEngine
-from riskwatch.gcpolicy import FreezeLongLived
 from riskwatch.metrics import RiskwatchMetrics
 from riskwatch.models import Rejection, parse_event
 from riskwatch.rules import load_rules
@@ -109,7 +109,6 @@ class Processor:
         self.positions: dict[Any, int] = {}         # source TP -> last offset evaluated
         self._processed: dict[str, Any] = {}        # event type -> its labelled counter
         self.assigned_once = False
-        self.gc_policy: FreezeLongLived | None = None
         self.table: Any = None
         self.alerts_topic: Any = None
         self.dead_letter_topic: Any = None
@@ -136,12 +135,12 @@ class Processor:
         )
 
     def on_assigned(self) -> None:
-        if self.gc_policy is None:
+        if not self.assigned_once:
             # What start-up built (faust, aiokafka, pydantic, the rules) lives as
-            # long as the process, and so does most engine state: the policy sets
-            # it aside now and every 20,000 events, so the collector's full
-            # passes, which stall the event loop, walk only what came since.
-            self.gc_policy = FreezeLongLived()
+            # long as the process: set it aside once, so the collector's full
+            # passes, which stall the event loop, walk only what came later.
+            gc.collect()
+            gc.freeze()
         self.assigned_once = True
 
     def on_revoked(self) -> None:
@@ -235,8 +234,6 @@ class Processor:
         for partition, unit in touched.items():
             await self._write_state(unit, partition)
         await self._emit(changes)
-        if self.gc_policy is not None:
-            self.gc_policy.tick(len(messages))
         # Counted once the batch's output is with the producer.
         if duplicates:
             self.metrics.events_duplicate.inc(duplicates)
