@@ -185,7 +185,8 @@ class Processor:
     # -- input ---------------------------------------------------------
     async def on_source_records(self, messages: list) -> None:
         """One batch of source records: every event through its partition's
-        engine, then the batch's output, then each touched partition's state once.
+        engine, then the batch's segment facts, each touched partition's state
+        (once) and the alert changes.
 
         Output order is what recovery relies on: segment facts, then the
         state that records the events as applied (within it the alert records
