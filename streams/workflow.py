@@ -134,18 +134,15 @@ class WorkerDesk:
         self._waiting = False
 
     def close(self) -> None:
+        """Stops the desk and waits for it (at shutdown, where waiting is allowed)."""
         process = self._process
         if process is None:
             return
-        try:
-            self._conn.send(("stop", None, False))
-        except (OSError, EOFError):
-            pass
+        self._release()
         process.join(timeout=5)
         if process.is_alive():
             process.terminate()
             process.join(timeout=5)
-        self._forget()
 
 
 # -- the desk process ---------------------------------------------------------
