@@ -89,7 +89,8 @@ class PaymentReceived(_Event):
     invoice_id: Identifier
     customer_id: Identifier
     amount: Money
-    currency: Currency = "CNY"
+    # Without a currency a payment is in its invoice's currency (DOMAIN §3).
+    currency: Currency | None = None
 
 
 class InvoiceWrittenOff(_Event):

@@ -12,14 +12,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from riskwatch.engine import Engine
+from riskwatch.engine import Engine, EventRejected
 from riskwatch.gcpolicy import FreezeLongLived
 from riskwatch.metrics import AlertTally, RiskwatchMetrics
 from riskwatch.models import Rejection, parse_event
 from riskwatch.rules.loader import RuleSet
 
 # Fields the engine keeps for itself; not part of the published alert record.
-INTERNAL_FIELDS = ("raised_ts", "tier_since", "inputs")
+INTERNAL_FIELDS = ("raised_ts", "tier_since", "inputs", "episode_ts")
 
 AlertSink = Callable[[dict], None]
 
@@ -73,7 +73,11 @@ class EmbeddedService:
             return []
         duplicates_before = self.engine.stats["duplicate"]
         late_before = self.engine.stats["late"]
-        changes = self.engine.process(event)
+        try:
+            changes = self.engine.process(event)
+        except EventRejected as refused:
+            self._reject(source, line, refused.rejection)
+            return []
         self.summary.accepted += 1
         if self.metrics is not None:
             self.metrics.events_processed.labels(type=event.type).inc()

@@ -120,10 +120,12 @@ def invoice_issued(invoice_id: str, customer_id: str, amount, due_at: Instant, *
 
 
 def payment_received(invoice_id: str, customer_id: str, amount, *, at: Instant = DEFAULT_AT,
-                     currency: str = "CNY", event_id: str | None = None, **extra) -> dict:
-    return _event("payment.received", at, event_id, {
-        "invoice_id": invoice_id, "customer_id": customer_id, "amount": _money(amount), "currency": currency,
-    }, extra)
+                     currency: str | None = None, event_id: str | None = None, **extra) -> dict:
+    """A payment; without `currency` it is in its invoice's currency (DOMAIN §3)."""
+    fields = {"invoice_id": invoice_id, "customer_id": customer_id, "amount": _money(amount)}
+    if currency is not None:
+        fields["currency"] = currency
+    return _event("payment.received", at, event_id, fields, extra)
 
 
 def invoice_written_off(invoice_id: str, customer_id: str, *, at: Instant = DEFAULT_AT,

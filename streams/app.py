@@ -37,7 +37,7 @@ from aiohttp.web import Response
 from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from riskwatch.engine import Engine, SegmentEngine
+from riskwatch.engine import Engine, EventRejected, SegmentEngine
 from riskwatch.metrics import RiskwatchMetrics
 from riskwatch.models import Rejection, parse_event
 from riskwatch.rules import load_rules
@@ -220,10 +220,15 @@ class Processor:
             if unit is None:
                 unit = touched[partition] = self._unit(partition)
             positions[message.tp] = message.offset
-            clock.observe_event(parsed.occurred_at.timestamp())
             stats = unit.engine.stats
             before_duplicate, before_late = stats["duplicate"], stats["late"]
-            changes.extend(unit.engine.process(parsed))
+            try:
+                changes.extend(unit.engine.process(parsed))
+            except EventRejected as refused:
+                # Refused before it changed anything, the shared clock included.
+                await self._dead_letter(message, refused.rejection)
+                continue
+            clock.observe_event(parsed.occurred_at.timestamp())
             duplicates += stats["duplicate"] - before_duplicate
             late += stats["late"] - before_late
             if unit.facts:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import MutableMapping
 
@@ -106,7 +107,8 @@ class AlertBook:
         if onset_ts is None:
             onset_ts = previous["raised_ts"] if previous is not None and previous["status"] == "open" else now_ts
         status = "open" if finding.open else "resolved"
-        observed = round(finding.observed, 4)
+        # A ratio against a limit of 0 (credit hold) has no finite value.
+        observed = round(finding.observed, 4) if math.isfinite(finding.observed) else None
         evidence = list(dict.fromkeys(finding.evidence))
 
         if previous is not None:
@@ -137,7 +139,16 @@ class AlertBook:
         response = self.rules.response[tier]
         playbook = self.rules.playbooks[indicator.playbook]
         steps = playbook.by_tier.get(tier) or playbook.steps
-        raised_ts = onset_ts
+        # An alert keeps its raised_at for life (DOMAIN §4): a clearing fact
+        # dated before the deadline has no onset of its own. The playbook's
+        # clock starts again when the alert reopens.
+        raised_ts = previous["raised_ts"] if previous is not None else onset_ts
+        if previous is None:
+            episode_ts = onset_ts
+        elif change == "reopened":
+            episode_ts = onset_ts if onset_ts else now_ts
+        else:
+            episode_ts = previous.get("episode_ts", raised_ts)
         threshold = indicator.threshold
         record = {
             "alert_id": alert_id,
@@ -157,7 +168,7 @@ class AlertBook:
             "unit": indicator.unit,
             "direction": indicator.direction,
             "amount_at_stake_cny": None if finding.amount_cny is None else round(finding.amount_cny, 2),
-            "summary": self._summary(finding, observed),
+            "summary": self._summary(finding, finding.observed if observed is None else observed),
             "raised_at": iso(raised_ts),
             "raised_ts": raised_ts,
             "updated_at": iso(max(now_ts, raised_ts)),
@@ -172,13 +183,14 @@ class AlertBook:
                 "id": indicator.playbook,
                 "title": playbook.title,
                 "steps": [
-                    {"step": number, "action": step.action, "owner": step.owner, "due_at": iso(raised_ts + parse_duration(step.due))}
+                    {"step": number, "action": step.action, "owner": step.owner, "due_at": iso(episode_ts + parse_duration(step.due))}
                     for number, step in enumerate(steps, start=1)
                 ],
             },
             "evidence": evidence,
             "sequence": sequence,
             "inputs": inputs,
+            "episode_ts": episode_ts,
         }
         self.state[key] = record
         return record

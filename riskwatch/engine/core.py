@@ -8,11 +8,14 @@ here reads the wall clock.
 from __future__ import annotations
 
 import bisect
+import hashlib
 from collections import Counter
 from datetime import datetime
+from decimal import Decimal
 from typing import Callable, MutableMapping
 
 from riskwatch import models
+from riskwatch.errors import RiskwatchError
 from riskwatch.engine.aggregates import TICK, SegmentEngine
 from riskwatch.engine.alertbook import ALERT_PREFIX, AlertBook, Finding
 from riskwatch.engine.clock import Watermark
@@ -27,11 +30,18 @@ from riskwatch.engine.entities import (
     Observation,
     PriceHistory,
     Shipment,
+    UnknownCurrency,
     balance_as_of,
+    decided,
+    doc_micro,
+    exact_rates,
+    fen_of,
     intern,
     invoice_finding,
     micro_units,
     minor_units,
+    newer_revision,
+    payments_in_fen,
     price_finding,
     shipment_finding,
     walk_prices,
@@ -39,7 +49,40 @@ from riskwatch.engine.entities import (
 from riskwatch.rules.loader import RuleSet
 
 SHIPMENT, INVOICE, PRICE, CUSTOMER = "s:", "i:", "p:", "c:"
+# order -> (cancellation (occurred_at, event_id) or None, shipment ids): the
+# join between an order's cancellation and its shipments, whichever came first.
+ORDER = "o:"
+# event id -> fingerprint of its content: a redelivery changes nothing, the
+# same id with other content is a conflict (DOMAIN §4).
+SEEN = "e:"
 UNCLASSIFIED = "unclassified"
+
+
+class EventRejected(RiskwatchError):
+    """A well-formed event the engine refuses: a currency the rules carry no
+    rate for, or an event id reused with different content (DOMAIN §3, §4).
+
+    `rejection` is the `models.Rejection` to report (replay report, dead-letter
+    topic); the event changed nothing, not even the clock."""
+
+    def __init__(self, rejection: models.Rejection):
+        self.rejection = rejection
+        super().__init__(rejection.reason)
+
+
+def fingerprint(event: models.Event) -> int:
+    """A 64-bit digest of an event's content, stable across processes (the
+    worker's state outlives it). Equal values count as equal content: `12000`
+    and `"12000.00"`, or one instant written in two offsets."""
+    parts = []
+    for value in event.__dict__.values():
+        if isinstance(value, Decimal):
+            value = value.normalize()
+        elif isinstance(value, datetime):
+            value = value.timestamp()
+        parts.append(value)
+    digest = hashlib.blake2b(repr(parts).encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
 
 
 class Engine:
@@ -56,7 +99,7 @@ class Engine:
         self.book = AlertBook(rules, self.state)
         self.deadlines = DeadlineIndex()
         self.stats: Counter[str] = Counter()
-        self._rates = rules.currency_rates
+        self._rates = exact_rates(rules.currency_rates)
         # customer -> invoices changed since its last credit check, and
         # customer -> (as of, receivables then, invoices kept): the check adds
         # the changes instead of summing every open invoice every hour.
@@ -97,16 +140,41 @@ class Engine:
 
     def process(self, event: models.Event) -> list[dict]:
         """Apply one event; returns every alert change it caused (including
-        deadlines its event time carried the clock past)."""
+        deadlines its event time carried the clock past).
+
+        Raises EventRejected (before anything changes) for a currency without
+        a rate or an event id reused with different content."""
+        seen_key = SEEN + event.event_id
+        content = fingerprint(event)
+        seen = self.state.get(seen_key)
+        if seen is not None and seen != content:
+            raise EventRejected(models.Rejection(
+                "conflict", f"event_id {event.event_id!r} reused with different content; not applied"))
+        if seen is None:
+            self._check_currencies(event)
         ts = event.occurred_at.timestamp()
         now = self.clock.now
         if now is not None and ts < now:
             self.stats["late"] += 1
         self.clock.observe(ts)
         changes = self._advance()
+        if seen is not None:
+            self.stats["duplicate"] += 1
+            return changes
+        self.state[seen_key] = content
         changes.extend(self._handlers[event.type](event, ts))
         self.stats[event.type] += 1
         return changes
+
+    def _check_currencies(self, event: models.Event) -> None:
+        for field in ("currency",):
+            currency = getattr(event, field, None)
+            if currency is not None and currency not in self._rates:
+                raise EventRejected(models.Rejection(
+                    "unknown_currency",
+                    f"{field}: no rate for {currency!r} in the rules (indicators.yaml currency_rates_to_cny); "
+                    "an amount is never taken as CNY",
+                ))
 
     def advance_to(self, instant: datetime | float) -> list[dict]:
         """Move the clock to an instant (idle advance, `--until`, a shared clock)."""
@@ -126,7 +194,7 @@ class Engine:
         self._credit_base.clear()
         self._key_accounts.clear()
         for key, value in list(self.state.items()):
-            if key.startswith(SHIPMENT) or key.startswith(INVOICE):
+            if key.startswith(SHIPMENT) or key.startswith(INVOICE) or key.startswith(PRICE):
                 self.deadlines.schedule(float("-inf"), key)
             elif key.startswith(CUSTOMER):
                 if value.invoices if isinstance(value, Customer) else value[7]:
@@ -180,6 +248,9 @@ class Engine:
         if key.startswith(INVOICE):
             rec = self.state.get(key)
             return self._evaluate_invoice(key, rec, now) if rec is not None else []
+        if key.startswith(PRICE):
+            rec = self.state.get(key)
+            return self._evaluate_price(key, rec, now) if rec is not None else []
         return []
 
     def _record(self, finding: Finding | None, now: float | None) -> list[dict]:
@@ -233,25 +304,39 @@ class Engine:
         return []
 
     def _order_cancelled(self, event: models.OrderCancelled, ts: float) -> list[dict]:
-        customer_id = intern(event.customer_id)
-        customer = self._customer(customer_id)
-        if event.order_id in customer.cancelled:
-            self.stats["duplicate"] += 1
+        key = ORDER + event.order_id
+        cancelled, shipments = self.state.get(key) or (None, EMPTY)
+        revision = (ts, event.event_id)
+        if cancelled is not None and cancelled <= revision:
+            self.stats["duplicate"] += 1    # the earliest cancellation ends the obligation
             return []
-        updated = customer._replace(cancelled=customer.cancelled + (event.order_id,))
-        self.state[CUSTOMER + customer_id] = tuple(updated)
+        self.state[key] = (revision, shipments)
+        customer = self._customer(intern(event.customer_id))
         region = next((o[3] for o in customer.orders if o[2] == event.order_id), None)
         targets = ["all"] + ([region] if region in self.rules.targets and region != "all" else [])
         for target in targets:
             if target in self.rules.targets:
                 self._send_fact({"kind": "sale", "segment": "target:" + target, "order_id": event.order_id,
                                  "cancelled": True, "event_id": event.event_id})
-        return []
+        changes: list[dict] = []
+        for shipment_id in shipments:
+            rec = self.state.get(SHIPMENT + shipment_id)
+            if rec is not None:
+                changes.extend(self._evaluate_shipment(SHIPMENT + shipment_id, rec, self.clock.now))
+        return changes
+
+    def _cancellation(self, order_id: str | None) -> tuple | None:
+        """(occurred_at, event_id) of the order's cancellation, if one was seen."""
+        if order_id is None:
+            return None
+        rec = self.state.get(ORDER + order_id)
+        return None if rec is None else rec[0]
 
     def _profile(self, event: models.CustomerProfile, ts: float) -> list[dict]:
         customer_id = intern(event.customer_id)
         customer = self._customer(customer_id)
-        if event.event_id in customer.evidence or (customer.profile_ts is not None and customer.profile_ts > ts):
+        holding = None if customer.profile_ts is None else (customer.profile_ts, customer.evidence[0] if customer.evidence else "")
+        if event.event_id in customer.evidence or not newer_revision((ts, event.event_id), holding):
             self.stats["duplicate" if event.event_id in customer.evidence else "stale_profile"] += 1
             return []
         limit = None if event.credit_limit is None else minor_units(event.credit_limit, "CNY", self._rates)
@@ -292,19 +377,31 @@ class Engine:
             self.stats["duplicate"] += 1
             return []
         # Built field by field: NamedTuple._replace costs several times a plain constructor.
-        customer_id, order_id, promised, eta, eta_at, delivered, evidence, order_fen = rec
+        customer_id, order_id, promised, eta, eta_rev, delivered, evidence, order_fen, promised_rev = rec
+        revision = (ts, event.event_id)
         if event.type == "delivery.scheduled":
-            order_id, promised = event.order_id, event.promised_at.timestamp()
+            if newer_revision(revision, promised_rev):
+                if event.order_id != order_id:
+                    self._join_order(event.order_id, event.shipment_id)
+                    order_fen = None
+                order_id, promised, promised_rev = event.order_id, event.promised_at.timestamp(), revision
         elif event.type == "delivery.eta_updated":
-            if eta_at is None or ts >= eta_at:
-                eta, eta_at = event.eta.timestamp(), ts
+            if newer_revision(revision, eta_rev):
+                eta, eta_rev = event.eta.timestamp(), revision
         else:
             delivered_at = event.delivered_at.timestamp()
             if delivered is None or delivered_at < delivered:
                 delivered = delivered_at
-        rec = Shipment(customer_id, order_id, promised, eta, eta_at, delivered, evidence + (event.event_id,), order_fen)
+        rec = Shipment(customer_id, order_id, promised, eta, eta_rev, delivered, evidence + (event.event_id,),
+                       order_fen, promised_rev)
         self.state[key] = tuple(rec)
         return self._evaluate_shipment(key, rec, self.clock.now)
+
+    def _join_order(self, order_id: str, shipment_id: str) -> None:
+        key = ORDER + order_id
+        cancelled, shipments = self.state.get(key) or (None, EMPTY)
+        if shipment_id not in shipments:
+            self.state[key] = (cancelled, shipments + (shipment_id,))
 
     def _evaluate_shipment(self, key: str, rec, now: float | None) -> list[dict]:
         rec = _as(Shipment, rec)
@@ -319,7 +416,7 @@ class Engine:
                     break
         finding, deadline = shipment_finding(
             key[2:], rec, self.rules.indicators["delivery_delay"], now,
-            customer.customer_class, customer.region, amount,
+            customer.customer_class, customer.region, amount, self._cancellation(rec.order_id),
         )
         if deadline is not None:
             self.deadlines.schedule(deadline, key)
@@ -334,16 +431,21 @@ class Engine:
         if event.event_id in rec.evidence:
             self.stats["duplicate"] += 1
             return []
-        customer_id, amount, issued_ts, due_ts, payments, written_off_ts, evidence = rec
+        customer_id, amount, issued_ts, due_ts, payments, written_off_ts, evidence, currency, terms_rev = rec
         if event.type == "invoice.issued":
-            amount = minor_units(event.amount, event.currency, self._rates)
-            issued_ts, due_ts = ts, event.due_at.timestamp()
+            revision = (ts, event.event_id)
+            if newer_revision(revision, terms_rev):
+                # A re-issue with new terms holds by event time (DOMAIN §3
+                # "Revisions"); the receivable exists from the first issue.
+                amount, currency, due_ts, terms_rev = doc_micro(event.amount), intern(event.currency), event.due_at.timestamp(), revision
+            issued_ts = ts if issued_ts is None else min(issued_ts, ts)
         elif event.type == "payment.received":
-            fen = minor_units(event.amount, event.currency, self._rates)
-            payments = payments + ((event.event_id, ts, fen),)
+            # Without a currency the payment is in its invoice's (DOMAIN §3).
+            payments = payments + ((event.event_id, ts, doc_micro(event.amount), intern(event.currency)),)
         elif written_off_ts is None or ts < written_off_ts:
             written_off_ts = ts
-        rec = Invoice(customer_id, amount, issued_ts, due_ts, payments, written_off_ts, evidence + (event.event_id,))
+        rec = Invoice(customer_id, amount, issued_ts, due_ts, payments, written_off_ts, evidence + (event.event_id,),
+                      currency, terms_rev)
         self.state[key] = tuple(rec)
         customer_id = rec.customer_id
         customer = self._customer(customer_id)
@@ -357,12 +459,10 @@ class Engine:
     def _send_receivable(self, invoice_id: str, rec: Invoice, customer: Customer) -> None:
         if rec.amount is None or rec.due_ts is None:
             return
-        payments = [[ts, fen] for _, ts, fen in rec.payments]
-        if rec.written_off_ts is not None:
-            # Written off is never collected: it simply adds nothing.
-            pass
+        # Written off is never collected: it simply adds nothing.
         self._send_fact({"kind": "receivable", "segment": self._segment_of(customer), "invoice_id": invoice_id,
-                         "due_ts": rec.due_ts, "fen": rec.amount, "payments": payments,
+                         "due_ts": rec.due_ts, "fen": fen_of(rec.amount, rec.currency or "CNY", self._rates),
+                         "payments": payments_in_fen(rec, self._rates),
                          "written_off_ts": rec.written_off_ts, "event_id": rec.evidence[0]})
 
     def _evaluate_invoice(self, key: str, rec, now: float | None) -> list[dict]:
@@ -370,6 +470,7 @@ class Engine:
         customer = self._customer(rec.customer_id)
         finding, deadline = invoice_finding(
             key[2:], rec, self.rules.indicators["payment_overdue"], now, customer.customer_class, customer.region,
+            self._rates,
         )
         if deadline is not None:
             self.deadlines.schedule(deadline, key)
@@ -390,16 +491,28 @@ class Engine:
         )
         observations = list(history.observations)
         bisect.insort(observations, observation)
+        self.state[key] = PriceHistory(history.carry, tuple(Observation(*o) for o in observations))
+        return self._evaluate_price(key, self.state[key], self.clock.now)
+
+    def _evaluate_price(self, key: str, raw, now: float | None) -> list[dict]:
+        history = _as(PriceHistory, raw)
         indicator = self.rules.indicators["competitor_price_cut"]
         keep = indicator.params["keep_observations"]
-        carry = history.carry
+        observations = history.observations
         if len(observations) > keep:
-            pruned, observations = observations[:-keep], observations[-keep:]
-            carry = walk_prices(carry, tuple(pruned), indicator.threshold, indicator.params.get("reference") == "our_price")
-        history = PriceHistory(carry, tuple(Observation(*o) for o in observations))
-        self.state[key] = history
-        finding = price_finding(event.competitor, event.sku, history, indicator)
-        return self._record(finding, self.clock.now)
+            # Only decided observations fold into the carry: one still waiting
+            # for the watermark may yet be preceded by a late one.
+            prune = min(len(observations) - keep, len(decided(observations, now)))
+            if prune > 0:
+                carry = walk_prices(history.carry, observations[:prune], indicator.threshold,
+                                    indicator.params.get("reference") == "our_price")
+                history = PriceHistory(carry, observations[prune:])
+                self.state[key] = history
+        competitor, sku = key[len(PRICE):].split("\x1f", 1)
+        finding, deadline = price_finding(competitor, sku, history, indicator, now)
+        if deadline is not None:
+            self.deadlines.schedule(deadline, key)
+        return self._record(finding, now)
 
     # --- customer-level schedules ------------------------------------------------------------
 
@@ -442,23 +555,24 @@ class Engine:
                     if raw is None:
                         continue
                     rec = _as(Invoice, raw)
-                    receivable += balance_as_of(rec, as_of) - balance_as_of(rec, base[0])
+                    receivable += balance_as_of(rec, as_of, self._rates) - balance_as_of(rec, base[0], self._rates)
                     if _facts_after(rec, as_of):
                         pending.add(invoice_id)
             self._credit_base[customer_id] = (as_of, receivable, kept)
             if pending:
                 still_dirty[customer_id] = pending
             limit = customer.credit_limit
-            if not limit:
-                continue
-            ratio = receivable / limit
+            if limit is None:
+                continue    # no limit known: nothing to check (DOMAIN §3 "Credit limit")
+            # A limit of 0 is a credit hold: any open receivable breaches it.
+            ratio = receivable / limit if limit else (float("inf") if receivable > 0 else 0.0)
             breached = indicator.breached(ratio)
             alerted = (ALERT_PREFIX + _alert_id("credit_limit_breach", "customer", customer_id)) in self.state
             if breached or alerted:
                 evidence = []
                 for invoice_id in customer.invoices:
                     raw = self.state.get(INVOICE + invoice_id)
-                    if raw is not None and balance_as_of(_as(Invoice, raw), as_of) > 0:
+                    if raw is not None and balance_as_of(_as(Invoice, raw), as_of, self._rates) > 0:
                         evidence.append(raw[6][0])
                         if len(evidence) == 20:
                             break
@@ -467,7 +581,8 @@ class Engine:
                     open=breached, observed=ratio, onset_ts=None, resolved_ts=None if breached else as_of,
                     amount_cny=max(0, receivable - limit) / 100, customer_class=customer.customer_class,
                     region=customer.region, evidence=tuple(evidence) + customer.evidence,
-                    detail=f"customer {customer_id}: receivables {receivable / 100:,.0f} CNY against a limit of {limit / 100:,.0f} CNY;",
+                    detail=(f"customer {customer_id}: receivables {receivable / 100:,.2f} CNY against a limit of {limit / 100:,.2f} CNY;"
+                            if limit else f"customer {customer_id} on credit hold (limit 0): receivables {receivable / 100:,.2f} CNY open;"),
                     resolution=None if breached else "receivables back under the limit",
                 ), as_of))
         self._credit_dirty = still_dirty
@@ -482,7 +597,7 @@ class Engine:
             if raw is None:
                 continue
             rec = _as(Invoice, raw)
-            balance = balance_as_of(rec, as_of)
+            balance = balance_as_of(rec, as_of, self._rates)
             receivable += balance
             later = _facts_after(rec, as_of)
             if later:
@@ -502,7 +617,7 @@ class Engine:
             recent = prior = 0
             recent_events: list[str] = []
             for ts, fen, order_id, _, event_id in customer.orders:
-                if order_id in customer.cancelled or ts > as_of:
+                if ts > as_of or self._cancelled_by(order_id, as_of):
                     continue
                 if ts > as_of - window:
                     recent += fen
@@ -526,6 +641,11 @@ class Engine:
         return changes
 
 
+    def _cancelled_by(self, order_id: str, instant: float) -> bool:
+        cancelled = self._cancellation(order_id)
+        return cancelled is not None and cancelled[0] <= instant
+
+
 def _alert_id(indicator: str, kind: str, subject_id: str) -> str:
     from riskwatch.engine.alertbook import alert_id_for
     return alert_id_for(indicator, kind, subject_id)
@@ -540,4 +660,4 @@ def _as(kind, value):
 
 def _facts_after(rec: Invoice, instant: float) -> bool:
     return ((rec.issued_ts or 0) > instant or (rec.written_off_ts or 0) > instant
-            or any(ts > instant for _, ts, _ in rec.payments))
+            or any(p[1] > instant for p in rec.payments))

@@ -153,52 +153,52 @@ def test_a_redelivered_subset_later_in_the_stream_changes_nothing(events, seed):
 # --- order within the allowed lateness ---------------------------------------------------
 
 @PROPERTY
-@given(timelines(stories=(invoice_story, shipment_story, profile_story)), st.integers(0, 2**32))
+@given(timelines(), st.integers(0, 2**32))
 def test_arrival_order_within_the_allowed_lateness_does_not_change_the_alerts(events, seed):
     until = end_of(events)
     reordered = shuffled_within_lateness(events, random.Random(seed))
     assert outcome(reordered, until) == outcome(events, until)
 
 
-def same_open_alerts_and_nothing_left_open_elsewhere(reordered: dict, in_order: dict) -> None:
-    """Price cuts alert at once, so a late observation can withdraw an alert raised
-    against a stale reference (docs/decisions.md): the open alerts must agree, and an
-    alert that exists in one stream only must have ended resolved."""
-    assert {k: v for k, v in reordered.items() if v[0] == "open"} == {k: v for k, v in in_order.items() if v[0] == "open"}
-    for alert_id in set(reordered) ^ set(in_order):
-        assert (reordered.get(alert_id) or in_order.get(alert_id))[0] == "resolved"
-    for alert_id in set(reordered) & set(in_order):
-        assert reordered[alert_id][0] == in_order[alert_id][0]
-
-
 # Derandomized and not shrunk: it explores many reorderings of one busy price history quickly.
 @settings(PROPERTY, derandomize=True, database=None, phases=[Phase.explicit, Phase.generate])
 @given(timelines(stories=(busy_price_story,)), st.integers(0, 2**32))
 def test_arrival_order_of_price_observations_within_the_lateness_does_not_change_the_alerts(events, seed):
+    # Transient alerts included: a cut raised in one order only would show as an extra alert id.
     until = end_of(events)
     reordered = shuffled_within_lateness(events, random.Random(seed))
-    same_open_alerts_and_nothing_left_open_elsewhere(outcome(reordered, until), outcome(events, until))
+    assert outcome(reordered, until) == outcome(events, until)
 
 
 def test_a_price_cut_arriving_after_the_price_came_back_gives_the_same_alert():
     cut = t.price_observed("Apex", "SKU-0", 1000, at="2026-01-05T09:00:00Z", event_id="p1")
     lower = t.price_observed("Apex", "SKU-0", 880, at="2026-01-05T09:01:00Z", event_id="p2")
     back = t.price_observed("Apex", "SKU-0", 1000, at="2026-01-05T09:02:00Z", event_id="p3")
-    in_order = Scenario().feed(cut, lower, back)
-    late_by_a_minute = Scenario().feed(back, cut, lower)
+    in_order = Scenario().feed(cut, lower, back).advance_to("2026-01-05T10:00:00Z")
+    late_by_a_minute = Scenario().feed(back, cut, lower).advance_to("2026-01-05T10:00:00Z")
     assert in_order.outcome() == {alert_id_for("competitor_price_cut", "price", "Apex/SKU-0"): ("resolved", "orange")}
     assert late_by_a_minute.outcome() == in_order.outcome()
 
 
-def test_a_cut_against_a_reference_that_was_not_the_previous_price_is_withdrawn_when_the_gap_fills():
+def test_a_cut_against_a_reference_that_was_not_the_previous_price_is_never_raised_when_the_gap_fills_in_time():
     reference = t.price_observed("Apex", "SKU-0", 1000, at="2026-01-05T09:00:00Z", event_id="p1")
     small_cut = t.price_observed("Apex", "SKU-0", 950, at="2026-01-05T09:01:00Z", event_id="p2")
     another_small_cut = t.price_observed("Apex", "SKU-0", 880, at="2026-01-05T09:02:00Z", event_id="p3")
-    in_order = Scenario().feed(reference, small_cut, another_small_cut)
+    in_order = Scenario().feed(reference, small_cut, another_small_cut).advance_to("2026-01-05T10:00:00Z")
     assert in_order.outcome() == {}    # 5% then 7.4% against the previous observation: no price war
-    small_cut_late = Scenario().feed(another_small_cut, reference, small_cut)
-    # Seen 12% below 1000 at first, the alert is withdrawn once 950 fills the gap.
-    assert [status for status, _ in small_cut_late.outcome().values()] == ["resolved"]
+    small_cut_late = Scenario().feed(another_small_cut, reference, small_cut).advance_to("2026-01-05T10:00:00Z")
+    assert small_cut_late.changes == []    # not even a raise withdrawn later
+
+
+def test_a_gap_filled_after_the_lateness_withdraws_the_alert_it_caused():
+    reference = t.price_observed("Apex", "SKU-0", 1000, at="2026-01-05T09:00:00Z", event_id="p1")
+    small_cut = t.price_observed("Apex", "SKU-0", 950, at="2026-01-05T09:01:00Z", event_id="p2")
+    another_small_cut = t.price_observed("Apex", "SKU-0", 880, at="2026-01-05T09:02:00Z", event_id="p3")
+    story = Scenario().feed(reference, another_small_cut).advance_to("2026-01-05T10:00:00Z")
+    assert [status for status, _ in story.outcome().values()] == ["open"]
+    story.feed(small_cut)    # an hour late: beyond the allowed lateness
+    assert [status for status, _ in story.outcome().values()] == ["resolved"]
+    assert story.alerts()[0]["resolution"].startswith("withdrawn")
 
 
 @PROPERTY
@@ -232,7 +232,7 @@ def test_one_alert_per_subject_however_often_its_condition_changes():
         t.price_observed("Apex", "SKU-1", 850, at="2026-02-04T12:00:00Z"),
         t.price_observed("Apex", "SKU-1", 1000, at="2026-02-07T12:00:00Z"),
         t.price_observed("Apex", "SKU-1", 800, at="2026-02-10T12:00:00Z"),
-    )
+    ).advance_to("2026-02-11T12:00:00Z")
     assert len({change["alert_id"] for change in story.changes}) == 1
     assert [c["change"] for c in story.changes] == ["raised", "resolved", "reopened"]
 

@@ -122,10 +122,11 @@ def test_a_delivery_more_than_72_hours_late_is_recorded_and_exactly_72_is_not(of
 # --- competitor price cut > 10 % -------------------------------------------------------
 
 def price_story(reference, price) -> Scenario:
+    """Two observations, then the clock a day on: a cut is decided once the watermark passes it."""
     return Scenario().feed(
         t.price_observed("Apex", "SKU-1", reference, at="2026-02-01T12:00:00Z"),
         t.price_observed("Apex", "SKU-1", price, at="2026-02-04T12:00:00Z"),
-    )
+    ).advance_to("2026-02-05T12:00:00Z")
 
 
 def test_a_cut_of_exactly_ten_percent_raises_nothing():

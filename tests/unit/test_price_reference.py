@@ -8,12 +8,13 @@ from riskwatch.testing import Scenario
 
 
 def observe(*prices) -> Scenario:
-    """(competitor, sku, price[, currency]) observations, one a day from 1 February."""
+    """(competitor, sku, price[, currency]) observations, one a day from 1 February,
+    then the clock a day on (a cut is decided once the watermark passes it)."""
     story = Scenario()
     for day, (competitor, sku, price, *currency) in enumerate(prices, start=1):
         story.feed(t.price_observed(competitor, sku, price, currency=(currency or ["CNY"])[0],
                                     at=f"2026-02-{day:02d}T12:00:00Z"))
-    return story
+    return story.advance_to(f"2026-02-{len(prices) + 1:02d}T12:00:00Z")
 
 
 def test_another_competitors_lower_price_is_not_a_cut():
