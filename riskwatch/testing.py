@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterable
 
-from riskwatch.engine import Engine
+from riskwatch.engine import Engine, EventRejected
 from riskwatch.models import Rejection, parse_event
 from riskwatch.rules.loader import RuleSet, load_rules
 from riskwatch.timeutil import parse_instant
@@ -183,6 +183,9 @@ def default_rules() -> RuleSet:
 class Scenario:
     """Feeds events (dicts or raw JSON) through the real parser into an Engine.
 
+    A record the parser or the engine refuses lands in `rejections`, as a
+    replay reports it.
+
     `changes` holds every alert change record in order; `final` the last
     record per alert_id, which is what a risk officer's register shows.
     """
@@ -199,7 +202,10 @@ class Scenario:
             if isinstance(parsed, Rejection):
                 self.rejections.append(parsed)
                 continue
-            self.changes.extend(self.engine.process(parsed))
+            try:
+                self.changes.extend(self.engine.process(parsed))
+            except EventRejected as refused:
+                self.rejections.append(refused.rejection)
         return self
 
     def advance_to(self, moment: Instant) -> "Scenario":

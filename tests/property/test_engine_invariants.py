@@ -36,7 +36,13 @@ def invoice_story(draw, number: int) -> list[dict]:
     issued = draw(moments)
     due = issued + timedelta(days=draw(st.integers(0, 40)), minutes=draw(st.integers(0, 30)))
     amount = draw(st.sampled_from([5_000, 250_000, 2_000_000]))
-    events = [t.invoice_issued(f"INV-{number}", customer, amount, due_at=due, at=issued)]
+    currency = draw(st.sampled_from(["CNY", "USD"]))
+    events = [t.invoice_issued(f"INV-{number}", customer, amount, due_at=due, at=issued, currency=currency)]
+    if draw(st.booleans()):
+        # Re-issued minutes later with other terms (DOMAIN §3 "Revisions").
+        events.append(t.invoice_issued(
+            f"INV-{number}", customer, draw(st.sampled_from([amount, amount * 2])), currency=currency,
+            due_at=due + timedelta(days=draw(st.integers(-20, 20))), at=issued + timedelta(minutes=draw(st.integers(0, 9)))))
     for _ in range(draw(st.integers(0, 2))):
         paid = issued + timedelta(days=draw(st.integers(0, 90)), minutes=draw(st.integers(0, 12)))
         share = draw(st.sampled_from([1, 2]))
@@ -58,8 +64,16 @@ def shipment_story(draw, number: int) -> list[dict]:
         eta = promised + timedelta(hours=draw(st.integers(0, 200)))
         events.append(t.eta_updated(f"SHP-{number}", customer, eta=eta, at=promised - timedelta(hours=draw(st.integers(1, 20)))))
     if draw(st.booleans()):
+        # Re-scheduled minutes later with another promise (DOMAIN §3 "Revisions").
+        events.append(t.delivery_scheduled(
+            f"SHP-{number}", customer, order_id=f"ORD-{number}", at=scheduled + timedelta(minutes=draw(st.integers(0, 9))),
+            promised_at=promised + timedelta(hours=draw(st.integers(-48, 96)))))
+    if draw(st.booleans()):
         late = timedelta(hours=draw(st.integers(-24, 200)), minutes=draw(st.integers(0, 12)))
         events.append(t.delivered(f"SHP-{number}", customer, delivered_at=promised + late))
+    if draw(st.booleans()):
+        cancelled = promised + timedelta(hours=draw(st.integers(-48, 200)), minutes=draw(st.integers(0, 12)))
+        events.append(t.order_cancelled(f"ORD-{number}", customer, at=max(cancelled, scheduled)))
     return events
 
 
@@ -88,8 +102,13 @@ def busy_price_story(draw, number: int) -> list[dict]:
 @st.composite
 def profile_story(draw, number: int) -> list[dict]:
     customer = f"C{number % 3 + 1}"
-    return [t.customer_profile(customer, draw(st.sampled_from("ABCD")), credit_limit=draw(st.sampled_from([100_000, 3_000_000])),
-                               at=draw(moments))]
+    at = draw(moments)
+    limits = st.sampled_from([0, 100_000, 3_000_000, None])
+    events = [t.customer_profile(customer, draw(st.sampled_from("ABCD")), credit_limit=draw(limits), at=at)]
+    if draw(st.booleans()):
+        events.append(t.customer_profile(customer, draw(st.sampled_from("ABCD")), credit_limit=draw(limits),
+                                         at=at + timedelta(minutes=draw(st.integers(0, 9)))))
+    return events
 
 
 ALL_STORIES = (invoice_story, shipment_story, price_story, profile_story)
