@@ -19,11 +19,14 @@ a time, or until the condition recovers) from any working state.
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from riskwatch.alerts.actions import isoformat, make_action, parse_instant
-from riskwatch.rules.response import TIERS, ResponseRules
+from riskwatch.rules.response import TIERS, ResponseRules, UnknownRole
+
+log = logging.getLogger(__name__)
 
 WORKING = ("open", "acknowledged", "in_progress")
 STATUSES = ("open", "acknowledged", "in_progress", "snoozed", "resolved")
@@ -75,8 +78,25 @@ def _owner_at(item: dict, rules: ResponseRules) -> str:
     return rules.escalation.owner_chain[item["level"]].level
 
 
+def _owner_level(record: dict, rules: ResponseRules) -> int:
+    """The owner chain level of the record's owner.
+
+    The loader refuses any owner the chain does not list, so an unknown one
+    comes from an alert made under other rules (an engine on another rule
+    directory, a record fed over the API): said loudly, and worked from the
+    lowest level so every level still sees it on its way up, rather than
+    dropped (folding it must not lose the alert)."""
+    try:
+        return rules.escalation.level_of(record.get("owner"))
+    except UnknownRole as error:
+        log.error("alert %s: %s; the alert is worked from the lowest level of the chain. "
+                  "The engine that made it runs on other rule files than this desk.",
+                  record.get("alert_id"), error)
+        return 0
+
+
 def _new_item(record: dict, rules: ResponseRules) -> dict:
-    base_level = rules.escalation.level_of(record.get("owner"))
+    base_level = _owner_level(record, rules)
     return {
         "alert_id": record["alert_id"],
         "alert": record,
@@ -109,7 +129,7 @@ def _reopen(item: dict, record: dict, rules: ResponseRules, why: str) -> None:
         "tier": record.get("tier"),
         "pending_tier": None,
         "base_owner": record.get("owner"),
-        "base_level": rules.escalation.level_of(record.get("owner")),
+        "base_level": _owner_level(record, rules),
         "ack_due": record.get("respond_by"),
         "acknowledged_at": None, "acknowledged_by": None,
         "snooze": None,
@@ -206,7 +226,7 @@ def apply_change(ledger: Ledger, record: dict, rules: ResponseRules) -> dict | N
             item["status"] = item["snooze"]["resume_status"]
             item["snooze"] = None
         # The engine's owner for the higher tier may sit higher in the chain.
-        level = rules.escalation.level_of(record.get("owner"))
+        level = _owner_level(record, rules)
         if level > item["level"]:
             item["level"] = item["base_level"] = level
             item["base_owner"] = record.get("owner")

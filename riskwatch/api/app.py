@@ -29,7 +29,7 @@ from starlette.routing import Match
 from riskwatch.alerts import ActionRefused, AlertDesk, InvalidField
 from riskwatch.alerts.kafkalog import WorkflowLogUnavailable
 from riskwatch.api.auth import DIRECTORS, OPERATORS, READERS, WORKERS, actor_name, role_for
-from riskwatch.rules.response import load_response_rules
+from riskwatch.rules.loader import load_workflow_rules
 
 log = logging.getLogger(__name__)
 
@@ -426,7 +426,7 @@ def create_app(
         problems: list[str] = []
         new_rules = None
         if rules_dir is not None:
-            new_rules, problems = load_response_rules(rules_dir)
+            new_rules, problems = load_workflow_rules(rules_dir)
         if on_rules_reload is not None and not problems:
             problems = list(on_rules_reload())
         if problems:

@@ -9,7 +9,7 @@ from riskwatch.alerts import AlertDesk, WorkflowStore
 from riskwatch.api.app import create_app
 from riskwatch.api.auth import parse_tokens
 from riskwatch.metrics import RiskwatchMetrics
-from riskwatch.rules.response import load_response_rules
+from riskwatch.rules.loader import load_workflow_rules
 from riskwatch.settings import Settings
 
 
@@ -21,9 +21,9 @@ def app_from_settings(settings: Settings, *, metrics: RiskwatchMetrics | None = 
     tokens = parse_tokens(settings.api_tokens)
     if not tokens:
         raise ApiConfigError("RISKWATCH_API_TOKENS is empty: configure at least one token:role")
-    rules, problems = load_response_rules(settings.rules_dir)
+    rules, problems = load_workflow_rules(settings.rules_dir)
     if rules is None:
-        raise ApiConfigError("response rules invalid:\n  " + "\n  ".join(problems))
+        raise ApiConfigError(f"rules in {settings.rules_dir} cannot be used:\n  " + "\n  ".join(problems))
     metrics = metrics or RiskwatchMetrics.create(CollectorRegistry())
     on_kafka = settings.workflow_log == "kafka"
     store = workflow_log_on_kafka(settings) if on_kafka else WorkflowStore(settings.store_dir)

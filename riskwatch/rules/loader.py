@@ -3,12 +3,18 @@
 Each problem reads `file: field.path: reason`, so a risk officer can go
 straight to the line to fix. A directory with any problem is refused whole;
 the caller keeps the rules it was running.
+
+Besides each file's own shape, every name one file gives for something
+another file defines is checked: owner roles (matrix.yaml responses,
+playbook and contingency-plan steps) against escalation.yaml's owner_chain,
+playbook ids, indicator ids, tier names. A misspelt name is a refusal, never
+a default.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from riskwatch.errors import RulesError
 from riskwatch.rules.matrix import Matrix, compile_matrix
 from riskwatch.rules.schema import (
+    CURRENCY_RATES_FIELD,
     INDICATOR_IDS,
     SUBJECT_OF_INDICATOR,
     UNIT_OF_INDICATOR,
@@ -29,13 +36,15 @@ from riskwatch.rules.schema import (
     Score,
     TargetsFile,
     TierResponse,
+    check_currency_rates,
 )
 from riskwatch.timeutil import parse_duration
 
-REQUIRED_FILES = ("indicators.yaml", "matrix.yaml", "playbooks.yaml")
-OPTIONAL_FILES = ("targets.yaml",)
-# Files validated by the alert-workflow module (escalation, contingency plans).
+# Files validated by the alert-workflow module (riskwatch.rules.response). They
+# are required: escalation.yaml's owner_chain is where the roles are defined.
 RESPONSE_FILES = ("escalation.yaml", "contingency_plans.yaml")
+REQUIRED_FILES = ("indicators.yaml", "matrix.yaml", "playbooks.yaml") + RESPONSE_FILES
+OPTIONAL_FILES = ("targets.yaml",)
 
 # Parameters each indicator understands, with defaults; anything else is a typo.
 PARAM_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -80,6 +89,14 @@ class CompiledIndicator:
 
 @dataclass(frozen=True)
 class RuleSet:
+    """A rule directory that passed every check (`load_rules`).
+
+    `currency_rates` are CNY per unit of each ISO 4217 currency as floats;
+    `currency_rates_exact` are the same rates as `Decimal`s read from the
+    YAML text (7.1 is Decimal('7.1')), for exact money conversion (DOMAIN §3).
+    `response_rules` is the escalation chain and the contingency plans
+    (riskwatch.rules.response.ResponseRules)."""
+
     directory: Path
     indicators: dict[str, CompiledIndicator]
     matrix: Matrix
@@ -90,6 +107,7 @@ class RuleSet:
     currency_rates: dict[str, float]
     response_rules: Any = None
     files: tuple[str, ...] = field(default=())
+    currency_rates_exact: dict[str, Decimal] = field(default_factory=dict)
 
     def classify(self, probability: float, impact: float, controllability: float) -> str:
         return self.matrix.classify(probability, impact, controllability)
@@ -140,8 +158,8 @@ def format_location(location: tuple) -> str:
     for part in location:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif part in ("function-after", "function-before") or str(part).startswith(("function-", "literal[", "union[")):
-            continue
+        elif part in ("function-after", "function-before", "[key]") or str(part).startswith(("function-", "literal[", "union[")):
+            continue  # pydantic's own steps, not a place in the file
         else:
             text += ("." if text else "") + str(part)
     return text or "(top level)"
@@ -230,7 +248,10 @@ def load_rules(directory: Path | str) -> RuleSet:
         problems.extend(matrix_problems)
 
     compiled: dict[str, CompiledIndicator] = {}
+    exact_rates: dict[str, Decimal] = {}
     if indicators_file is not None:
+        exact_rates, rate_problems = check_currency_rates(indicators_file.currency_rates_to_cny)
+        problems.extend(f"indicators.yaml: {CURRENCY_RATES_FIELD}{where}: {reason}" for where, reason in rate_problems)
         playbook_ids = set(playbooks_file.playbooks) if playbooks_file is not None else None
         for indicator_id in INDICATOR_IDS:
             if indicator_id not in indicators_file.indicators:
@@ -240,9 +261,7 @@ def load_rules(directory: Path | str) -> RuleSet:
             if result is not None:
                 compiled[indicator_id] = result
 
-    response_rules = None
-    if any((directory / name).exists() for name in RESPONSE_FILES):
-        response_rules = _load_response_rules(directory, problems)
+    response_rules = _load_response_rules(raw, matrix_file, playbooks_file, problems)
 
     if problems:
         raise RulesError(problems)
@@ -255,9 +274,10 @@ def load_rules(directory: Path | str) -> RuleSet:
         respond_within={tier: parse_duration(r.respond_within) for tier, r in matrix_file.response.items()},
         playbooks=dict(playbooks_file.playbooks),
         targets=dict(targets_file.monthly) if targets_file is not None else {},
-        currency_rates=dict(indicators_file.currency_rates_to_cny),
+        currency_rates={code: float(rate) for code, rate in exact_rates.items()},
         response_rules=response_rules,
         files=tuple(sorted(raw)),
+        currency_rates_exact=exact_rates,
     )
 
 
@@ -345,15 +365,88 @@ def _compile_indicator(
     )
 
 
-def _load_response_rules(directory: Path, problems: list[str]) -> Any:
-    """Escalation and contingency files belong to the alert workflow, which validates them."""
-    try:
-        module = importlib.import_module("riskwatch.rules.response")
-    except ModuleNotFoundError:
+def _load_response_rules(
+    raw: dict[str, Any], matrix_file: MatrixFile | None, playbooks_file: PlaybooksFile | None, problems: list[str]
+) -> Any:
+    """The escalation chain and plans (validated by their own module), then every
+    role matrix.yaml and playbooks.yaml name, checked against the chain."""
+    # Imported here: riskwatch.rules.response reads files with this module's reader.
+    from riskwatch.rules.response import ResponseRules, validate_response_files
+
+    # A missing file is already reported; validate_response_files skips it.
+    escalation, plans = validate_response_files(raw, problems)
+    if escalation is None:
+        return None  # its problems are reported; which roles exist is unknown
+    if matrix_file is not None:
+        _check_response_roles(matrix_file, escalation, problems)
+    if playbooks_file is not None:
+        _check_playbook_roles(playbooks_file, escalation, problems)
+    if plans is None:
         return None
-    rules, response_problems = module.load_response_rules(directory)
-    problems.extend(response_problems)
-    return rules
+    return ResponseRules(escalation=escalation, plans=plans.plans)
+
+
+def _unknown_role(path: str, role: str, escalation: Any) -> str:
+    from riskwatch.rules.response import role_hint
+
+    return f"{path}: unknown role {role!r} ({role_hint(role, escalation.roles)})"
+
+
+def _check_response_roles(matrix_file: MatrixFile, escalation: Any, problems: list[str]) -> None:
+    """matrix.yaml `response.<tier>`: owner, escalate_to and notify are roles of the chain,
+    and escalate_to is where the chain sends an unanswered alert: the level above the
+    owner's (the owner's own level when it is the top), so the alert never names one
+    escalation target while the desk escalates to another."""
+    roles = escalation.roles
+    chain = escalation.owner_chain
+    for tier, response in matrix_file.response.items():
+        path = f"matrix.yaml: response.{tier}"
+        if response.owner not in roles:
+            problems.append(_unknown_role(f"{path}.owner", response.owner, escalation))
+        if response.escalate_to not in roles:
+            problems.append(_unknown_role(f"{path}.escalate_to", response.escalate_to, escalation))
+        elif response.owner in roles:
+            owner_level = roles[response.owner]
+            target_level = min(owner_level + 1, len(chain) - 1)
+            if roles[response.escalate_to] != target_level:
+                if owner_level == target_level:
+                    why = (f"the owner {response.owner!r} is in the top level ({chain[owner_level].level}), "
+                           "so escalate_to must be a role of that level")
+                else:
+                    why = (f"an alert owned by {response.owner!r} (level {chain[owner_level].level}) "
+                           f"escalates to level {chain[target_level].level}")
+                problems.append(
+                    f"{path}.escalate_to: {response.escalate_to!r} is in level {chain[roles[response.escalate_to]].level}, "
+                    f"but {why} (escalation.yaml owner_chain)"
+                )
+        for index, role in enumerate(response.notify):
+            if role not in roles:
+                problems.append(_unknown_role(f"{path}.notify[{index}]", role, escalation))
+
+
+def _check_playbook_roles(playbooks_file: PlaybooksFile, escalation: Any, problems: list[str]) -> None:
+    """Every playbook step owner, in `steps` and in each `by_tier` list, is a role of the chain."""
+    roles = escalation.roles
+    for playbook_id, playbook in playbooks_file.playbooks.items():
+        lists = [("steps", playbook.steps)] + [(f"by_tier.{tier}", steps) for tier, steps in playbook.by_tier.items()]
+        for where, steps in lists:
+            for index, step in enumerate(steps):
+                if step.owner not in roles:
+                    problems.append(_unknown_role(f"playbooks.yaml: playbooks.{playbook_id}.{where}[{index}].owner",
+                                                  step.owner, escalation))
+
+
+def load_workflow_rules(directory: Path | str) -> tuple[Any, list[str]]:
+    """The escalation chain and contingency plans of a rule directory that passes
+    every check, as `(ResponseRules, [])`, or `(None, every problem)`.
+
+    What the alert desk and the API load and reload: checking only escalation.yaml
+    and contingency_plans.yaml would let a matrix or playbook owner the chain
+    does not know through."""
+    try:
+        return load_rules(directory).response_rules, []
+    except RulesError as error:
+        return None, error.problems
 
 
 def check_rules(directory: Path | str) -> list[str]:

@@ -9,6 +9,7 @@ are errors, every problem is collected and reported as
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +17,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from riskwatch.rules.loader import read_yaml, validate_file
+from riskwatch.rules.loader import UNREADABLE, read_yaml, validate_file
+from riskwatch.rules.schema import INDICATOR_IDS
 
 ESCALATION_FILE = "escalation.yaml"
 PLANS_FILE = "contingency_plans.yaml"
@@ -93,16 +95,47 @@ class EscalationRules(_Strict):
                 seen[name] = entry.level
         return self
 
-    def level_of(self, owner: str | None) -> int:
-        """Index in the owner chain of a role; unknown roles count as the first level."""
+    @property
+    def roles(self) -> dict[str, int]:
+        """Every name an owner may carry -> its index in the chain (0 = lowest).
+
+        A level's own name counts as a role of that level: an escalated alert
+        is owned by the level's name (e.g. `frontline`)."""
+        names: dict[str, int] = {}
         for index, entry in enumerate(self.owner_chain):
-            if owner == entry.level or owner in entry.roles:
-                return index
-        return 0
+            for name in (entry.level, *entry.roles):
+                names.setdefault(name, index)
+        return names
+
+    def level_of(self, owner: str | None) -> int:
+        """Index in the owner chain (0 = lowest) of a role or level name.
+
+        Raises UnknownRole for a name the chain does not list: a checked rule
+        set cannot give one (every owner in the rule files is checked against
+        the chain), so it means an alert made under other rules."""
+        level = self.roles.get(owner) if isinstance(owner, str) else None
+        if level is None:
+            raise UnknownRole(owner, self)
+        return level
 
     @property
     def top_level(self) -> int:
         return len(self.owner_chain) - 1
+
+
+class UnknownRole(ValueError):
+    """An owner that escalation.yaml's owner_chain does not list; `role` is the name."""
+
+    def __init__(self, role: object, escalation: EscalationRules):
+        self.role = role
+        super().__init__(f"unknown role {role!r} ({role_hint(role, escalation.roles)})")
+
+
+def role_hint(role: object, known: dict[str, int] | set[str]) -> str:
+    """Where roles come from, and the closest known name when there is one."""
+    close = difflib.get_close_matches(role, sorted(known), n=1) if isinstance(role, str) else []
+    hint = "not in escalation.yaml owner_chain"
+    return f"{hint}; did you mean {close[0]!r}?" if close else hint
 
 
 class PlanStep(_Strict):
@@ -133,16 +166,45 @@ class ResponseRules(BaseModel):
     plans: dict[str, ContingencyPlan]
 
 
+def validate_response_files(
+    raw: dict[str, object], problems: list[str]
+) -> tuple[EscalationRules | None, ContingencyPlans | None]:
+    """Validate the parsed escalation.yaml and contingency_plans.yaml (`raw`: file name -> YAML data).
+
+    Each file is validated on its own, then the plans' references: every step
+    owner must be a role of the owner chain, every indicator one of the eight
+    (DOMAIN §2). Problems are appended as `file: field.path: reason`; a file
+    with problems comes back as None, the other one still checked."""
+    escalation = validate_file(ESCALATION_FILE, raw.get(ESCALATION_FILE, UNREADABLE), EscalationRules, problems)
+    plans = validate_file(PLANS_FILE, raw.get(PLANS_FILE, UNREADABLE), ContingencyPlans, problems)
+    if plans is not None:
+        before = len(problems)
+        roles = escalation.roles if escalation is not None else None
+        for plan_id, plan in plans.plans.items():
+            path = f"{PLANS_FILE}: plans.{plan_id}"
+            for index, indicator in enumerate(plan.indicators):
+                if indicator not in INDICATOR_IDS:
+                    problems.append(f"{path}.indicators[{index}]: unknown indicator {indicator!r} (known: {', '.join(INDICATOR_IDS)})")
+            if roles is None:
+                continue  # the chain's own problems are reported; its roles are unknown
+            for index, step in enumerate(plan.steps):
+                if step.owner not in roles:
+                    problems.append(f"{path}.steps[{index}].owner: unknown role {step.owner!r} ({role_hint(step.owner, roles)})")
+        if len(problems) > before:
+            plans = None
+    return escalation, plans
+
+
 def load_response_rules(rules_dir: Path) -> tuple[ResponseRules | None, list[str]]:
-    """Load and check both files; (rules, []) or (None, every problem found)."""
+    """Load and check both files; (rules, []) or (None, every problem found).
+
+    Checks these two files only; `riskwatch.rules.loader.load_workflow_rules`
+    also checks them against the rest of the rule directory."""
     rules_dir = Path(rules_dir)
     problems: list[str] = []
-    loaded: dict[str, BaseModel | None] = {}
     # Same reader and wording as the other rule files (duplicate keys refused, too).
-    for file_name, model in ((ESCALATION_FILE, EscalationRules), (PLANS_FILE, ContingencyPlans)):
-        data = read_yaml(rules_dir / file_name, problems)
-        loaded[file_name] = validate_file(file_name, data, model, problems)
-    escalation, plans = loaded[ESCALATION_FILE], loaded[PLANS_FILE]
+    raw = {name: read_yaml(rules_dir / name, problems) for name in (ESCALATION_FILE, PLANS_FILE)}
+    escalation, plans = validate_response_files(raw, problems)
     if problems or escalation is None or plans is None:
         return None, problems
     return ResponseRules(escalation=escalation, plans=plans.plans), []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -148,19 +150,59 @@ class Indicator(Strict):
         return raw
 
 
+CURRENCY_RATES_FIELD = "currency_rates_to_cny"
+_ISO_4217 = re.compile(r"[A-Z]{3}")
+
+
 class IndicatorsFile(Strict):
-    currency_rates_to_cny: dict[str, float] = Field(default_factory=lambda: {"CNY": 1.0})
+    # Kept as read from YAML: check_currency_rates reports each entry on its own
+    # and reads the rates as exact decimals.
+    currency_rates_to_cny: dict[object, object] = Field(default_factory=lambda: {"CNY": 1})
     indicators: dict[str, Indicator]
 
-    @field_validator("currency_rates_to_cny")
-    @classmethod
-    def _rates(cls, rates: dict[str, float]) -> dict[str, float]:
-        for code, rate in rates.items():
-            if not re.fullmatch(r"[A-Z]{3}", code):
-                raise ValueError(f"{code!r} is not an ISO 4217 currency code")
-            if rate <= 0:
-                raise ValueError(f"{code}: rate must be > 0")
-        return rates
+
+def check_currency_rates(raw: dict[object, object]) -> tuple[dict[str, Decimal], list[tuple[str, str]]]:
+    """Rates to CNY as read from indicators.yaml -> (exact rates, problems).
+
+    `raw` maps a currency code to CNY per one unit of that currency (USD: 7.1).
+    A code must be an ISO 4217 code (three upper-case letters); a rate a
+    positive finite number (a YAML number, or a decimal string), read exactly:
+    Decimal(str(value)), so 7.1 is Decimal('7.1'), not the float's binary
+    expansion; CNY must be present at 1, since amounts are converted to CNY
+    (DOMAIN §3). Problems are `(".CODE" or "", reason)`, one per bad entry;
+    the exact rates hold only the good ones."""
+    exact: dict[str, Decimal] = {}
+    problems: list[tuple[str, str]] = []
+    for code, value in raw.items():
+        where = f".{code}"
+        if not isinstance(code, str) or not _ISO_4217.fullmatch(code):
+            problems.append((where, f"{code!r} is not an ISO 4217 currency code (three upper-case letters, e.g. USD)"))
+            continue
+        rate = _exact_rate(value)
+        if rate is None:
+            problems.append((where, f"must be a positive finite number (CNY per 1 {code}), got {value!r}"))
+            continue
+        if code == "CNY" and rate != 1:
+            problems.append((where, f"must be 1 (rates are to CNY), got {value!r}"))
+            continue
+        exact[code] = rate
+    if "CNY" not in raw:
+        problems.append((".CNY", "required: rates are to CNY, so CNY: 1 must be given"))
+    return exact, problems
+
+
+def _exact_rate(value: object) -> Decimal | None:
+    """A positive finite rate as an exact Decimal, or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        rate = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    # The float copy must be usable too: 1e999 is a finite Decimal but an infinite float.
+    if not rate.is_finite() or rate <= 0 or not math.isfinite(float(rate)) or float(rate) <= 0:
+        return None
+    return rate
 
 
 Bound = str  # "> 0.70", ">= 0.5", "< 0.5", "<= 0.7"

@@ -3,6 +3,7 @@ role, 422 naming the field, every change in the audit trail with who and why."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
 
 import pytest
@@ -216,15 +217,35 @@ def test_alert_changes_fed_over_http(client):
 
 def test_rules_reload_refuses_broken_files(tmp_path, desk, clock):
     rules_dir = tmp_path / "rules"
-    rules_dir.mkdir()
-    for name in ("escalation.yaml", "contingency_plans.yaml"):
-        (rules_dir / name).write_text((REPO / "rules" / name).read_text())
+    shutil.copytree(REPO / "rules", rules_dir)
     client = TestClient(create_app(desk, TOKENS, clock=clock, rules_dir=rules_dir, tick_seconds=0))
     assert client.post("/v1/rules/reload", headers=auth("operator")).json()["reloaded"] is True
+    running = desk.rules
     (rules_dir / "escalation.yaml").write_text("owner_chain: []\n")
     response = client.post("/v1/rules/reload", headers=auth("operator"))
     assert response.status_code == 409
     assert any(p.startswith("escalation.yaml: owner_chain:") for p in response.json()["problems"])
+    assert desk.rules is running
+
+
+def test_rules_reload_refuses_a_role_the_owner_chain_does_not_know(tmp_path, desk, clock):
+    """A misspelt owner in matrix.yaml: the reload is refused naming it, the running rules stay."""
+    rules_dir = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules_dir)
+    client = TestClient(create_app(desk, TOKENS, clock=clock, rules_dir=rules_dir, tick_seconds=0))
+    running = desk.rules
+    matrix = rules_dir / "matrix.yaml"
+    matrix.write_text(matrix.read_text().replace("    owner: frontline_team\n", "    owner: frontlne_team\n"))
+    response = client.post("/v1/rules/reload", headers=auth("operator"))
+    assert response.status_code == 409
+    assert response.json()["problems"] == [
+        "matrix.yaml: response.blue.owner: unknown role 'frontlne_team' "
+        "(not in escalation.yaml owner_chain; did you mean 'frontline_team'?)"
+    ]
+    assert desk.rules is running
+    assert [a["kind"] for a in client.get("/v1/actions", headers=auth("readonly")).json()].count("rules_reloaded") == 0
+    matrix.write_text((REPO / "rules" / "matrix.yaml").read_text())
+    assert client.post("/v1/rules/reload", headers=auth("operator")).json()["reloaded"] is True
 
 
 def test_api_restart_keeps_everything(tmp_path, response_rules, clock):

@@ -3,6 +3,7 @@ snooze, escalate when nobody answers, hysteresis on tier drops, reviews."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -112,6 +113,20 @@ def test_unacknowledged_alert_escalates_up_the_chain(desk, response_rules):
     assert item["owner"] == "general_manager" and item["level"] == response_rules.escalation.top_level
     # The top of the chain does not escalate further.
     assert [a["kind"] for a in desk.tick(T0 + 30 * H) if a["kind"] == "escalate"] == []
+
+
+def test_an_owner_the_rules_do_not_know_is_said_loudly_and_the_alert_kept(desk, caplog):
+    """The loader refuses rule files naming such an owner; a record made under other
+    rules is still worked (from the bottom of the chain) and the mismatch is logged."""
+    with caplog.at_level(logging.ERROR, logger="riskwatch.alerts.lifecycle"):
+        desk.ingest(change_record(tier="orange", owner="frontlne_team"))
+    (logged,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "al-0000000000000001" in logged.getMessage()
+    assert "unknown role 'frontlne_team'" in logged.getMessage()
+    item = desk.ledger.alerts["al-0000000000000001"]
+    assert (item["status"], item["owner"], item["level"]) == ("open", "frontlne_team", 0)
+    (escalation,) = [a for a in desk.tick(T0 + 8 * H + timedelta(seconds=1)) if a["kind"] == "escalate"]
+    assert escalation["data"]["to_owner"] == "department_head"
 
 
 def test_blue_alert_walks_the_chain_one_record_per_level(desk):
