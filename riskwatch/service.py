@@ -74,6 +74,12 @@ class EmbeddedService:
         self._collector = FreezeLongLived() if manage_gc else None
 
     def feed(self, raw: bytes | str, source: str = "-", line: int = 0) -> list[dict]:
+        """One raw record: parsed, checked against the wall clock, evaluated; its alert changes.
+
+        A rejected record (`parse_event`, or `future_rejection` for an event
+        from the future) is counted and kept for the report under `source`
+        and `line` (the file's own line number), and gives no changes.
+        """
         self.summary.records += 1
         if self._collector is not None:
             self._collector.tick()
