@@ -35,8 +35,8 @@ def _timestamp_schema(_source: object, _handler: object) -> core_schema.CoreSche
     # In JSON the value must be text of the RFC 3339 shape before the datetime
     # parser sees it: that parser on its own reads a number, or a string of
     # digits such as "20240131" or "2024", as Unix time (an alert dated 1970).
-    # Both steps run inside pydantic-core; a Python validator between them cost
-    # about 1.5x in parse_event.
+    # Both steps run inside pydantic-core: parse_event takes about 1.15x its
+    # time with AwareDatetime alone, a Python validator about 1.35x.
     rfc3339_text = core_schema.chain_schema([
         core_schema.str_schema(pattern=RFC3339_IN_RANGE.pattern, strict=True),
         core_schema.datetime_schema(tz_constraint="aware"),
