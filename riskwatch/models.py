@@ -203,7 +203,15 @@ MAX_EVENT_BYTES = 1_000_000
 
 
 def parse_event(raw: bytes | bytearray | memoryview | str) -> Event | Rejection:
-    """One raw JSON record to an event, or a rejection that says why."""
+    """One raw JSON record (bytes or text, UTF-8) to an event, or a rejection that says why.
+
+    Never raises. A rejection's `kind` is one of not_json, not_object,
+    missing_field, unknown_type, invalid_field, too_large; its reason starts
+    with the field's name. Timestamp fields take RFC 3339 text with a date,
+    a time and an offset only (DOMAIN §3 "Timestamps"); ids are at most 128
+    characters and other text at most 1,000 (DOMAIN §3 "Sizes"). Whether an
+    event lies in the future is not decided here: see `future_rejection`.
+    """
     try:
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogatepass")
