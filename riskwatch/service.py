@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 from riskwatch.engine import Engine, EventRejected
 from riskwatch.gcpolicy import FreezeLongLived
 from riskwatch.metrics import AlertTally, RiskwatchMetrics
-from riskwatch.models import Rejection, parse_event
+from riskwatch.models import Rejection, future_rejection, parse_event
 from riskwatch.rules.loader import RuleSet
 
 # Fields the engine keeps for itself; not part of the published alert record.
@@ -50,10 +50,21 @@ class Summary:
 
 
 class EmbeddedService:
+    """Raw records in, alert changes out to `sinks` (callables taking one alert record).
+
+    `future_tolerance_seconds`: an event whose `occurred_at` lies further
+    than this beyond `wall_clock()` (Unix seconds; `time.time` unless a test
+    gives its own) is rejected as in the future, DOMAIN §3; negative turns
+    the check off.
+    """
+
     def __init__(self, rules: RuleSet, lateness_seconds: float = 600.0,
                  metrics: RiskwatchMetrics | None = None, sinks: Iterable[AlertSink] = (),
-                 manage_gc: bool = False):
+                 manage_gc: bool = False, future_tolerance_seconds: float = 3600.0,
+                 wall_clock: Callable[[], float] = time.time):
         self.engine = Engine(rules, lateness_seconds=lateness_seconds)
+        self.future_tolerance_seconds = future_tolerance_seconds
+        self._wall_clock = wall_clock
         self.metrics = metrics
         self.sinks = list(sinks)
         self.summary = Summary()
@@ -63,6 +74,12 @@ class EmbeddedService:
         self._collector = FreezeLongLived() if manage_gc else None
 
     def feed(self, raw: bytes | str, source: str = "-", line: int = 0) -> list[dict]:
+        """One raw record: parsed, checked against the wall clock, evaluated; its alert changes.
+
+        A rejected record (`parse_event`, or `future_rejection` for an event
+        from the future) is counted and kept for the report under `source`
+        and `line` (the file's own line number), and gives no changes.
+        """
         self.summary.records += 1
         if self._collector is not None:
             self._collector.tick()
@@ -70,6 +87,10 @@ class EmbeddedService:
         event = parse_event(raw)
         if isinstance(event, Rejection):
             self._reject(source, line, event)
+            return []
+        future = future_rejection(event, self._wall_clock(), self.future_tolerance_seconds)
+        if future is not None:
+            self._reject(source, line, future)
             return []
         duplicates_before = self.engine.stats["duplicate"]
         late_before = self.engine.stats["late"]

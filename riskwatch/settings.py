@@ -27,6 +27,9 @@ def default_rules_dir() -> Path:
 class Settings:
     rules_dir: Path = field(default_factory=default_rules_dir)
     lateness_seconds: float = 600.0
+    # DOMAIN §3: an occurred_at beyond the wall clock plus this many seconds is
+    # rejected as in the future; a negative value turns the check off.
+    future_tolerance_seconds: float = 3600.0
     broker: str = "localhost:9092"
     topic_prefix: str = "riskwatch."
     state_dir: Path = Path("var/state")
@@ -58,6 +61,7 @@ class Settings:
 ENVIRONMENT_FIELDS: dict[str, str] = {
     "RISKWATCH_RULES": "rules_dir",
     "RISKWATCH_LATENESS_SECONDS": "lateness_seconds",
+    "RISKWATCH_FUTURE_TOLERANCE_SECONDS": "future_tolerance_seconds",
     "RISKWATCH_BROKER": "broker",
     "RISKWATCH_TOPIC_PREFIX": "topic_prefix",
     "RISKWATCH_STATE_DIR": "state_dir",
@@ -106,7 +110,10 @@ def _convert(name: str, raw: str, type_name: str) -> object:
         if "Path" in type_name:
             return Path(raw)
         if type_name.startswith("float"):
-            return float(raw)
+            value = float(raw)
+            if value != value:  # NaN compares false with everything: every check would pass or fail silently
+                raise ValueError
+            return value
         if type_name.startswith("int"):
             return int(raw)
     except ValueError:

@@ -5,6 +5,27 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+# RFC 3339 §5.6 date-time, with the §5.6 note's allowances: a lower-case
+# "t"/"z" and a space between date and time. Seconds are required; a leap
+# second (:60) is refused because a datetime cannot hold it. Ranges are
+# checked here so that a wrong field gets one clear reason; the day of the
+# month (Feb 30) is checked when the instant is built. [0-9], not \d: the
+# pattern also runs in pydantic-core's regex engine, where \d is any
+# Unicode digit.
+_YEAR = "[0-9]{4}"
+_REST = (
+    "-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    "[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:[.][0-9]+)?"
+    "(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
+RFC3339 = re.compile(_YEAR + _REST)
+# RFC 3339 allows years 0000-9999. The engine adds deadlines and month ends to
+# instants and writes them back as dates, which fails near either end (year 0,
+# year 10000); no business record lies there, so such a year is a typo to
+# report rather than a crash. The year as written: 1900 to 9998.
+FIRST_YEAR, LAST_YEAR = 1900, 9998
+RFC3339_IN_RANGE = re.compile("^(?:19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])" + _REST + "$")
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 

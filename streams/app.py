@@ -39,7 +39,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from riskwatch.engine import Engine, EventRejected, SegmentEngine
 from riskwatch.metrics import RiskwatchMetrics
-from riskwatch.models import Rejection, parse_event
+from riskwatch.models import Rejection, future_rejection, parse_event
 from riskwatch.rules import load_rules
 from riskwatch.metrics import AlertTally
 from riskwatch.service import public_record
@@ -102,6 +102,7 @@ class Processor:
         self.metrics = metrics
         self.rules = load_rules(s.rules_dir)
         self.lateness = s.lateness_seconds
+        self.future_tolerance = s.future_tolerance_seconds
         self.clock = SharedClock(s.lateness_seconds, s.idle_advance_seconds, options.name)
         self.units: dict[int, _Unit] = {}
         self.segment_units: dict[int, _Unit] = {}
@@ -209,11 +210,18 @@ class Processor:
         observe = self.metrics.evaluation_seconds.observe
         clock = self.clock
         positions = self.positions
+        # The wall clock, read once per batch, for the future check (DOMAIN §3).
+        wall_clock = time.time()
+        tolerance = self.future_tolerance
         for message in self._current(messages):
             started = time.perf_counter()
             parsed = parse_event(message.value if message.value is not None else b"")
             if isinstance(parsed, Rejection):
                 await self._dead_letter(message, parsed)
+                continue
+            future = future_rejection(parsed, wall_clock, tolerance)
+            if future is not None:
+                await self._dead_letter(message, future)
                 continue
             partition = message.partition
             unit = touched.get(partition)

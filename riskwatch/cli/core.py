@@ -5,7 +5,9 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
+from typing import Iterator
 
 import click
 import orjson
@@ -97,13 +99,27 @@ def rules_check(directory: Path | None) -> None:
                f"tiers {', '.join(r.tier for r in ruleset.matrix.rules)})")
 
 
-def read_lines(path: str):
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def read_lines(path: str) -> Iterator[tuple[int, bytes]]:
+    """The records of a JSON-lines file, or of stdin for "-", as (line number, bytes).
+
+    DOMAIN §3 "Files": a UTF-8 byte-order mark at the start, CRLF line ends
+    and blank lines are accepted. Line numbers are the file's own (1-based,
+    blank lines counted), so a report's "line N" is where an editor shows it;
+    `replay`, `run --input` and `produce` all read through here. The line is
+    given without its line end and surrounding whitespace. Raises OSError
+    when the file cannot be opened or read.
+    """
     if path == "-":
         stream = sys.stdin.buffer
     else:
         stream = open(path, "rb")  # noqa: SIM115 - closed below
     try:
         for number, line in enumerate(stream, start=1):
+            if number == 1 and line.startswith(UTF8_BOM):
+                line = line[len(UTF8_BOM):]
             line = line.strip()
             if line:
                 yield number, line
@@ -112,16 +128,26 @@ def read_lines(path: str):
             stream.close()
 
 
+def _future_tolerance_option(function):
+    return click.option(
+        "--future-tolerance", "future_tolerance", type=float, default=None,
+        help="Reject events whose occurred_at is more than this many seconds beyond the wall clock "
+             "(default 3600; negative turns the check off) (RISKWATCH_FUTURE_TOLERANCE_SECONDS).",
+    )(function)
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True)
 @click.option("--until", "until", default=None, help="Move the clock to this RFC 3339 instant at the end.")
 @click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None, help="Rule directory.")
 @click.option("--lateness", type=float, default=None, help="Allowed lateness in seconds (default 600).")
 @click.option("--alertmanager", default=None, help="Also push alerts to this Alertmanager URL.")
+@_future_tolerance_option
 def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, lateness: float | None,
-           alertmanager: str | None) -> None:
+           alertmanager: str | None, future_tolerance: float | None) -> None:
     """Replay JSON-lines event files: alert changes on stdout, summary and rejected lines on stderr."""
-    settings = _settings().with_overrides(rules_dir=rules_dir, lateness_seconds=lateness, alertmanager_url=alertmanager)
+    settings = _settings().with_overrides(rules_dir=rules_dir, lateness_seconds=lateness, alertmanager_url=alertmanager,
+                                          future_tolerance_seconds=future_tolerance)
     until_instant = None
     if until is not None:
         try:
@@ -142,7 +168,8 @@ def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, la
     am_sink = _alertmanager_sink(settings.alertmanager_url, None)
     if am_sink is not None:
         sinks.append(am_sink.send)
-    service = EmbeddedService(ruleset, settings.lateness_seconds, sinks=sinks, manage_gc=True)
+    service = EmbeddedService(ruleset, settings.lateness_seconds, sinks=sinks, manage_gc=True,
+                              future_tolerance_seconds=settings.future_tolerance_seconds)
     for path in files:
         try:
             for number, line in read_lines(path):
@@ -209,12 +236,34 @@ def simulate_command(seed: int, customers: int, days: int, events: int | None, b
             stream.flush()
 
 
+# Two simulated years from the simulation's fixed start: every event lies in
+# the past, so none is refused as in the future (DOMAIN §3).
+RUN_DAYS = 730
+
+
+def _refuse_a_simulation_into_the_future(days: int, tolerance_seconds: float) -> None:
+    """A usage error if `days` of simulation from its start would reach past the wall clock.
+
+    Such events would be rejected as in the future (DOMAIN §3) from that day
+    on: better to say so before starting than to run into a wall of rejections.
+    """
+    if tolerance_seconds < 0:
+        return
+    end = SimulationSettings().start + timedelta(days=days)
+    if end.timestamp() > time.time() + tolerance_seconds:
+        raise click.BadParameter(
+            f"{days} simulated days from {SimulationSettings().start:%Y-%m-%d} reach {end:%Y-%m-%d}, past today: "
+            f"those events would be rejected as in the future (give fewer days, or --future-tolerance -1 "
+            f"to turn the check off)", param_hint="--days")
+
+
 @main.command()
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulated business.")
 @click.option("--input", "input_path", type=click.Path(path_type=Path), default=None,
               help="Read events from this JSON-lines file instead of simulating.")
 @click.option("--customers", type=int, default=400, show_default=True)
-@click.option("--days", type=int, default=None, help="Simulated days (default: until stopped).")
+@click.option("--days", type=int, default=RUN_DAYS, show_default=True,
+              help="Simulated days from the simulation's start (2024-01-01): two years, all of them in the past.")
 @click.option("--rate", type=float, default=2000.0, show_default=True, help="Events per second (0: as fast as possible).")
 @click.option("--metrics-port", type=int, default=None, help="Port for /metrics (default 9464; 0 picks a free one).")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True)
@@ -226,16 +275,19 @@ def simulate_command(seed: int, customers: int, days: int, events: int | None, b
               help="With --input or --days: exit at the end instead of serving metrics until Ctrl-C.")
 @click.option("--quiet", is_flag=True, help="Only the summary, no alert lines.")
 @click.option("--color/--no-color", default=None, help="Colour tiers (default: when stdout is a terminal).")
-def run(seed: int, input_path: Path | None, customers: int, days: int | None, rate: float, metrics_port: int | None,
+@_future_tolerance_option
+def run(seed: int, input_path: Path | None, customers: int, days: int, rate: float, metrics_port: int | None,
         metrics_host: str, rules_dir: Path | None, alertmanager: str | None, store_dir: Path | None,
-        exit_when_done: bool, quiet: bool, color: bool | None) -> None:
+        exit_when_done: bool, quiet: bool, color: bool | None, future_tolerance: float | None) -> None:
     """The main job, embedded: simulate (or read) events, evaluate, show alerts live, serve /metrics."""
     from prometheus_client import CollectorRegistry
 
     from riskwatch.metrics_server import serve_metrics
 
     settings = _settings().with_overrides(rules_dir=rules_dir, metrics_port=metrics_port, alertmanager_url=alertmanager,
-                                          store_dir=store_dir)
+                                          store_dir=store_dir, future_tolerance_seconds=future_tolerance)
+    if input_path is None:
+        _refuse_a_simulation_into_the_future(days, settings.future_tolerance_seconds)
     ruleset = _rules_or_exit(settings.rules_dir)
     if input_path is not None and not input_path.is_file():
         click.echo(f"{input_path}: cannot read: no such file", err=True)
@@ -277,7 +329,8 @@ def run(seed: int, input_path: Path | None, customers: int, days: int | None, ra
             if am_sink is not None:
                 am_sink.tick()
             last_resend = time.monotonic()
-    service = EmbeddedService(ruleset, settings.lateness_seconds, metrics=metrics, sinks=sinks, manage_gc=True)
+    service = EmbeddedService(ruleset, settings.lateness_seconds, metrics=metrics, sinks=sinks, manage_gc=True,
+                              future_tolerance_seconds=settings.future_tolerance_seconds)
 
     stopping = {"now": False}
 
@@ -288,18 +341,18 @@ def run(seed: int, input_path: Path | None, customers: int, days: int | None, ra
     signal.signal(signal.SIGINT, stop)
 
     if input_path is not None:
-        source = (line for _, line in read_lines(str(input_path)))
+        source = read_lines(str(input_path))
         label = str(input_path)
     else:
-        source = simulate(SimulationSettings(seed=seed, customers=customers, days=days))
+        source = enumerate(simulate(SimulationSettings(seed=seed, customers=customers, days=days)), start=1)
         label = "simulation"
     started = time.monotonic()
     fed = 0
-    for line in source:
+    for number, line in source:
         if stopping["now"]:
             break
         fed += 1
-        service.feed(line, label, fed)
+        service.feed(line, label, number)
         resend_open_alerts()
         if rate > 0 and fed % 50 == 0:
             ahead = fed / rate - (time.monotonic() - started)

@@ -45,6 +45,9 @@ _prefix_option = click.option("--topic-prefix", help="Prefix of every topic name
 @click.option("--idle-advance", "idle_advance_seconds", type=float,
               help="Advance the clock by wall-clock time after this many idle seconds; 0 turns it off (RISKWATCH_IDLE_ADVANCE_SECONDS).")
 @click.option("--lateness", "lateness_seconds", type=float, help="Allowed lateness in seconds (RISKWATCH_LATENESS_SECONDS).")
+@click.option("--future-tolerance", "future_tolerance_seconds", type=float,
+              help="Dead-letter events whose occurred_at is more than this many seconds beyond the wall clock; "
+                   "default 3600, negative turns the check off (RISKWATCH_FUTURE_TOLERANCE_SECONDS).")
 @_prefix_option
 @click.option("--alertmanager", "alertmanager_url", help="Alertmanager base URL to push alerts to (RISKWATCH_ALERTMANAGER).")
 @click.option("--partitions", type=int, default=None,

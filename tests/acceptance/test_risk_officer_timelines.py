@@ -245,11 +245,12 @@ def test_every_alert_record_of_a_simulated_business_honours_the_contract(riskwat
     path = tmp_path / "business.jsonl"
     made = riskwatch("simulate", "--seed", "3", "--customers", "80", "--days", "150", "--output", path)
     assert made.returncode == 0, made.stderr
-    done = riskwatch("replay", path, "--until", "2026-07-01T00:00:00Z")
+    # The simulation starts on 2024-01-01; the clock ends four weeks after its 150 days.
+    done = riskwatch("replay", path, "--until", "2024-06-26T00:00:00Z")
     assert done.returncode == 0, done.stderr
     records = done.records
     assert len({r["indicator"] for r in records}) >= 3
     for record in records:
         assert_section_5_record(record)
-    again = riskwatch("replay", path, "--until", "2026-07-01T00:00:00Z")
+    again = riskwatch("replay", path, "--until", "2024-06-26T00:00:00Z")
     assert again.stdout == done.stdout      # same inputs, same alert ids, same bytes

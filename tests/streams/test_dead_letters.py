@@ -28,6 +28,8 @@ POISON = {
     "unknown_type": json.dumps(dict(GOOD, event_id="bad-type", type="order.teleported")).encode(),
     "missing_field": json.dumps({k: v for k, v in GOOD.items() if k != "customer_id"}).encode(),
     "too_large": _huge(),
+    # A mistyped year: refused before it can move the shared clock (DOMAIN §3).
+    "future": json.dumps(dict(GOOD, event_id="bad-year", occurred_at="2062-03-01T09:00:00+08:00")).encode(),
 }
 
 
@@ -68,6 +70,7 @@ def test_poison_records_land_in_the_dead_letter_topic_with_their_origin(kafka_br
             assert "riskwatch.truncated" not in headers
     assert "amount" in by_kind["invalid_field"][1]["riskwatch.reason"]
     assert "customer_id" in by_kind["missing_field"][1]["riskwatch.reason"]
+    assert "in the future" in by_kind["future"][1]["riskwatch.reason"]
 
     # The worker is still alive and evaluating.
     assert worker.process.poll() is None
