@@ -99,7 +99,7 @@ class Engine:
         self.book = AlertBook(rules, self.state)
         self.deadlines = DeadlineIndex()
         self.stats: Counter[str] = Counter()
-        self._rates = exact_rates(rules.currency_rates)
+        self._rates = exact_rates(rules.currency_rates_exact)
         # customer -> invoices changed since its last credit check, and
         # customer -> (as of, receivables then, invoices kept): the check adds
         # the changes instead of summing every open invoice every hour.

@@ -38,10 +38,11 @@ class UnknownCurrency(ValueError):
         super().__init__(currency)
 
 
-def exact_rates(rates: dict[str, float]) -> dict[str, Fraction]:
-    """The rule files' rates to CNY as exact fractions (`7.1` is 71/10, not the
-    nearest binary float), so a conversion rounds once, at the end."""
-    return {code: Fraction(str(rate)) for code, rate in rates.items()}
+def exact_rates(rates: dict[str, Decimal]) -> dict[str, Fraction]:
+    """The rule files' rates to CNY (`RuleSet.currency_rates_exact`, decimals as
+    written: `7.1` is 71/10, not the nearest binary float) as fractions, so a
+    conversion rounds once, at the end."""
+    return {code: Fraction(rate) for code, rate in rates.items()}
 
 
 def doc_micro(amount: Decimal) -> int:
