@@ -24,6 +24,7 @@ from riskwatch.alerts.actions import SYSTEM_ROLE, isoformat, make_action, parse_
 from riskwatch.alerts.lifecycle import ActionRefused, Ledger
 from riskwatch.alerts.store import WorkflowStore
 from riskwatch.rules.response import ResponseRules
+from riskwatch.units import reading
 
 log = logging.getLogger(__name__)
 
@@ -286,17 +287,36 @@ class AlertDesk:
 
 
 def describe_alert(item: dict, now: datetime) -> dict:
+    """A work item as the API shows it; `now` is the clock its steps and
+    acknowledgement are measured against (overdue flags)."""
     out = {k: v for k, v in item.items() if k != "alert"}
     out["alert"] = item["alert"]
     out["indicator"] = item["alert"].get("indicator")
     out["customer_class"] = item["alert"].get("customer_class")
     out["region"] = item["alert"].get("region")
     out["summary"] = item["alert"].get("summary")
+    out["reading"] = describe_reading(item["alert"])
     overdue = {s["step"] for s in lifecycle.overdue_steps(item, now)}
     out["steps"] = [{**s, "overdue": s["step"] in overdue} for s in item["steps"]]
     ack_due = parse_instant(item["ack_due"])
     out["response_overdue"] = item["status"] == "open" and ack_due is not None and now > ack_due
     return out
+
+
+def describe_reading(record: dict) -> dict | None:
+    """The record's observed value against its threshold, printed so that a
+    breach reads as one (`riskwatch.units.reading`): {"observed": "72 h 5 min",
+    "threshold": "72 h", "relation": "above"|"below"|"at", "beyond": bool,
+    "text": "72 h 5 min > 72 h"}. Computed from the numbers, so a record
+    whose summary was written by an older version still shows right. None
+    for a record without a usable measurement (fed over HTTP, say)."""
+    try:
+        shown = reading(float(record["observed"]), float(record["threshold"]), record["unit"],
+                        record.get("direction") or "above")
+    except (KeyError, TypeError, ValueError):
+        return None
+    return {"observed": shown.value, "threshold": shown.threshold, "relation": shown.relation,
+            "beyond": shown.beyond, "text": shown.comparison()}
 
 
 def describe_plan(plan: dict, now: datetime) -> dict:

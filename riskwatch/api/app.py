@@ -407,7 +407,8 @@ def create_app(
         reviews = desk.reviews(now, status=status, **filters)
         return {
             "alerts": [{k: a[k] for k in ("alert_id", "indicator", "tier", "status", "owner", "customer_class",
-                                          "region", "summary", "cycle", "plan_ids", "review_ids", "response_overdue")}
+                                          "region", "summary", "reading", "cycle", "plan_ids", "review_ids",
+                                          "response_overdue")}
                        | {"raised_at": a["alert"].get("raised_at"), "respond_by": a["alert"].get("respond_by")}
                        for a in alerts],
             "plans": plans,
