@@ -78,9 +78,9 @@ def reading(value: float, threshold: float, unit: str, direction: str = "above")
     "ratio", a fraction: 1.003 is 100.3%), for an indicator that fires
     strictly `direction` ("above" or "below") its threshold.
 
-    The value is rounded to the nearest step of its unit's coarsest step
-    that keeps it, as printed, on its true side of the printed threshold (or
-    on it, when it is exactly the threshold); a difference finer than the
+    The value is rounded (half up) at the coarsest of its unit's steps at
+    which it still prints on its true side of the printed threshold (or on
+    it, when it is exactly the threshold); a difference finer than the
     finest step is rounded away from the threshold. Raises ValueError naming
     an unknown unit or direction.
     """
