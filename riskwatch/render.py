@@ -2,42 +2,27 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
+
+from riskwatch.units import reading
 
 COLOURS = {"red": "\033[1;31m", "orange": "\033[38;5;208m", "yellow": "\033[33m", "blue": "\033[36m"}
 DIM, RESET = "\033[2m", "\033[0m"
-_UNITS = {"hours": " h", "days": " days", "ratio": ""}
-
-
-def format_value(value: float, unit: str, towards: str | None = None) -> str:
-    """One decimal; an observed value is rounded away from its threshold
-    (`towards` "up" or "down"), so 72.0002 h shows as 72.1 h, never "72.0 h > 72.0 h"."""
-    scaled = value * 100 if unit == "ratio" else value
-    if towards == "up":
-        scaled = math.ceil(scaled * 10 - 1e-9) / 10
-    elif towards == "down":
-        scaled = math.floor(scaled * 10 + 1e-9) / 10
-    if unit == "ratio":
-        return f"{scaled:.1f}%"
-    return f"{scaled:.1f}{_UNITS.get(unit, '')}"
 
 
 def alert_line(record: dict, colour: bool = True) -> str:
+    """One alert change record (docs/contracts-internal.md) as one terminal
+    line: tier, when, change, indicator, subject, the observed value against
+    its threshold ("72 h 5 min > 72 h", `riskwatch.units.reading`), owner,
+    respond-by and the first playbook step; resolved changes dimmed."""
     tier = record["tier"]
     tag = f"{tier.upper():<6}"
     subject = record["subject"]
     about = f"{subject['kind']} {subject['id']}"
     if subject.get("customer_id") and subject["customer_id"] != subject["id"]:
         about += f" ({subject['customer_id']})"
-    above = record.get("direction", "above") == "above"
-    comparison = ">" if above else "<"
-    if record["status"] == "resolved":
-        shown = format_value(record["observed"], record["unit"])
-        observed = f"{shown}, threshold {format_value(record['threshold'], record['unit'])}"
-    else:
-        shown = format_value(record["observed"], record["unit"], towards="up" if above else "down")
-        observed = f"{shown} {comparison} {format_value(record['threshold'], record['unit'])}"
+    observed = reading(record["observed"], record["threshold"], record["unit"],
+                       record.get("direction") or "above").comparison()
     when = (record.get("updated_at") or record["raised_at"] or "")[:16].replace("T", " ")
     if record["status"] == "resolved":
         text = f"{tag} {when}  resolved  {record['indicator']:<22} {about}  {observed}  ({record.get('resolution') or 'cleared'})"

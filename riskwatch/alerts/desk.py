@@ -8,8 +8,12 @@ is appended before it is folded, so the state after a restart is the state
 before it. `notify` (e.g. the Alertmanager sink) sees the alert as it should
 be shown after each change, whichever process recorded it.
 
-The desk never reads a clock: callers pass `now` (the API its wall clock,
-`riskwatch run` its service clock).
+The desk never reads a clock: callers pass `now`. Deadlines are measured
+on the service clock (DOMAIN §4, the event-time watermark) in every mode:
+`riskwatch run` ticks with its engine's watermark and records it in the
+store (`keep_clock`); the API on the same store ticks with what it recorded
+(`service_clock`); in the Kafka deployment the worker ticks with the shared
+watermark. People's actions are stamped with the time they were made.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from riskwatch.alerts.actions import SYSTEM_ROLE, isoformat, make_action, parse_
 from riskwatch.alerts.lifecycle import ActionRefused, Ledger
 from riskwatch.alerts.store import WorkflowStore
 from riskwatch.rules.response import ResponseRules
+from riskwatch.units import reading
 
 log = logging.getLogger(__name__)
 
@@ -146,20 +151,25 @@ class AlertDesk:
         plan_id: str | None = None,
         review_id: str | None = None,
         data: dict | None = None,
+        clock: datetime | None = None,
     ) -> dict:
-        """Record a person's action; raises ActionRefused if the state does not allow it."""
+        """Record a person's action made at `now`; raises ActionRefused if the
+        state does not allow it. `clock` is the service clock its deadlines
+        are checked against (a snooze must end after it, an acknowledgement
+        is in time up to respond_by on it); `now` when not given."""
+        clock = now if clock is None else clock
         with self._transaction():
             self._catch_up()
             action = make_action(kind, at=now, actor=actor, role=role, reason=reason, alert_id=alert_id,
                                  plan_id=plan_id, review_id=review_id, data=data)
-            lifecycle.check_action(self.ledger, action, now)
+            lifecycle.check_action(self.ledger, action, clock)
             ack_due = None
             if kind == "acknowledge" and alert_id in self.ledger.alerts:
                 ack_due = self.ledger.alerts[alert_id].get("ack_due")
             self._record("action", action)
             if kind == "acknowledge" and self.metrics is not None and alert_id in self.ledger.alerts:
                 item = self.ledger.alerts[alert_id]
-                in_time = ack_due is None or now <= datetime.fromisoformat(ack_due.replace("Z", "+00:00"))
+                in_time = ack_due is None or clock <= datetime.fromisoformat(ack_due.replace("Z", "+00:00"))
                 self.metrics.alert_responses.labels(tier=item["tier"], outcome="in_time" if in_time else "late").inc()
             return action
 
@@ -235,6 +245,22 @@ class AlertDesk:
         self._update_metrics(now, recorded)
         return recorded
 
+    def keep_clock(self, now: datetime) -> list[dict]:
+        """For the process whose events make the service clock (`riskwatch
+        run`, with its engine's watermark): record `now` as the store's
+        service clock, so the other processes on the store (the API) measure
+        deadlines on it too, and tick with it (`tick`). The stored clock never
+        moves back: an earlier `now` leaves it, and the tick uses the stored one."""
+        with self._transaction():
+            if self.store is not None:
+                now = self.store.advance_clock(now)
+            return self.tick(now)
+
+    def service_clock(self) -> datetime | None:
+        """The service clock recorded in the store by the process feeding it
+        (`keep_clock`); None before any was recorded, or without a store."""
+        return None if self.store is None else self.store.service_clock()
+
     def reload_rules(self, rules: ResponseRules, *, now: datetime, actor: str, role: str) -> dict:
         with self._transaction():
             self.rules = rules
@@ -286,17 +312,36 @@ class AlertDesk:
 
 
 def describe_alert(item: dict, now: datetime) -> dict:
+    """A work item as the API shows it; `now` is the clock its steps and
+    acknowledgement are measured against (overdue flags)."""
     out = {k: v for k, v in item.items() if k != "alert"}
     out["alert"] = item["alert"]
     out["indicator"] = item["alert"].get("indicator")
     out["customer_class"] = item["alert"].get("customer_class")
     out["region"] = item["alert"].get("region")
     out["summary"] = item["alert"].get("summary")
+    out["reading"] = describe_reading(item["alert"])
     overdue = {s["step"] for s in lifecycle.overdue_steps(item, now)}
     out["steps"] = [{**s, "overdue": s["step"] in overdue} for s in item["steps"]]
     ack_due = parse_instant(item["ack_due"])
     out["response_overdue"] = item["status"] == "open" and ack_due is not None and now > ack_due
     return out
+
+
+def describe_reading(record: dict) -> dict | None:
+    """The record's observed value against its threshold, printed so that a
+    breach reads as one (`riskwatch.units.reading`): {"observed": "72 h 5 min",
+    "threshold": "72 h", "relation": "above"|"below"|"at", "beyond": bool,
+    "text": "72 h 5 min > 72 h"}. Computed from the numbers, so a record
+    whose summary was written by an older version still shows right. None
+    for a record without a usable measurement (fed over HTTP, say)."""
+    try:
+        shown = reading(float(record["observed"]), float(record["threshold"]), record["unit"],
+                        record.get("direction") or "above")
+    except (KeyError, TypeError, ValueError):
+        return None
+    return {"observed": shown.value, "threshold": shown.threshold, "relation": shown.relation,
+            "beyond": shown.beyond, "text": shown.comparison()}
 
 
 def describe_plan(plan: dict, now: datetime) -> dict:

@@ -6,6 +6,12 @@ across a restart and the audit trail is the log itself. SQLite triggers
 refuse UPDATE and DELETE: even a bug in riskwatch cannot rewrite history.
 Several processes (riskwatch run, riskwatch api) may share one file: each
 appends inside an IMMEDIATE transaction and catches up on the others' rows.
+
+Beside the log the file keeps the service clock (DOMAIN §4: the event-time
+watermark) of the process that feeds it: `riskwatch run` advances it, the
+API reads it, so both measure deadlines on the same clock. It only moves
+forward. It is not history (the actions the clock made due carry their
+time), so it is one row, not a log.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -33,6 +40,10 @@ CREATE TRIGGER IF NOT EXISTS log_no_update BEFORE UPDATE ON log
 BEGIN SELECT RAISE(ABORT, 'the workflow log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS log_no_delete BEFORE DELETE ON log
 BEGIN SELECT RAISE(ABORT, 'the workflow log is append-only'); END;
+CREATE TABLE IF NOT EXISTS service_clock (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    at_ts REAL NOT NULL
+);
 """
 
 
@@ -120,3 +131,25 @@ class WorkflowStore:
     def last_seq(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM log").fetchone()[0]
+
+    def advance_clock(self, instant: datetime) -> datetime:
+        """Record `instant` (aware) as the service clock unless the clock is
+        already later; returns the clock as stored. Raises ValueError for a
+        naive datetime."""
+        if instant.tzinfo is None:
+            raise ValueError("service clock: naive datetime, give a timezone")
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO service_clock (id, at_ts) VALUES (1, ?) "
+                "ON CONFLICT (id) DO UPDATE SET at_ts = max(at_ts, excluded.at_ts)",
+                (instant.timestamp(),),
+            )
+        clock = self.service_clock()
+        assert clock is not None
+        return clock
+
+    def service_clock(self) -> datetime | None:
+        """The service clock the feeding process recorded (UTC); None before it recorded any."""
+        with self._lock:
+            row = self._db.execute("SELECT at_ts FROM service_clock WHERE id = 1").fetchone()
+        return None if row is None else datetime.fromtimestamp(row[0], tz=timezone.utc)

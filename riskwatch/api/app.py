@@ -48,6 +48,10 @@ _ERRORS = {
 }
 
 
+# Measuring against it, nothing is overdue: the view before any service clock was recorded.
+_BEFORE_ANY_CLOCK = datetime.min.replace(tzinfo=timezone.utc)
+
+
 def wall_clock() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -135,12 +139,28 @@ def create_app(
     tick_seconds: float = 30.0,
     metrics=None,
     keeps_clock: bool = True,
+    service_clock: Callable[[], datetime | None] | None = None,
 ) -> FastAPI:
     """The API over one desk. `on_rules_reload` (e.g. `riskwatch run` reloading
     its engine) returns the problems found, [] when the new rules are in force.
+
+    Two clocks: `clock` stamps people's actions (when they acted);
+    `service_clock` is what deadlines are measured on (escalation, snooze
+    ends, overdue flags), in store mode the watermark `riskwatch run`
+    records in the store (`AlertDesk.service_clock`, DOMAIN §4). While it
+    returns None (nothing has fed the store a clock yet) the API records
+    nothing the clock makes due and shows nothing overdue. Without
+    `service_clock`, deadlines are measured on `clock`.
     `keeps_clock=False` (the Kafka deployment): the worker records escalations
     against its event-time clock; the API only folds what the log brings."""
     guard = threading.Lock()
+
+    def measured() -> datetime | None:
+        return clock() if service_clock is None else service_clock()
+
+    def deadlines_clock() -> datetime:
+        now = measured()
+        return _BEFORE_ANY_CLOCK if now is None else now
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -160,8 +180,9 @@ def create_app(
 
     def _tick() -> None:
         with guard:
-            if keeps_clock:
-                desk.tick(clock())
+            now = measured() if keeps_clock else None
+            if now is not None:
+                desk.tick(now)
             else:
                 desk.sync()
 
@@ -218,10 +239,10 @@ def create_app(
 
     def act(request: Request, kind: str, **kw) -> dict:
         with guard:
-            return desk.act(kind, now=clock(), **who(request), **kw)
+            return desk.act(kind, now=clock(), clock=deadlines_clock(), **who(request), **kw)
 
     def show_alert(alert_id: str) -> dict:
-        item = desk.alert(alert_id, clock())
+        item = desk.alert(alert_id, deadlines_clock())
         if item is None:
             raise HTTPException(404, f"alert {alert_id} not found")
         return {**item, "audit": desk.audit(subject=alert_id)}
@@ -237,7 +258,7 @@ def create_app(
         since: AwareDatetime | None = None, until: AwareDatetime | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[dict[str, Any]]:
-        found = desk.alerts(clock(), tier=tier, indicator=indicator, owner=owner, status=status,
+        found = desk.alerts(deadlines_clock(), tier=tier, indicator=indicator, owner=owner, status=status,
                             customer_class=customer_class, region=region, since=since, until=until)
         return sorted(found, key=lambda a: a["alert"].get("raised_at") or "", reverse=True)[:limit]
 
@@ -274,8 +295,8 @@ def create_app(
     def snooze(request: Request, alert_id: Id, body: SnoozeBody) -> dict[str, Any]:
         if body.until is None and not body.until_recovery:
             raise field_error("until", "give `until` (a time) or `until_recovery: true`")
-        if body.until is not None and body.until <= clock():
-            raise field_error("until", "must be in the future")
+        if body.until is not None and body.until <= (now := deadlines_clock()):
+            raise field_error("until", f"must be in the future (the service clock is at {now.isoformat()})")
         act(request, "snooze", alert_id=alert_id, reason=body.reason,
             data={"until": body.until.astimezone(timezone.utc).isoformat() if body.until else None,
                   "until_recovery": body.until_recovery})
@@ -334,13 +355,13 @@ def create_app(
     @roles(*READERS)
     def list_plans(status: Literal["active", "completed", "closed", "cancelled"] | None = None,
                    alert_id: Annotated[str | None, Query(max_length=128)] = None) -> list[dict[str, Any]]:
-        plans = desk.plans(clock(), status=status)
+        plans = desk.plans(deadlines_clock(), status=status)
         return [p for p in plans if alert_id is None or p["alert_id"] == alert_id]
 
     @app.get("/v1/plans/{plan_id}", tags=["plans"], summary="One plan", responses={404: {}})
     @roles(*READERS)
     def get_plan(plan_id: Id) -> dict[str, Any]:
-        for plan in desk.plans(clock()):
+        for plan in desk.plans(deadlines_clock()):
             if plan["plan_id"] == plan_id:
                 return {**plan, "audit": desk.audit(subject=plan_id)}
         raise HTTPException(404, f"plan {plan_id} not found")
@@ -365,13 +386,13 @@ def create_app(
     @roles(*READERS)
     def list_reviews(status: Literal["open", "submitted", "signed_off"] | None = None,
                      overdue: bool | None = None) -> list[dict[str, Any]]:
-        found = desk.reviews(clock(), status=status)
+        found = desk.reviews(deadlines_clock(), status=status)
         return [r for r in found if overdue is None or r["overdue"] == overdue]
 
     @app.get("/v1/reviews/{review_id}", tags=["reviews"], summary="One review", responses={404: {}})
     @roles(*READERS)
     def get_review(review_id: Id) -> dict[str, Any]:
-        for review in desk.reviews(clock()):
+        for review in desk.reviews(deadlines_clock()):
             if review["review_id"] == review_id:
                 return {**review, "audit": desk.audit(subject=review_id)}
         raise HTTPException(404, f"review {review_id} not found")
@@ -399,7 +420,7 @@ def create_app(
         customer_class: CustomerClass | None = None,
         since: AwareDatetime | None = None, until: AwareDatetime | None = None,
     ) -> dict[str, Any]:
-        now = clock()
+        now = deadlines_clock()
         filters = dict(tier=tier, indicator=indicator, owner=owner, customer_class=customer_class,
                        since=since, until=until)
         alerts = desk.alerts(now, status=status, **filters)
@@ -407,7 +428,8 @@ def create_app(
         reviews = desk.reviews(now, status=status, **filters)
         return {
             "alerts": [{k: a[k] for k in ("alert_id", "indicator", "tier", "status", "owner", "customer_class",
-                                          "region", "summary", "cycle", "plan_ids", "review_ids", "response_overdue")}
+                                          "region", "summary", "reading", "cycle", "plan_ids", "review_ids",
+                                          "response_overdue")}
                        | {"raised_at": a["alert"].get("raised_at"), "respond_by": a["alert"].get("respond_by")}
                        for a in alerts],
             "plans": plans,
@@ -456,13 +478,15 @@ def create_app(
     @roles("operator", "readonly")
     def health() -> dict[str, Any]:
         now = clock()
+        service_now = measured()
         items = desk.ledger.alerts.values()
         return {
             "status": "ok",
             "now": now.isoformat(),
+            "service_clock": None if service_now is None else service_now.isoformat(),
             "store": desk.store.describe() if desk.store is not None else None,
             "alerts_open": sum(1 for i in items if i["status"] != "resolved"),
-            "reviews_overdue": sum(1 for r in desk.reviews(now) if r["overdue"]),
+            "reviews_overdue": sum(1 for r in desk.reviews(deadlines_clock()) if r["overdue"]),
         }
 
     return app

@@ -28,7 +28,11 @@ def app_from_settings(settings: Settings, *, metrics: RiskwatchMetrics | None = 
     on_kafka = settings.workflow_log == "kafka"
     store = workflow_log_on_kafka(settings) if on_kafka else WorkflowStore(settings.store_dir)
     desk = AlertDesk(rules, store, metrics=metrics)
+    # Store mode: deadlines on the watermark `riskwatch run` records in the
+    # store, never on this process's wall clock (a replayed history is not
+    # overdue because it is old).
     return create_app(desk, tokens, rules_dir=settings.rules_dir, metrics=metrics, keeps_clock=not on_kafka,
+                      service_clock=None if on_kafka else desk.service_clock,
                       tick_seconds=1.0 if on_kafka else 30.0)
 
 

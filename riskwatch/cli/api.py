@@ -118,8 +118,11 @@ def _print_json(value) -> None:
 
 def _alert_line(alert: dict) -> str:
     overdue = " RESPONSE OVERDUE" if alert.get("response_overdue") else ""
+    # The API prints the value against its threshold (riskwatch.units), so
+    # the terminal shows what the API shows.
+    shown = f"{alert['reading']['text']}  " if alert.get("reading") else ""
     return (f"{alert['alert_id']}  {alert['tier']:<6} {alert['status']:<12} {alert.get('indicator') or '':<22} "
-            f"owner {alert['owner']}  respond by {alert['alert'].get('respond_by') if 'alert' in alert else alert.get('respond_by')}"
+            f"{shown}owner {alert['owner']}  respond by {alert['alert'].get('respond_by') if 'alert' in alert else alert.get('respond_by')}"
             f"{overdue}\n    {alert.get('summary') or ''}")
 
 

@@ -318,14 +318,15 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
     sinks = [show, desk]
     last_resend = time.monotonic()
 
-    def resend_open_alerts() -> None:
-        # Escalation runs on the service clock; Alertmanager expires an alert at
-        # its endsAt, so open ones are re-sent well before.
+    def resend_open_alerts(final: bool = False) -> None:
+        # Escalation runs on the service clock, recorded in the store for the
+        # API beside this process; Alertmanager expires an alert at its
+        # endsAt, so open ones are re-sent well before.
         nonlocal last_resend
-        if time.monotonic() - last_resend > 5:
+        if final or time.monotonic() - last_resend > 5:
             watermark = service.engine.watermark
             if watermark is not None:
-                desk.tick(watermark)
+                desk.keep_clock(watermark)
             if am_sink is not None:
                 am_sink.tick()
             last_resend = time.monotonic()
@@ -358,6 +359,7 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
             ahead = fed / rate - (time.monotonic() - started)
             if ahead > 0:
                 time.sleep(ahead)
+    resend_open_alerts(final=True)  # the clock where the input ended, not where it was 5 s before
     if am_sink is not None and hasattr(am_sink, "flush"):
         am_sink.flush()
     click.echo("", err=True)

@@ -18,6 +18,7 @@ from riskwatch.engine.scoring import score
 from riskwatch.rules.loader import CompiledIndicator, RuleSet
 from riskwatch.rules.schema import TIER_RANK
 from riskwatch.timeutil import human_duration, iso, parse_duration
+from riskwatch.units import reading, round_beside
 
 ALERT_PREFIX = "a:"
 
@@ -52,15 +53,6 @@ def alert_id_for(indicator: str, subject_kind: str, subject_id: str) -> str:
     """Stable across replays, redeliveries and restarts: the same subject, the same id."""
     digest = hashlib.sha1(f"{indicator}\x1f{subject_kind}\x1f{subject_id}".encode()).hexdigest()
     return "al-" + digest[:16]
-
-
-_UNIT_LABEL = {"hours": "h", "days": "days", "ratio": ""}
-
-
-def _format_value(value: float, unit: str) -> str:
-    if unit == "ratio":
-        return f"{value * 100:.1f}%"
-    return f"{value:.1f} {_UNIT_LABEL[unit]}"
 
 
 class AlertBook:
@@ -108,7 +100,7 @@ class AlertBook:
             onset_ts = previous["raised_ts"] if previous is not None and previous["status"] == "open" else now_ts
         status = "open" if finding.open else "resolved"
         # A ratio against a limit of 0 (credit hold) has no finite value.
-        observed = round(finding.observed, 4) if math.isfinite(finding.observed) else None
+        observed = round_beside(finding.observed, indicator.threshold) if math.isfinite(finding.observed) else None
         evidence = list(dict.fromkeys(finding.evidence))
 
         if previous is not None:
@@ -215,10 +207,8 @@ class AlertBook:
 
     def _summary(self, finding: Finding, observed: float) -> str:
         indicator = finding.indicator
-        shown = _format_value(observed, indicator.unit)
-        limit = _format_value(indicator.threshold, indicator.unit)
-        word = "above" if indicator.direction == "above" else "below"
-        text = f"{indicator.title}: {finding.detail} {shown} ({word} threshold {limit})".replace("  ", " ")
+        shown = reading(observed, indicator.threshold, indicator.unit, indicator.direction)
+        text = f"{indicator.title}: {finding.detail} {shown}".replace("  ", " ")
         if not finding.open and finding.resolution:
             text += f"; cleared: {finding.resolution}"
         return text
