@@ -37,7 +37,7 @@ class Finding:
     evidence: tuple = ()
     eta_late: bool = False
     detail: str = ""
-    resolution: str | None = None    # why it cleared: paid, delivered, written_off, price_back, ...
+    resolution: object = None        # why it cleared (str, or an object worded by str()): paid, delivered, ...
     assess_observed: float | None = None  # the value to score on, when not the latest observed
     # An absence condition closed by a clearing fact (a late shipment
     # delivered, an overdue invoice settled): (observed, amount_cny) for each
@@ -165,7 +165,7 @@ class AlertBook:
             "raised_ts": raised_ts,
             "updated_at": iso(max(now_ts, raised_ts)),
             "resolved_at": iso(finding.resolved_ts if finding.resolved_ts is not None else max(now_ts, raised_ts)) if status == "resolved" else None,
-            "resolution": finding.resolution if status == "resolved" else None,
+            "resolution": None if status != "resolved" or finding.resolution is None else str(finding.resolution),
             "owner": response.owner,
             "escalate_to": response.escalate_to,
             "notify": list(response.notify),

@@ -11,7 +11,6 @@ import bisect
 import hashlib
 from collections import Counter
 from datetime import datetime
-from decimal import Decimal
 from typing import Callable, MutableMapping
 
 from riskwatch import models
@@ -71,17 +70,11 @@ class EventRejected(RiskwatchError):
 
 
 def fingerprint(event: models.Event) -> int:
-    """A 64-bit digest of an event's content, stable across processes (the
-    worker's state outlives it). Equal values count as equal content: `12000`
-    and `"12000.00"`, or one instant written in two offsets."""
-    parts = []
-    for value in event.__dict__.values():
-        if isinstance(value, Decimal):
-            value = value.normalize()
-        elif isinstance(value, datetime):
-            value = value.timestamp()
-        parts.append(value)
-    digest = hashlib.blake2b(repr(parts).encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    """A 64-bit digest of an event's content as the contract reads it, stable
+    across processes (the worker's state outlives it): field order,
+    whitespace and unknown extra fields do not count; a value spelt
+    differently (`12000` and `"12000.00"`) does."""
+    digest = hashlib.blake2b(event.__pydantic_serializer__.to_json(event), digest_size=8).digest()
     return int.from_bytes(digest, "big")
 
 
@@ -278,7 +271,8 @@ class Engine:
             return []
         fen = minor_units(event.amount, event.currency, self._rates)
         region = intern(event.region) or customer.region
-        order = (ts, fen, event.order_id, region, event.event_id)
+        cancelled = self._cancellation(event.order_id)
+        order = (ts, fen, event.order_id, region, event.event_id, None if cancelled is None else cancelled[0])
         newest = max(ts, customer.orders[-1][0]) if customer.orders else ts
         orders = tuple(o for o in customer.orders if o[0] >= newest - self._order_window)
         index = bisect.bisect(orders, order)
@@ -311,8 +305,17 @@ class Engine:
             self.stats["duplicate"] += 1    # the earliest cancellation ends the obligation
             return []
         self.state[key] = (revision, shipments)
-        customer = self._customer(intern(event.customer_id))
-        region = next((o[3] for o in customer.orders if o[2] == event.order_id), None)
+        customer_id = intern(event.customer_id)
+        customer = self._customer(customer_id)
+        region = None
+        for index, order in enumerate(customer.orders):
+            if order[2] == event.order_id:
+                # The order window carries the cancellation, so the key-account
+                # check reads it without a lookup per order.
+                region = order[3]
+                orders = customer.orders[:index] + (order[:5] + (ts,),) + customer.orders[index + 1:]
+                self.state[CUSTOMER + customer_id] = tuple(customer._replace(orders=orders))
+                break
         targets = ["all"] + ([region] if region in self.rules.targets and region != "all" else [])
         for target in targets:
             if target in self.rules.targets:
@@ -492,7 +495,12 @@ class Engine:
         observations = list(history.observations)
         bisect.insort(observations, observation)
         self.state[key] = PriceHistory(history.carry, tuple(Observation(*o) for o in observations))
-        return self._evaluate_price(key, self.state[key], self.clock.now)
+        now = self.clock.now
+        if now is None or not ts < now:
+            # Decided once the watermark passes it (docs/decisions.md).
+            self.deadlines.schedule(ts, key)
+            return []
+        return self._evaluate_price(key, self.state[key], now)
 
     def _evaluate_price(self, key: str, raw, now: float | None) -> list[dict]:
         history = _as(PriceHistory, raw)
@@ -616,8 +624,8 @@ class Engine:
             customer = self._customer(customer_id)
             recent = prior = 0
             recent_events: list[str] = []
-            for ts, fen, order_id, _, event_id in customer.orders:
-                if ts > as_of or self._cancelled_by(order_id, as_of):
+            for ts, fen, _, _, event_id, cancelled_ts in customer.orders:
+                if ts > as_of or (cancelled_ts is not None and cancelled_ts <= as_of):
                     continue
                 if ts > as_of - window:
                     recent += fen
@@ -640,10 +648,6 @@ class Engine:
                 ), as_of))
         return changes
 
-
-    def _cancelled_by(self, order_id: str, instant: float) -> bool:
-        cancelled = self._cancellation(order_id)
-        return cancelled is not None and cancelled[0] <= instant
 
 
 def _alert_id(indicator: str, kind: str, subject_id: str) -> str:

@@ -59,7 +59,9 @@ def fen_of(micro: int, currency: str, rates: dict[str, Fraction]) -> int:
     if rate is None:
         raise UnknownCurrency(currency)
     if rate == 1:
-        return round(Fraction(micro, 10_000))
+        # round(Fraction(micro, 10_000)) without the Fraction: half to even.
+        fen, rest = divmod(micro, 10_000)
+        return fen + 1 if rest > 5_000 or (rest == 5_000 and fen % 2) else fen
     return round(micro * rate / 10_000)
 
 
@@ -145,7 +147,7 @@ def shipment_finding(
         delay = end_ts - rec.promised_ts
         if not delay > limit:
             return _cleared(indicator, subject, evidence, amount_cny, customer_class, region, delay / HOUR,
-                            f"{resolution} {_day(end_ts)}, before the deadline {_day(deadline)}"), None
+                            BeforeDeadline(resolution, end_ts, deadline)), None
         return Finding(
             indicator, subject, open=False, observed=delay / HOUR, onset_ts=deadline,
             resolved_ts=end_ts, amount_cny=amount_cny, customer_class=customer_class,
@@ -166,8 +168,19 @@ def shipment_finding(
     ), next_point
 
 
-def _day(instant: float) -> str:
-    return iso(instant)
+class BeforeDeadline:
+    """The resolution of an alert cleared by a fact dated before its deadline
+    (DOMAIN §4: a late fact resolves the alert "with a resolution that says
+    so"). Worded only when a record is written: most such findings clear
+    nothing and are dropped unread."""
+
+    __slots__ = ("what", "fact_ts", "deadline_ts")
+
+    def __init__(self, what: str, fact_ts: float, deadline_ts: float):
+        self.what, self.fact_ts, self.deadline_ts = what, fact_ts, deadline_ts
+
+    def __str__(self) -> str:
+        return f"{self.what} {iso(self.fact_ts)}, before the deadline {iso(self.deadline_ts)}"
 
 
 def _cleared(indicator, subject, evidence, amount_cny, customer_class, region, observed, resolution) -> Finding:
@@ -297,9 +310,9 @@ def invoice_finding(
     if open_at_deadline <= 0 or written_off_by_deadline:
         overdue = ((now or rec.due_ts) - rec.due_ts) / DAY
         if written_off_by_deadline:
-            resolution = f"written off {_day(rec.written_off_ts)}, before the deadline {_day(deadline)}"
+            resolution = BeforeDeadline("written off", rec.written_off_ts, deadline)
         else:
-            resolution = f"paid: settled by a payment dated {_day(_settled_at(rec, rates))}, before the deadline {_day(deadline)}"
+            resolution = BeforeDeadline("paid: settled by a payment dated", _settled_at(rec, rates), deadline)
         return _cleared(indicator, subject, rec.evidence, fen_of(max(0, open_at_deadline), currency, rates) / 100,
                         customer_class, region,
                         overdue, resolution), None
