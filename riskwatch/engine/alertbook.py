@@ -102,6 +102,10 @@ class AlertBook:
         # A ratio against a limit of 0 (credit hold) has no finite value.
         observed = round_beside(finding.observed, indicator.threshold) if math.isfinite(finding.observed) else None
         evidence = list(dict.fromkeys(finding.evidence))
+        if not evidence and previous is not None:
+            # A group measured again after its events left the window still
+            # owes the events that caused it (DOMAIN §5).
+            evidence = previous["evidence"]
 
         if previous is not None:
             if (

@@ -160,14 +160,15 @@ class Engine:
         return changes
 
     def _check_currencies(self, event: models.Event) -> None:
-        for field in ("currency",):
-            currency = getattr(event, field, None)
-            if currency is not None and currency not in self._rates:
-                raise EventRejected(models.Rejection(
-                    "unknown_currency",
-                    f"{field}: no rate for {currency!r} in the rules (indicators.yaml currency_rates_to_cny); "
-                    "an amount is never taken as CNY",
-                ))
+        # Every money field of an event is in its one `currency` field
+        # (our_price included); a payment without one is in its invoice's.
+        currency = getattr(event, "currency", None)
+        if currency is not None and currency not in self._rates:
+            raise EventRejected(models.Rejection(
+                "unknown_currency",
+                f"currency: no rate for {currency!r} in the rules (indicators.yaml currency_rates_to_cny); "
+                "an amount is never taken as CNY",
+            ))
 
     def advance_to(self, instant: datetime | float) -> list[dict]:
         """Move the clock to an instant (idle advance, `--until`, a shared clock)."""
