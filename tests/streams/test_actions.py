@@ -42,6 +42,13 @@ def api_on_kafka(broker: str, prefix: str):
         yield url
 
 
+def price_war(first_id: str, cut_id: str, sku: str, day: str) -> list[bytes]:
+    """A 15% cut of `sku` at 10:01 on `day`, and an unrelated observation that
+    carries the watermark past it: a cut is decided once the clock passes it."""
+    return [_price(first_id, sku, 100, f"{day}T10:00:00Z"), _price(cut_id, sku, 85, f"{day}T10:01:00Z"),
+            _price(f"{cut_id}-tick", f"{sku}-TICK", 100, just_past(f"{day}T10:01:00Z"))]
+
+
 def just_past(deadline: str) -> str:
     """An event time that moves the worker's watermark a minute past `deadline`."""
     instant = datetime.fromisoformat(deadline.replace("Z", "+00:00")) + timedelta(seconds=WORKER_LATENESS + 60)
@@ -62,8 +69,7 @@ def test_an_acknowledgement_through_kafka_stops_the_workers_escalation_and_survi
     broker = kafka_broker.bootstrap
     worker = start_worker()
     produce_lines(broker, topic_prefix, [
-        _price("p-a1", "SKU-ACK", 100, "2026-03-01T10:00:00Z"), _price("p-a2", "SKU-ACK", 85, "2026-03-01T10:01:00Z"),
-        _price("p-b1", "SKU-OPEN", 100, "2026-03-01T10:00:00Z"), _price("p-b2", "SKU-OPEN", 85, "2026-03-01T10:01:00Z"),
+        *price_war("p-a1", "p-a2", "SKU-ACK", "2026-03-01"), *price_war("p-b1", "p-b2", "SKU-OPEN", "2026-03-01"),
     ])
     with api_on_kafka(broker, topic_prefix) as url:
         alerts = wait_until(lambda: (lambda a: a if {"SKU-ACK", "SKU-OPEN"} <= set(a) else None)(alerts_by_sku(url)),
@@ -116,8 +122,7 @@ def test_an_action_the_broker_cannot_take_is_refused_with_503_and_recorded_once_
     broker = Broker(tmp_path / "kafka")
     broker.start()
     try:
-        change = replayed_price_cut_from_events([_price("d-1", "SKU-DOWN", 100, "2026-03-01T10:00:00Z"),
-                                                 _price("d-2", "SKU-DOWN", 85, "2026-03-01T10:01:00Z")])
+        change = replayed_price_cut_from_events(price_war("d-1", "d-2", "SKU-DOWN", "2026-03-01"))
         with api_on_kafka(broker.bootstrap, "down.") as url:
             fed = httpx.post(url + "/v1/alert-changes", headers=OPERATOR, json=change, timeout=10)
             assert fed.status_code == 202, fed.text
@@ -159,8 +164,7 @@ def test_records_other_clients_wrote_to_the_workflow_topics_are_skipped_not_fata
     from kafka import KafkaProducer
 
     start_worker()   # creates the topics
-    change = replayed_price_cut_from_events([_price("g-1", "SKU-G", 100, "2026-03-01T10:00:00Z"),
-                                             _price("g-2", "SKU-G", 85, "2026-03-01T10:01:00Z")])
+    change = replayed_price_cut_from_events(price_war("g-1", "g-2", "SKU-G", "2026-03-01"))
     producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
     for topic, value in [
         ("actions", b"not json"),
@@ -211,10 +215,8 @@ def gone(pid: int) -> bool:
 def test_with_two_workers_a_missed_deadline_is_recorded_and_counted_once(kafka_broker, start_worker, topic_prefix):
     workers = [start_worker(), start_worker()]
     broker = kafka_broker.bootstrap
-    change = replayed_price_cut_from_events([_price("t-1", "SKU-TWO", 100, "2026-03-01T10:00:00Z"),
-                                             _price("t-2", "SKU-TWO", 85, "2026-03-01T10:01:00Z")])
-    produce_lines(broker, topic_prefix, [_price("t-1", "SKU-TWO", 100, "2026-03-01T10:00:00Z"),
-                                         _price("t-2", "SKU-TWO", 85, "2026-03-01T10:01:00Z")])
+    change = replayed_price_cut_from_events(price_war("t-1", "t-2", "SKU-TWO", "2026-03-01"))
+    produce_lines(broker, topic_prefix, price_war("t-1", "t-2", "SKU-TWO", "2026-03-01"))
     produce_lines(broker, topic_prefix, [_price("t-3", "SKU-CLOCK", 100, just_past(change["respond_by"]))])
     wait_until(lambda: any(a["kind"] == "escalate" for a in actions_on_topic(broker, topic_prefix)), 60, 0.5,
                "the escalation")
@@ -236,10 +238,8 @@ def test_with_two_workers_a_missed_deadline_is_recorded_and_counted_once(kafka_b
     os.kill(keeper.process.pid, signal.SIGKILL)
     keeper.process.wait(timeout=30)
     wait_until(lambda: gone(desk), 15, 0.3, "the killed worker's desk process to end")
-    second = replayed_price_cut_from_events([_price("t-4", "SKU-TWO-B", 100, "2026-03-02T10:00:00Z"),
-                                             _price("t-5", "SKU-TWO-B", 85, "2026-03-02T10:01:00Z")])
-    produce_lines(broker, topic_prefix, [_price("t-4", "SKU-TWO-B", 100, "2026-03-02T10:00:00Z"),
-                                         _price("t-5", "SKU-TWO-B", 85, "2026-03-02T10:01:00Z")])
+    second = replayed_price_cut_from_events(price_war("t-4", "t-5", "SKU-TWO-B", "2026-03-02"))
+    produce_lines(broker, topic_prefix, price_war("t-4", "t-5", "SKU-TWO-B", "2026-03-02"))
     produce_lines(broker, topic_prefix, [_price("t-6", "SKU-CLOCK", 100, just_past(second["respond_by"]))])
     wait_until(lambda: second["alert_id"] in {a["alert_id"] for a in actions_on_topic(broker, topic_prefix)
                                                if a["kind"] == "escalate"}, 90, 0.5, "the survivor's escalation")

@@ -22,7 +22,9 @@ def _price(event_id: str, price: int, minute: int) -> bytes:
 def test_worker_alerts_reach_alertmanager_with_their_alert_id(kafka_broker, start_worker, topic_prefix, tmp_path):
     with webhook_receiver() as webhook, running_alertmanager(config_for_test(webhook.url), tmp_path / "am") as am:
         start_worker(extra_args=("--alertmanager", am.url))
-        produce_lines(kafka_broker.bootstrap, topic_prefix, [_price("am-1", 100, 0), _price("am-2", 80, 1)])
+        produce_lines(kafka_broker.bootstrap, topic_prefix, [_price("am-1", 100, 0), _price("am-2", 80, 1),
+                                                             # carries the watermark (10 min lateness) past the cut
+                                                             _price("am-3", 80, 13)])
         alerts = am.wait_for_alerts(lambda found: any(a["labels"].get("indicator") == "competitor_price_cut" for a in found),
                                     timeout=30)
     cut = next(a for a in alerts if a["labels"].get("indicator") == "competitor_price_cut")
