@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Callable, MutableMapping
 
 from riskwatch import models
+from riskwatch.engine import exposure
 from riskwatch.engine.aggregates import TICK, SegmentEngine
 from riskwatch.engine.alertbook import ALERT_PREFIX, AlertBook, Finding
 from riskwatch.engine.clock import Watermark
@@ -185,6 +186,7 @@ class Engine:
     def _record(self, finding: Finding | None, now: float | None) -> list[dict]:
         if finding is None:
             return []
+        exposure.attach_reference(self.state, self.rules, finding, now)
         record = self.book.record(finding, now if now is not None else (finding.onset_ts or 0.0))
         return [record] if record is not None else []
 
@@ -220,9 +222,11 @@ class Engine:
                 sales_rep=customer.sales_rep or intern(event.sales_rep),
             )
         self.state[CUSTOMER + customer_id] = tuple(updated)
+        exposure.order_placed(self.state, customer, customer_id, event.order_id, ts, fen)
         self._after_customer_change(customer_id, customer, updated)
         self._send_fact({"kind": "activity", "segment": self._segment_of(updated), "customer_id": customer_id,
-                         "ts": ts, "event_id": event.event_id})
+                         "ts": ts, "event_id": event.event_id,
+                         "purchases_fen": exposure.purchases_fact(self.state, self.rules, customer_id, updated.customer_class, ts)})
         targets = ["all"] if "all" in self.rules.targets else []
         if region in self.rules.targets and region != "all":
             targets.append(region)
@@ -240,6 +244,7 @@ class Engine:
             return []
         updated = customer._replace(cancelled=customer.cancelled + (event.order_id,))
         self.state[CUSTOMER + customer_id] = tuple(updated)
+        exposure.order_cancelled(self.state, customer, customer_id, event.order_id)
         region = next((o[3] for o in customer.orders if o[2] == event.order_id), None)
         targets = ["all"] + ([region] if region in self.rules.targets and region != "all" else [])
         for target in targets:
@@ -275,7 +280,8 @@ class Engine:
                 self._send_fact({"kind": "left", "segment": old, "customer_id": customer_id})
                 last = before.orders[-1]
                 self._send_fact({"kind": "activity", "segment": new, "customer_id": customer_id,
-                                 "ts": last[0], "event_id": last[4]})
+                                 "ts": last[0], "event_id": last[4],
+                                 "purchases_fen": exposure.purchases_fact(self.state, self.rules, customer_id, after.customer_class, last[0])})
             # Receivables follow the customer into its segment, whatever arrived first.
             for invoice_id in after.invoices:
                 rec = self.state.get(INVOICE + invoice_id)

@@ -19,6 +19,7 @@ from riskwatch.errors import RulesError
 from riskwatch.rules.matrix import Matrix, compile_matrix
 from riskwatch.rules.schema import (
     INDICATOR_IDS,
+    REFERENCES_OF_INDICATOR,
     SUBJECT_OF_INDICATOR,
     UNIT_OF_INDICATOR,
     Indicator,
@@ -26,6 +27,7 @@ from riskwatch.rules.schema import (
     MatrixFile,
     Playbook,
     PlaybooksFile,
+    References,
     Score,
     TargetsFile,
     TierResponse,
@@ -90,6 +92,7 @@ class RuleSet:
     currency_rates: dict[str, float]
     response_rules: Any = None
     files: tuple[str, ...] = field(default=())
+    references: References = field(default_factory=References)
 
     def classify(self, probability: float, impact: float, controllability: float) -> str:
         return self.matrix.classify(probability, impact, controllability)
@@ -258,6 +261,7 @@ def load_rules(directory: Path | str) -> RuleSet:
         currency_rates=dict(indicators_file.currency_rates_to_cny),
         response_rules=response_rules,
         files=tuple(sorted(raw)),
+        references=indicators_file.references,
     )
 
 
@@ -318,6 +322,10 @@ def _compile_indicator(
                     f"{path}.{score_name}.by_observed[{index}]: use '{indicator.threshold.direction}' like the threshold"
                 )
                 ok = False
+        if score.reference is not None and score.reference not in REFERENCES_OF_INDICATOR[indicator_id]:
+            offered = ", ".join(REFERENCES_OF_INDICATOR[indicator_id]) or "none"
+            problems.append(f"{path}.{score_name}.reference: {score.reference!r} is not known to this indicator (it offers: {offered})")
+            ok = False
     every = indicator.evaluate_every or _DEFAULT_EVALUATE_EVERY.get(indicator_id)
     if not ok:
         return None
