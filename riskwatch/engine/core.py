@@ -222,7 +222,7 @@ class Engine:
                 sales_rep=customer.sales_rep or intern(event.sales_rep),
             )
         self.state[CUSTOMER + customer_id] = tuple(updated)
-        exposure.order_placed(self.state, customer, customer_id, event.order_id, ts, fen)
+        exposure.order_placed(self.state, customer, customer_id, event.order_id, ts, fen, self._order_window)
         self._after_customer_change(customer_id, customer, updated)
         self._send_fact({"kind": "activity", "segment": self._segment_of(updated), "customer_id": customer_id,
                          "ts": ts, "event_id": event.event_id,

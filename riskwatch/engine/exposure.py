@@ -45,13 +45,18 @@ def month_of(ts: float) -> int:
 
 
 def record_order(state: MutableMapping[str, object], customer_id: str, ts: float, fen: int) -> None:
-    """Add an order's amount (CNY fen; negative to take a cancelled order back)
-    to its customer's month. Months older than the kept window are dropped."""
+    """Add an order's amount (CNY fen; 0 for an order cancelled before it was
+    seen, negative to take a cancelled order back) to its customer's month.
+
+    Any order placed, cancelled or not, makes its month one the customer was
+    seen in (a cancellation does not undo that, so the first month seen does
+    not depend on whether the order or its cancellation came first). Months
+    older than the kept window are dropped."""
     key = PURCHASES + customer_id
     month = month_of(ts)
     rec = state.get(key)
     if rec is None:
-        if fen > 0:
+        if fen >= 0:
             state[key] = (month, month, fen)
         return
     first, newest, amounts = rec[0], rec[1], list(rec[2:])
@@ -62,14 +67,21 @@ def record_order(state: MutableMapping[str, object], customer_id: str, ts: float
     if index < KEEP_MONTHS:
         amounts.extend([0] * (index + 1 - len(amounts)))
         amounts[index] = max(0, amounts[index] + fen)
-    state[key] = (min(first, month) if fen > 0 else first, newest, *amounts[:KEEP_MONTHS])
+    state[key] = (min(first, month) if fen >= 0 else first, newest, *amounts[:KEEP_MONTHS])
 
 
-def order_placed(state: MutableMapping[str, object], customer, customer_id: str, order_id: str, ts: float, fen: int) -> None:
-    """Count a new order unless a cancellation for it arrived first (`customer`: the
-    Customer before the order, riskwatch/engine/entities.py)."""
-    if order_id not in customer.cancelled:
-        record_order(state, customer_id, ts, fen)
+def order_placed(state: MutableMapping[str, object], customer, customer_id: str, order_id: str, ts: float, fen: int,
+                 dedupe_window: float) -> None:
+    """Count a new order unless a cancellation for it arrived first.
+
+    `customer` is the Customer before the order (riskwatch/engine/entities.py);
+    it remembers the orders of the last `dedupe_window` seconds, which is how a
+    redelivered order is recognised. An order older than that, arriving now,
+    cannot be told from a redelivery (a re-imported export) and is not counted:
+    counting it twice would inflate the reference."""
+    if customer.orders and ts < customer.orders[-1][0] - dedupe_window:
+        return
+    record_order(state, customer_id, ts, 0 if order_id in customer.cancelled else fen)
 
 
 def order_cancelled(state: MutableMapping[str, object], customer, customer_id: str, order_id: str) -> None:
