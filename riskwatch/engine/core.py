@@ -226,7 +226,8 @@ class Engine:
         self._after_customer_change(customer_id, customer, updated)
         self._send_fact({"kind": "activity", "segment": self._segment_of(updated), "customer_id": customer_id,
                          "ts": ts, "event_id": event.event_id,
-                         "purchases_fen": exposure.purchases_fact(self.state, self.rules, customer_id, updated.customer_class, ts)})
+                         "purchases_fen": exposure.purchases_fact(self.state, self.rules, customer_id, updated.customer_class,
+                                                           ts - self.clock.lateness)})
         targets = ["all"] if "all" in self.rules.targets else []
         if region in self.rules.targets and region != "all":
             targets.append(region)
@@ -281,7 +282,8 @@ class Engine:
                 last = before.orders[-1]
                 self._send_fact({"kind": "activity", "segment": new, "customer_id": customer_id,
                                  "ts": last[0], "event_id": last[4],
-                                 "purchases_fen": exposure.purchases_fact(self.state, self.rules, customer_id, after.customer_class, last[0])})
+                                 "purchases_fen": exposure.purchases_fact(self.state, self.rules, customer_id, after.customer_class,
+                                                                          last[0] - self.clock.lateness)})
             # Receivables follow the customer into its segment, whatever arrived first.
             for invoice_id in after.invoices:
                 rec = self.state.get(INVOICE + invoice_id)

@@ -155,7 +155,11 @@ def attach_reference(state: MutableMapping[str, object], rules: RuleSet, finding
 
 def purchases_fact(state: MutableMapping[str, object], rules: RuleSet, customer_id: str,
                    customer_class: str | None, ts: float) -> int:
-    """The customer's reference as of one of its orders, in CNY fen, for the
-    segment facts: churn weighs each customer of a segment by it
-    (`segment_trailing_12m_purchases`), on whichever worker the segment is."""
+    """The customer's reference in CNY fen as of an instant, for the segment
+    facts: churn weighs each customer of a segment by it
+    (`segment_trailing_12m_purchases`), on whichever worker the segment is.
+
+    The engine passes an order's time less the allowed lateness: every order
+    before that has arrived when the order is read, so the weight does not
+    depend on arrival order even for an order in a month's first minutes."""
     return int(round(customer_reference_cny(state, rules, customer_id, customer_class, ts) * 100))
