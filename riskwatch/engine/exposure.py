@@ -139,6 +139,8 @@ def attach_reference(state: MutableMapping[str, object], rules: RuleSet, finding
     with the money at stake, not with the customer's later orders or with
     months leaving the window (and a restart that re-evaluates it changes
     nothing)."""
+    if not finding.open and finding.resolved_ts is None:
+        return    # it can only close an alert, which keeps the assessment it was worked under
     indicator = finding.indicator
     customer_id = finding.subject.get("customer_id")
     if customer_id is None or finding.reference_cny is not None or not uses_customer_reference(rules, indicator.id):
