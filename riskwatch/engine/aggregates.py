@@ -20,7 +20,8 @@ from riskwatch.engine.alertbook import AlertBook, Finding
 from riskwatch.engine.clock import Watermark
 from riskwatch.rules.loader import RuleSet
 
-MEMBER = "gm:"     # churn membership: customer -> (segment, last order ts, previous order ts, event ids)
+MEMBER = "gm:"     # churn membership: customer -> (segment, last order ts, previous order ts, event ids,
+                   #   purchases fen as of the last order, as of the previous one)
 RECEIVABLE = "gi:"  # collection: invoice -> (segment, due ts, fen, ((ts, fen), ...), written off ts, event id)
 SALE = "gs:"       # target: order -> (targets, ts, fen, cancelled, event id)
 TICK = "gt:"       # last evaluated instant per indicator
@@ -112,27 +113,35 @@ class SegmentEngine:
         key = MEMBER + fact["customer_id"]
         segment = fact["segment"]
         ts = fact["ts"]
+        # The customer's annual purchases as the entity engine reckoned them at
+        # this order (facts from before they were carried weigh nothing).
+        fen = fact.get("purchases_fen") or 0
         current = self.state.get(key)
         if current is None or current[0] != segment:
             if current is not None:
                 self._members[current[0]].discard(fact["customer_id"])
-            last, previous, events = ts, None, (fact["event_id"],)
+            last, previous, events, last_fen, previous_fen = ts, None, (fact["event_id"],), fen, 0
             if current is not None:
-                last, previous = (ts, current[1]) if ts >= current[1] else (current[1], max(ts, current[2] or ts))
-                events = ((fact["event_id"],) + tuple(current[3]))[:2]
+                _, last0, previous0, events0, last_fen0, previous_fen0 = _member(current)
+                if ts >= last0:
+                    last, previous, last_fen, previous_fen = ts, last0, fen, last_fen0
+                else:
+                    last, last_fen = last0, last_fen0
+                    previous, previous_fen = (ts, fen) if previous0 is None or ts > previous0 else (previous0, previous_fen0)
+                events = ((fact["event_id"],) + tuple(events0))[:2]
         else:
-            _, last0, previous0, events0 = current
+            _, last0, previous0, events0, last_fen0, previous_fen0 = _member(current)
             if fact["event_id"] in events0 and ts in (last0, previous0):
                 return
             if ts >= last0:
-                last, previous = ts, last0
+                last, previous, last_fen, previous_fen = ts, last0, fen, last_fen0
                 events = (fact["event_id"],) + tuple(events0[:1])
             elif previous0 is None or ts > previous0:
-                last, previous = last0, ts
+                last, previous, last_fen, previous_fen = last0, ts, last_fen0, fen
                 events = tuple(events0[:1]) + (fact["event_id"],)
             else:
                 return
-        self.state[key] = (segment, last, previous, events)
+        self.state[key] = (segment, last, previous, events, last_fen, previous_fen)
         self._members[segment].add(fact["customer_id"])
 
     # --- the schedule ---------------------------------------------------------
@@ -188,17 +197,20 @@ class SegmentEngine:
         findings = []
         for segment, members in sorted(self._members.items()):
             base = churned = 0
+            base_fen = churned_fen = 0    # the same customers weighed by their annual purchases
             evidence: list[str] = []
             for customer_id in members:
-                _, last, previous, events = self.state[MEMBER + customer_id]
+                _, last, previous, events, last_fen, previous_fen = _member(self.state[MEMBER + customer_id])
                 event_id = events[0] if events else None
                 if last > as_of:
-                    last, event_id = previous, (events[1] if len(events) > 1 else None)
+                    last, last_fen, event_id = previous, previous_fen, (events[1] if len(events) > 1 else None)
                 if last is None or as_of - last > window:
                     continue
                 base += 1
+                base_fen += last_fen
                 if as_of - last > churn_after:
                     churned += 1
+                    churned_fen += last_fen
                     if event_id is not None:
                         evidence.append(event_id)
             evidence = sorted(evidence)[:20]
@@ -213,6 +225,8 @@ class SegmentEngine:
                     indicator, segment, breached, rate, as_of, tuple(evidence),
                     f"segment {segment}: {churned} of {base} customers without an order for 90 days; churn",
                     customer_class=segment if segment in ("A", "B", "C", "D") else None,
+                    # What the churned customers bought in a year, of what the base did.
+                    amount_cny=churned_fen / 100, reference_cny=base_fen / 100 if base_fen else None,
                 ))
         return self._emit(findings, as_of)
 
@@ -254,7 +268,7 @@ class SegmentEngine:
                 findings.append(self._segment_finding(
                     indicator, segment, breached, rate, as_of, tuple(evidence),
                     f"segment {segment}: {collected / 100:,.0f} of {due_total / 100:,.0f} CNY due in 30 days collected; rate",
-                    amount_cny=(due_total - collected) / 100,
+                    amount_cny=(due_total - collected) / 100, reference_cny=due_total / 100,
                     customer_class=segment if segment in ("A", "B", "C", "D") else None,
                 ))
         return self._emit(findings, as_of)
@@ -313,7 +327,7 @@ class SegmentEngine:
                 findings.append(self._segment_finding(
                     indicator, subject_id, breached, lag, as_of, (),
                     f"{target} {period}: {sold / 100:,.0f} CNY sold against {expected / 100:,.0f} CNY pro-rated target; lag",
-                    kind="target", amount_cny=max(0.0, (expected - sold) / 100),
+                    kind="target", amount_cny=max(0.0, (expected - sold) / 100), reference_cny=expected / 100,
                     extra_subject={"target": target, "period": period},
                     region=None if target == "all" else target,
                 ))
@@ -326,17 +340,22 @@ class SegmentEngine:
 
     def _segment_finding(self, indicator, subject_id, breached, observed, as_of, evidence, detail,
                          kind="segment", amount_cny=None, customer_class=None, extra_subject=None,
-                         region=None, resolution=None) -> Finding:
+                         region=None, resolution=None, reference_cny=None) -> Finding:
         subject = {"kind": kind, "id": subject_id}
         if kind == "segment":
             subject["segment"] = subject_id
         subject.update(extra_subject or {})
         return Finding(
             indicator, subject, open=breached, observed=observed, onset_ts=None,
-            resolved_ts=None if breached else as_of, amount_cny=amount_cny, customer_class=customer_class,
-            region=region, evidence=evidence, detail=detail,
+            resolved_ts=None if breached else as_of, amount_cny=amount_cny, reference_cny=reference_cny,
+            customer_class=customer_class, region=region, evidence=evidence, detail=detail,
             resolution=None if breached else (resolution or "back within threshold"),
         )
+
+
+def _member(value: tuple) -> tuple:
+    """A churn membership record; one kept before purchases were carried weighs nothing."""
+    return value if len(value) == 6 else (*value[:4], 0, 0)
 
 
 SegmentSink = Callable[[dict], None]

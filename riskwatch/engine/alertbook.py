@@ -32,6 +32,9 @@ class Finding:
     onset_ts: float | None           # event time the condition started (None: when first seen)
     resolved_ts: float | None = None
     amount_cny: float | None = None
+    # The business reference the money at stake is a share of (CNY), as the
+    # indicator's rules name it (rules/indicators.yaml `reference`).
+    reference_cny: float | None = None
     customer_class: str | None = None
     region: str | None = None
     evidence: tuple = ()
@@ -73,7 +76,8 @@ class AlertBook:
             return None  # a resolved alert stays as it was closed until it reopens
         # Everything the record is computed from: equal inputs, no change, no scoring.
         inputs = (finding.open, round(finding.observed, 4), finding.evidence, finding.amount_cny,
-                  finding.customer_class, finding.eta_late, finding.assess_observed, finding.resolved_ts)
+                  finding.customer_class, finding.eta_late, finding.assess_observed, finding.resolved_ts,
+                  finding.reference_cny)
         if previous is not None and previous.get("inputs") == inputs:
             return None
 
@@ -164,6 +168,7 @@ class AlertBook:
             "unit": indicator.unit,
             "direction": indicator.direction,
             "amount_at_stake_cny": None if finding.amount_cny is None else round(finding.amount_cny, 2),
+            "impact_reference_cny": None if finding.reference_cny is None else round(finding.reference_cny, 2),
             "summary": self._summary(finding, finding.observed if observed is None else observed),
             "raised_at": iso(raised_ts),
             "raised_ts": raised_ts,
@@ -194,9 +199,10 @@ class AlertBook:
     def _assess(self, finding: Finding, observed: float, amount_cny: float | None) -> tuple[float, float, float, str]:
         """(probability, impact, controllability, tier) of one measurement."""
         indicator = finding.indicator
-        probability = score(indicator.probability, observed, amount_cny, finding.customer_class, finding.eta_late)
-        impact = score(indicator.impact, observed, amount_cny, finding.customer_class, finding.eta_late)
-        controllability = score(indicator.controllability, observed, amount_cny, finding.customer_class, finding.eta_late)
+        reference = finding.reference_cny
+        probability = score(indicator.probability, observed, amount_cny, finding.customer_class, finding.eta_late, reference)
+        impact = score(indicator.impact, observed, amount_cny, finding.customer_class, finding.eta_late, reference)
+        controllability = score(indicator.controllability, observed, amount_cny, finding.customer_class, finding.eta_late, reference)
         return probability, impact, controllability, self.rules.classify(probability, impact, controllability)
 
     def _peak(self, finding: Finding) -> tuple[float, float, float, str]:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Callable, MutableMapping
 
 from riskwatch import models
+from riskwatch.engine import exposure
 from riskwatch.errors import RiskwatchError
 from riskwatch.engine.aggregates import TICK, SegmentEngine
 from riskwatch.engine.alertbook import ALERT_PREFIX, AlertBook, Finding
@@ -250,6 +251,7 @@ class Engine:
     def _record(self, finding: Finding | None, now: float | None) -> list[dict]:
         if finding is None:
             return []
+        exposure.attach_reference(self.state, self.rules, finding, now)
         record = self.book.record(finding, now if now is not None else (finding.onset_ts or 0.0))
         return [record] if record is not None else []
 
@@ -286,9 +288,12 @@ class Engine:
                 sales_rep=customer.sales_rep or intern(event.sales_rep),
             )
         self.state[CUSTOMER + customer_id] = tuple(updated)
+        exposure.order_placed(self.state, customer, customer_id, ts, fen, self._order_window, cancelled is not None)
         self._after_customer_change(customer_id, customer, updated)
         self._send_fact({"kind": "activity", "segment": self._segment_of(updated), "customer_id": customer_id,
-                         "ts": ts, "event_id": event.event_id})
+                         "ts": ts, "event_id": event.event_id,
+                         "purchases_fen": exposure.purchases_fact(self.state, self.rules, customer_id, updated.customer_class,
+                                                           ts - self.clock.lateness)})
         targets = ["all"] if "all" in self.rules.targets else []
         if region in self.rules.targets and region != "all":
             targets.append(region)
@@ -314,6 +319,8 @@ class Engine:
                 # The order window carries the cancellation, so the key-account
                 # check reads it without a lookup per order.
                 region = order[3]
+                if order[5] is None:
+                    exposure.order_cancelled(self.state, customer, customer_id, event.order_id)
                 orders = customer.orders[:index] + (order[:5] + (ts,),) + customer.orders[index + 1:]
                 self.state[CUSTOMER + customer_id] = tuple(customer._replace(orders=orders))
                 break
@@ -364,7 +371,9 @@ class Engine:
                 self._send_fact({"kind": "left", "segment": old, "customer_id": customer_id})
                 last = before.orders[-1]
                 self._send_fact({"kind": "activity", "segment": new, "customer_id": customer_id,
-                                 "ts": last[0], "event_id": last[4]})
+                                 "ts": last[0], "event_id": last[4],
+                                 "purchases_fen": exposure.purchases_fact(self.state, self.rules, customer_id, after.customer_class,
+                                                                          last[0] - self.clock.lateness)})
             # Receivables follow the customer into its segment, whatever arrived first.
             for invoice_id in after.invoices:
                 rec = self.state.get(INVOICE + invoice_id)

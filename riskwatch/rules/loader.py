@@ -26,6 +26,7 @@ from riskwatch.rules.matrix import Matrix, compile_matrix
 from riskwatch.rules.schema import (
     CURRENCY_RATES_FIELD,
     INDICATOR_IDS,
+    REFERENCES_OF_INDICATOR,
     SUBJECT_OF_INDICATOR,
     UNIT_OF_INDICATOR,
     Indicator,
@@ -33,6 +34,7 @@ from riskwatch.rules.schema import (
     MatrixFile,
     Playbook,
     PlaybooksFile,
+    References,
     Score,
     TargetsFile,
     TierResponse,
@@ -108,6 +110,7 @@ class RuleSet:
     response_rules: Any = None
     files: tuple[str, ...] = field(default=())
     currency_rates_exact: dict[str, Decimal] = field(default_factory=dict)
+    references: References = field(default_factory=References)
 
     def classify(self, probability: float, impact: float, controllability: float) -> str:
         return self.matrix.classify(probability, impact, controllability)
@@ -278,6 +281,7 @@ def load_rules(directory: Path | str) -> RuleSet:
         response_rules=response_rules,
         files=tuple(sorted(raw)),
         currency_rates_exact=exact_rates,
+        references=indicators_file.references,
     )
 
 
@@ -338,6 +342,10 @@ def _compile_indicator(
                     f"{path}.{score_name}.by_observed[{index}]: use '{indicator.threshold.direction}' like the threshold"
                 )
                 ok = False
+        if score.reference is not None and score.reference not in REFERENCES_OF_INDICATOR[indicator_id]:
+            offered = ", ".join(REFERENCES_OF_INDICATOR[indicator_id]) or "none"
+            problems.append(f"{path}.{score_name}.reference: {score.reference!r} is not known to this indicator (it offers: {offered})")
+            ok = False
     every = indicator.evaluate_every or _DEFAULT_EVALUATE_EVERY.get(indicator_id)
     if not ok:
         return None

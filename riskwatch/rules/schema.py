@@ -46,6 +46,20 @@ UNIT_OF_INDICATOR = {
     "sales_target_lag": "ratio",
 }
 _UNIT_SECONDS = {"hours": 3600.0, "days": 86400.0}
+# The business references an impact share may be measured against, and the
+# indicators whose findings carry each one (the engine computes them; see
+# riskwatch/engine/exposure.py and riskwatch/engine/aggregates.py).
+REFERENCES_OF_INDICATOR = {
+    "customer_churn_rate": ("segment_trailing_12m_purchases",),
+    "delivery_delay": ("customer_trailing_12m_purchases",),
+    "payment_overdue": ("customer_trailing_12m_purchases",),
+    "competitor_price_cut": (),
+    "key_account_decline": ("customer_trailing_12m_purchases",),
+    "credit_limit_breach": ("customer_trailing_12m_purchases",),
+    "collection_rate": ("segment_amount_due",),
+    "sales_target_lag": ("target_to_date",),
+}
+REFERENCES = tuple(sorted({name for names in REFERENCES_OF_INDICATOR.values() for name in names}))
 
 
 class Strict(BaseModel):
@@ -72,6 +86,13 @@ class AmountStep(Strict):
     value: float = Field(ge=0, le=1)
 
 
+class ShareStep(Strict):
+    """A step on the share at stake: amount / reference, a ratio (0.25 is a quarter)."""
+
+    above: float = Field(ge=0)
+    value: float = Field(ge=0, le=1)
+
+
 class ClassTable(Strict):
     A: float | None = Field(default=None, ge=-1, le=1)
     B: float | None = Field(default=None, ge=-1, le=1)
@@ -87,14 +108,21 @@ class Score(Strict):
     value: float | None = Field(default=None, ge=0, le=1)
     by_observed: list[Step] | None = None
     by_amount: list[AmountStep] | None = None
+    by_share: list[ShareStep] | None = None
+    reference: Literal[REFERENCES] | None = None  # type: ignore[valid-type]
     by_class: ClassTable | None = None
     add_by_class: ClassTable | None = None
     add_if_eta_late: float | None = Field(default=None, ge=-1, le=1)
 
     @model_validator(mode="after")
     def _has_a_primary(self) -> "Score":
-        if self.value is None and not self.by_observed and not self.by_amount and self.by_class is None:
-            raise ValueError("give at least one of value, by_observed, by_amount, by_class")
+        if (self.value is None and not self.by_observed and not self.by_amount and not self.by_share
+                and self.by_class is None):
+            raise ValueError("give at least one of value, by_observed, by_amount, by_share, by_class")
+        if self.by_share and self.reference is None:
+            raise ValueError("by_share needs a reference: the amount the share at stake is measured against")
+        if self.reference is not None and not self.by_share:
+            raise ValueError("a reference is only read by by_share steps: give them, or drop the reference")
         return self
 
 
@@ -154,10 +182,39 @@ CURRENCY_RATES_FIELD = "currency_rates_to_cny"
 _ISO_4217 = re.compile(r"[A-Z]{3}")
 
 
+class ClassAmounts(Strict):
+    """CNY per customer class; every class, and "unknown", must be given."""
+
+    A: float = Field(ge=0)
+    B: float = Field(ge=0)
+    C: float = Field(ge=0)
+    D: float = Field(ge=0)
+    unknown: float = Field(ge=0)
+
+    def get(self, customer_class: str | None) -> float:
+        return getattr(self, customer_class or "unknown", self.unknown)
+
+
+class CustomerPurchasesReference(Strict):
+    """How `customer_trailing_12m_purchases` is reckoned while a customer's history is short.
+
+    `floor_by_class`: annual purchases assumed for a customer seen for fewer
+    than 12 full months, when its annualized purchases are lower (DOMAIN §2
+    classes: A > 10M CNY a year, B 5-10M, C 0.5-5M, D below)."""
+
+    floor_by_class: ClassAmounts = Field(default_factory=lambda: ClassAmounts(
+        A=10_000_000, B=5_000_000, C=500_000, D=100_000, unknown=500_000))
+
+
+class References(Strict):
+    customer_trailing_12m_purchases: CustomerPurchasesReference = Field(default_factory=CustomerPurchasesReference)
+
+
 class IndicatorsFile(Strict):
     # Kept as read from YAML: check_currency_rates reports each entry on its own
     # and reads the rates as exact decimals.
     currency_rates_to_cny: dict[object, object] = Field(default_factory=lambda: {"CNY": 1})
+    references: References = Field(default_factory=References)
     indicators: dict[str, Indicator]
 
 

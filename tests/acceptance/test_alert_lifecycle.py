@@ -11,13 +11,15 @@ DUE = "2026-03-01T00:00:00Z"
 
 
 def key_account_invoice() -> Scenario:
+    """A 4M CNY invoice of a key (A-class) account with no purchase history yet: 40% of
+    the 10M CNY a year its class stands for (rules/indicators.yaml, `references`)."""
     return Scenario().feed(
         t.customer_profile("BIGCO", "A", credit_limit=50_000_000, at="2026-01-10T09:00:00Z"),
-        t.invoice_issued("INV-BIG", "BIGCO", "2000000.00", due_at=DUE, at="2026-02-01T09:00:00Z"),
+        t.invoice_issued("INV-BIG", "BIGCO", "4000000.00", due_at=DUE, at="2026-02-01T09:00:00Z"),
     )
 
 
-def test_a_large_a_class_invoice_unpaid_past_60_days_goes_from_orange_to_red():
+def test_a_key_account_invoice_of_40_percent_of_its_annual_purchases_goes_from_orange_to_red_past_60_days():
     story = key_account_invoice().advance_to(at_plus(DUE, days=31))
     first = story.alert("payment_overdue", "INV-BIG")
     assert (first["tier"], first["owner"]) == ("orange", "sales_leadership_group")
@@ -28,6 +30,7 @@ def test_a_large_a_class_invoice_unpaid_past_60_days_goes_from_orange_to_red():
     assert now["owner"] == "crisis_team"
     assert now["change"] == "tier_changed"
     assert now["probability"] > 0.7 and now["impact"] > 0.3 and now["controllability"] < 0.5
+    assert (now["amount_at_stake_cny"], now["impact_reference_cny"]) == (4_000_000, 10_000_000)
     assert [c["change"] for c in story.changes] == ["raised", "tier_changed"]
 
 
@@ -67,9 +70,10 @@ PROMISED = "2026-03-10T12:00:00Z"
 
 
 def big_late_shipment() -> Scenario:
-    """A 1.5M CNY order: orange once 72 h late, red beyond 168 h."""
+    """A 4M CNY order of a new A-class customer (40% of its class's 10M a year):
+    orange once 72 h late, red beyond 168 h."""
     return Scenario().feed(
-        t.order_placed("ORD-9", "C1", "1500000.00", at="2026-03-03T09:00:00Z"),
+        t.order_placed("ORD-9", "C1", "4000000.00", customer_tier="A", at="2026-03-03T09:00:00Z"),
         t.delivery_scheduled("SHP-9", "C1", promised_at=PROMISED, order_id="ORD-9", at="2026-03-03T09:05:00Z"),
     )
 
@@ -95,12 +99,12 @@ def test_the_closing_tier_is_the_same_whether_or_not_the_clock_passed_168_hours_
 
 
 def test_an_invoice_mostly_paid_before_60_days_closes_at_the_tier_of_what_stayed_open():
-    # 2M open for a class A customer is red past 60 days; 0.5M is orange.
+    # 4M open for this class A customer is red past 60 days; 2.5M (25%) is orange.
     story = key_account_invoice().advance_to(at_plus(DUE, days=35))
     story.feed(t.payment_received("INV-BIG", "BIGCO", "1500000.00", at=at_plus(DUE, days=40)))
     story.advance_to(at_plus(DUE, days=65))
     assert story.alert("payment_overdue", "INV-BIG")["tier"] == "orange"
-    story.feed(t.payment_received("INV-BIG", "BIGCO", "500000.00", at=at_plus(DUE, days=70)))
+    story.feed(t.payment_received("INV-BIG", "BIGCO", "2500000.00", at=at_plus(DUE, days=70)))
     closed = story.alert("payment_overdue", "INV-BIG")
     assert (closed["status"], closed["tier"], closed["observed"]) == ("resolved", "orange", 70.0)
 
@@ -108,6 +112,6 @@ def test_an_invoice_mostly_paid_before_60_days_closes_at_the_tier_of_what_stayed
 def test_an_invoice_paid_in_full_past_60_days_closes_red_though_the_clock_had_not_reached_60_days():
     story = key_account_invoice().advance_to(at_plus(DUE, days=45))
     assert story.alert("payment_overdue", "INV-BIG")["tier"] == "orange"
-    story.feed(t.payment_received("INV-BIG", "BIGCO", "2000000.00", at=at_plus(DUE, days=60, minutes=5)))
+    story.feed(t.payment_received("INV-BIG", "BIGCO", "4000000.00", at=at_plus(DUE, days=60, minutes=5)))
     closed = story.alert("payment_overdue", "INV-BIG")
     assert (closed["status"], closed["tier"]) == ("resolved", "red")

@@ -66,8 +66,11 @@ def test_an_invoice_due_1_march_and_unpaid_on_1_april_raises_one_overdue_alert(r
     assert alert["status"] == "open"
     assert alert["subject"] == {"kind": "invoice", "id": "INV-2026-0301", "customer_id": "ACME"}
     assert alert["raised_at"] == "2026-03-31T00:00:00Z"      # due + 30 days: the moment it became overdue
-    assert alert["owner"] == "sales_leadership_group"      # an orange tier alert
+    # 250k CNY from a customer with no profile and no purchase history: half the
+    # 500k a year assumed for a customer of unknown class, so an orange alert.
+    assert alert["owner"] == "sales_leadership_group"
     assert alert["tier"] == "orange"
+    assert (alert["amount_at_stake_cny"], alert["impact_reference_cny"]) == (250_000, 500_000)
     assert alert["respond_by"] == "2026-03-31T04:00:00Z"
     assert alert["playbook"]["id"] == "credit_tightening"
     assert [s["owner"] for s in alert["playbook"]["steps"]] == ["credit_controller", "finance", "sales_director"]

@@ -125,24 +125,26 @@ def test_a_late_shipment_closes_at_the_tier_its_final_delay_scores(data, story):
     final_delay = (story.cleared - promised) / timedelta(hours=1)
     assert closed["observed"] == round(final_delay, 4)
     assert closed["tier"] == tier_of("delivery_delay", final_delay, closed["amount_at_stake_cny"],
-                                     closed["customer_class"], story.eta_late)
+                                     closed["customer_class"], story.eta_late, closed["impact_reference_cny"])
 
 
 # --- the shipped rules: a worse measurement never scores a lower tier -----------------------------
 
-def tier_of(indicator_id: str, observed: float, amount_cny: float, customer_class: str, eta_late: bool = False) -> str:
+def tier_of(indicator_id: str, observed: float, amount_cny: float, customer_class: str, eta_late: bool = False,
+            reference_cny: float | None = None) -> str:
     indicator = RULES.indicators[indicator_id]
-    return RULES.classify(*(score(spec, observed, amount_cny, customer_class, eta_late)
+    return RULES.classify(*(score(spec, observed, amount_cny, customer_class, eta_late, reference_cny)
                             for spec in (indicator.probability, indicator.impact, indicator.controllability)))
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(["delivery_delay", "payment_overdue"]), st.floats(0, 2000), st.floats(0, 2000),
-       st.floats(0, 1e8), st.floats(0, 1e8), classes, st.booleans())
+       st.floats(0, 1e8), st.floats(0, 1e8), classes, st.booleans(), st.floats(0, 2e8))
 def test_with_the_shipped_rules_longer_and_larger_never_scores_a_lower_tier(
-    indicator_id, observed, more_observed, amount, more_amount, customer_class, eta_late
+    indicator_id, observed, more_observed, amount, more_amount, customer_class, eta_late, reference
 ):
-    # What makes the highest stretch of an episode the final one for these indicators.
-    low = tier_of(indicator_id, observed, amount, customer_class, eta_late)
-    high = tier_of(indicator_id, observed + more_observed, amount + more_amount, customer_class, eta_late)
+    # What makes the highest stretch of an episode the final one for these indicators
+    # (one alert: one customer reference for every stretch).
+    low = tier_of(indicator_id, observed, amount, customer_class, eta_late, reference)
+    high = tier_of(indicator_id, observed + more_observed, amount + more_amount, customer_class, eta_late, reference)
     assert TIER_RANK[high] >= TIER_RANK[low]

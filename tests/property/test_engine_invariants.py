@@ -195,7 +195,8 @@ def test_a_price_cut_arriving_after_the_price_came_back_gives_the_same_alert():
     back = t.price_observed("Apex", "SKU-0", 1000, at="2026-01-05T09:02:00Z", event_id="p3")
     in_order = Scenario().feed(cut, lower, back).advance_to("2026-01-05T10:00:00Z")
     late_by_a_minute = Scenario().feed(back, cut, lower).advance_to("2026-01-05T10:00:00Z")
-    assert in_order.outcome() == {alert_id_for("competitor_price_cut", "price", "Apex/SKU-0"): ("resolved", "orange")}
+    # A 12% cut: yellow in the default rules (orange beyond 20%, red beyond 25%).
+    assert in_order.outcome() == {alert_id_for("competitor_price_cut", "price", "Apex/SKU-0"): ("resolved", "yellow")}
     assert late_by_a_minute.outcome() == in_order.outcome()
 
 

@@ -25,7 +25,7 @@ def overdue_invoice_service() -> tuple[EmbeddedService, RiskwatchMetrics, list[d
     changes: list[dict] = []
     service = EmbeddedService(load_rules(default_rules_dir()), metrics=metrics, sinks=[changes.append])
     for event in (
-        t.invoice_issued("INV-1", "C-1", 50_000, due_at="2026-03-01T00:00:00Z", at="2026-02-01T00:00:00Z"),
+        t.invoice_issued("INV-1", "C-1", 60_000, due_at="2026-03-01T00:00:00Z", at="2026-02-01T00:00:00Z"),
         t.invoice_issued("INV-2", "C-2", 80_000, due_at="2026-03-01T00:00:00Z", at="2026-02-01T00:00:00Z"),
     ):
         service.feed(json.dumps(event))
@@ -37,7 +37,8 @@ def test_the_heat_map_counts_every_open_alert_in_its_probability_and_impact_band
     _, metrics, changes = overdue_invoice_service()
     open_alerts = {c["alert_id"]: c for c in changes if c["status"] == "open"}
     assert len(open_alerts) == 2
-    # Two invoices 31 days overdue: probability 0.55, impact 0.2 in the default rules.
+    # Two invoices 31 days overdue, 12% and 16% of the annual purchases assumed for a
+    # customer of unknown class (500k CNY): probability 0.55, impact 0.12 in the default rules.
     assert sample(metrics, "riskwatch_risk_matrix_alerts_open", {"probability_band": "0.5-0.7", "impact_band": "0.1-0.2"}) == 2
     total = sum(s.value for s in metrics.risk_matrix_alerts_open.collect()[0].samples)
     assert total == 2

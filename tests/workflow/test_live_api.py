@@ -53,8 +53,9 @@ def test_engine_alerts_worked_from_the_terminal_survive_a_restart(tmp_path):
         for change in changes:
             response = httpx.post(url + "/v1/alert-changes", json=change, headers=H("tok-operator"))
             assert response.status_code == 202, response.text
-        # The engine resolved the overdue invoice when it was paid: an orange
-        # alert, so a 48 h review is waiting.
+        # The engine resolved the overdue invoice when it was paid: 2.5M CNY, a
+        # quarter of what an A-class account buys in a year, was an orange alert,
+        # so a 48 h review is waiting.
         reviews = httpx.get(url + "/v1/reviews", headers=H("tok-readonly")).json()
         assert [r["alert_id"] for r in reviews] == [overdue]
         # The price-war alert is still open: the officer works it from the terminal.
