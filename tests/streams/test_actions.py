@@ -43,9 +43,11 @@ def api_on_kafka(broker: str, prefix: str):
 
 
 def price_war(first_id: str, cut_id: str, sku: str, day: str) -> list[bytes]:
-    """A 15% cut of `sku` at 10:01 on `day`, and an unrelated observation that
-    carries the watermark past it: a cut is decided once the clock passes it."""
-    return [_price(first_id, sku, 100, f"{day}T10:00:00Z"), _price(cut_id, sku, 85, f"{day}T10:01:00Z"),
+    """A 22% cut of `sku` at 10:01 on `day` (orange in the shipped rules: the
+    sales leadership group, 4 h to respond, escalated to the top in one step),
+    and an unrelated observation that carries the watermark past it: a cut is
+    decided once the clock passes it."""
+    return [_price(first_id, sku, 100, f"{day}T10:00:00Z"), _price(cut_id, sku, 78, f"{day}T10:01:00Z"),
             _price(f"{cut_id}-tick", f"{sku}-TICK", 100, just_past(f"{day}T10:01:00Z"))]
 
 
