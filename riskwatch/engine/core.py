@@ -30,7 +30,6 @@ from riskwatch.engine.entities import (
     Observation,
     PriceHistory,
     Shipment,
-    UnknownCurrency,
     balance_as_of,
     decided,
     doc_micro,
