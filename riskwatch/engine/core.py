@@ -48,8 +48,9 @@ from riskwatch.engine.entities import (
 from riskwatch.rules.loader import RuleSet
 
 SHIPMENT, INVOICE, PRICE, CUSTOMER = "s:", "i:", "p:", "c:"
-# order -> (cancellation (occurred_at, event_id) or None, shipment ids): the
-# join between an order's cancellation and its shipments, whichever came first.
+# order -> (cancellation (occurred_at, event_id),): written only when an
+# order is cancelled; a shipment reads it whenever it is evaluated, so the
+# cancellation counts whichever came first.
 ORDER = "o:"
 # event id -> fingerprint of its content: a redelivery changes nothing, the
 # same id with other content is a conflict (DOMAIN §4).
@@ -99,6 +100,7 @@ class Engine:
         self._credit_dirty: dict[str, set[str]] = {}
         self._credit_base: dict[str, tuple[float, int, int]] = {}
         self._key_accounts: set[str] = set()
+        self._open_delays: dict[str, set[str]] = {}
         self._key_classes = set(rules.indicators["key_account_decline"].params["classes"])
         self._order_window = 2 * rules.indicators["key_account_decline"].params["window"] + DAY
         if segment_sink is None:
@@ -187,6 +189,9 @@ class Engine:
         self._credit_dirty.clear()
         self._credit_base.clear()
         self._key_accounts.clear()
+        # Every shipment is evaluated again at the next clock move, which
+        # rebuilds the open delays by order too.
+        self._open_delays.clear()
         for key, value in list(self.state.items()):
             if key.startswith(SHIPMENT) or key.startswith(INVOICE) or key.startswith(PRICE):
                 self.deadlines.schedule(float("-inf"), key)
@@ -304,12 +309,12 @@ class Engine:
 
     def _order_cancelled(self, event: models.OrderCancelled, ts: float) -> list[dict]:
         key = ORDER + event.order_id
-        cancelled, shipments = self.state.get(key) or (None, EMPTY)
+        cancelled = self._cancellation(event.order_id)
         revision = (ts, event.event_id)
         if cancelled is not None and cancelled <= revision:
             self.stats["duplicate"] += 1    # the earliest cancellation ends the obligation
             return []
-        self.state[key] = (revision, shipments)
+        self.state[key] = (revision,)
         customer_id = intern(event.customer_id)
         customer = self._customer(customer_id)
         region = None
@@ -328,11 +333,13 @@ class Engine:
             if target in self.rules.targets:
                 self._send_fact({"kind": "sale", "segment": "target:" + target, "order_id": event.order_id,
                                  "cancelled": True, "event_id": event.event_id})
+        # Only a shipment with an open delay alert needs a word now; any other
+        # reads the cancellation when its deadline comes.
         changes: list[dict] = []
-        for shipment_id in shipments:
-            rec = self.state.get(SHIPMENT + shipment_id)
+        for shipment_key in sorted(self._open_delays.get(event.order_id, ())):
+            rec = self.state.get(shipment_key)
             if rec is not None:
-                changes.extend(self._evaluate_shipment(SHIPMENT + shipment_id, rec, self.clock.now))
+                changes.extend(self._evaluate_shipment(shipment_key, rec, self.clock.now))
         return changes
 
     def _cancellation(self, order_id: str | None) -> tuple | None:
@@ -394,7 +401,6 @@ class Engine:
         if event.type == "delivery.scheduled":
             if newer_revision(revision, promised_rev):
                 if event.order_id != order_id:
-                    self._join_order(event.order_id, event.shipment_id)
                     order_fen = None
                 order_id, promised, promised_rev = event.order_id, event.promised_at.timestamp(), revision
         elif event.type == "delivery.eta_updated":
@@ -408,12 +414,6 @@ class Engine:
                        order_fen, promised_rev)
         self.state[key] = tuple(rec)
         return self._evaluate_shipment(key, rec, self.clock.now)
-
-    def _join_order(self, order_id: str, shipment_id: str) -> None:
-        key = ORDER + order_id
-        cancelled, shipments = self.state.get(key) or (None, EMPTY)
-        if shipment_id not in shipments:
-            self.state[key] = (cancelled, shipments + (shipment_id,))
 
     def _evaluate_shipment(self, key: str, rec, now: float | None) -> list[dict]:
         rec = _as(Shipment, rec)
@@ -432,7 +432,19 @@ class Engine:
         )
         if deadline is not None:
             self.deadlines.schedule(deadline, key)
+        if rec.order_id is not None:
+            self._track_open_delay(rec.order_id, key, finding is not None and finding.open)
         return self._record(finding, now)
+
+    def _track_open_delay(self, order_id: str, shipment_key: str, is_open: bool) -> None:
+        """order -> shipments with an open delay alert: what a cancellation resolves at once."""
+        if is_open:
+            self._open_delays.setdefault(order_id, set()).add(shipment_key)
+        elif order_id in self._open_delays:
+            keys = self._open_delays[order_id]
+            keys.discard(shipment_key)
+            if not keys:
+                del self._open_delays[order_id]
 
     # --- invoices -------------------------------------------------------------------
 
