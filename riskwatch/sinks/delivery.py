@@ -262,7 +262,7 @@ class DeliveryQueue:
                 self._breaker_open = True
                 if self.metrics is not None:
                     self.metrics.alertmanager_circuit_open.set(1)
-                log.info("%s: circuit open after %d failed posts in a row; probing with back-off up to %.0f s",
+                log.info("%s: circuit open after %d failed posts in a row; probing with back-off up to %g s",
                          self.target, self._failures, self.policy.backoff_max_seconds)
             self._next_attempt = self._clock() + self.policy.backoff(self._failures, self._jitter())
             self._set_queued()
@@ -276,7 +276,7 @@ class DeliveryQueue:
                 self.metrics.alertmanager_pushes.inc()
             resend = self._breaker_open or self._outage_dropped > 0
             if self._outage_started is not None:
-                log.info("%s answers again after %.0f s: %d failed posts, %d notifications dropped; %s",
+                log.info("%s answers again after %.1f s: %d failed posts, %d notifications dropped; %s",
                          self.target, self._clock() - self._outage_started, self._outage_failures,
                          self._outage_dropped, "re-sending the open alerts" if resend and self._resend else "nothing lost")
             self._failures = self._outage_failures = self._outage_dropped = 0
