@@ -149,3 +149,11 @@ def test_run_behind_a_silent_alertmanager_reports_every_alert_and_shows_the_queu
     assert summary(stderr) == summary(without_alertmanager.stderr)
     assert sum(OUTAGE_WARNING in line for line in stderr.splitlines()) == 1, stderr
     assert len(alertmanager_lines(stderr)) <= 3, alertmanager_lines(stderr)
+
+
+def test_a_delivery_limit_out_of_range_is_refused_before_reading_naming_the_variable(business):
+    done = riskwatch("replay", business, "--alertmanager", f"http://127.0.0.1:{closed_port()}",
+                     env=environment(RISKWATCH_ALERTMANAGER_QUEUE_SIZE="0"))
+    assert done.returncode == 2
+    assert "RISKWATCH_ALERTMANAGER_QUEUE_SIZE: 0 must be greater than 0" in done.stderr
+    assert done.stdout == ""
