@@ -71,6 +71,9 @@ class RiskwatchMetrics:
     rules_reload_failures: Counter
     alertmanager_pushes: Counter
     alertmanager_push_failures: Counter
+    alertmanager_notifications_queued: Gauge
+    alertmanager_notifications_dropped: Counter
+    alertmanager_circuit_open: Gauge
     worker_partitions_assigned: Gauge
     worker_keeps_alert_desk: Gauge
     risk_matrix_alerts_open: Gauge
@@ -105,6 +108,9 @@ class RiskwatchMetrics:
             rules_reload_failures=Counter(p + "rules_reload_failures_total", "Rule reloads refused because the files were invalid.", registry=registry),
             alertmanager_pushes=Counter(p + "alertmanager_pushes_total", "Batches of alerts posted to Alertmanager.", registry=registry),
             alertmanager_push_failures=Counter(p + "alertmanager_push_failures_total", "Failed posts to Alertmanager.", registry=registry),
+            alertmanager_notifications_queued=Gauge(p + "alertmanager_notifications_queued", "Alerts waiting to be posted to Alertmanager (by label set; a newer state replaces the queued one).", registry=registry),
+            alertmanager_notifications_dropped=Counter(p + "alertmanager_notifications_dropped_total", "Alert notifications dropped unposted, by reason: age (waited longer than the limit) or overflow (queue full).", ["reason"], registry=registry),
+            alertmanager_circuit_open=Gauge(p + "alertmanager_circuit_open", "1 while posts to Alertmanager are paused after repeated failures (only back-off probes go out).", registry=registry),
             worker_partitions_assigned=Gauge(p + "worker_partitions_assigned", "Source partitions this worker actively owns.", registry=registry),
             worker_keeps_alert_desk=Gauge(p + "worker_keeps_alert_desk", "1 on the worker whose alert desk records escalations and pushes to Alertmanager.", registry=registry),
             risk_matrix_alerts_open=Gauge(p + "risk_matrix_alerts_open", "Open alerts by probability band and impact band (the heat map).", ["probability_band", "impact_band"], registry=registry),
@@ -120,6 +126,8 @@ class RiskwatchMetrics:
         for reason in REJECTION_REASONS:
             self.events_rejected.labels(reason=reason)
             self.dead_letters.labels(reason=reason)
+        for reason in ("age", "overflow"):  # riskwatch.sinks.delivery.DROP_REASONS
+            self.alertmanager_notifications_dropped.labels(reason=reason)
         for indicator in INDICATORS:
             self.alert_changes.labels(indicator=indicator)
             for tier in TIERS:

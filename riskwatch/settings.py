@@ -39,6 +39,16 @@ class Settings:
     partitions: int = 4
     tick_seconds: float = 0.25
     alertmanager_url: str | None = None
+    # Delivery to Alertmanager, off the evaluation path (riskwatch.sinks.delivery;
+    # docs/operations.md "Alertmanager delivery").
+    alertmanager_queue_size: int = 10_000
+    alertmanager_batch_size: int = 500
+    alertmanager_timeout_seconds: float = 5.0
+    alertmanager_max_age_seconds: float = 900.0
+    alertmanager_backoff_initial_seconds: float = 0.5
+    alertmanager_backoff_max_seconds: float = 60.0
+    alertmanager_breaker_failures: int = 3
+    alertmanager_drain_seconds: float = 5.0
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     api_url: str = "http://127.0.0.1:8080"
@@ -71,6 +81,14 @@ ENVIRONMENT_FIELDS: dict[str, str] = {
     "RISKWATCH_PARTITIONS": "partitions",
     "RISKWATCH_TICK_SECONDS": "tick_seconds",
     "RISKWATCH_ALERTMANAGER": "alertmanager_url",
+    "RISKWATCH_ALERTMANAGER_QUEUE_SIZE": "alertmanager_queue_size",
+    "RISKWATCH_ALERTMANAGER_BATCH_SIZE": "alertmanager_batch_size",
+    "RISKWATCH_ALERTMANAGER_TIMEOUT_SECONDS": "alertmanager_timeout_seconds",
+    "RISKWATCH_ALERTMANAGER_MAX_AGE_SECONDS": "alertmanager_max_age_seconds",
+    "RISKWATCH_ALERTMANAGER_BACKOFF_INITIAL_SECONDS": "alertmanager_backoff_initial_seconds",
+    "RISKWATCH_ALERTMANAGER_BACKOFF_MAX_SECONDS": "alertmanager_backoff_max_seconds",
+    "RISKWATCH_ALERTMANAGER_BREAKER_FAILURES": "alertmanager_breaker_failures",
+    "RISKWATCH_ALERTMANAGER_DRAIN_SECONDS": "alertmanager_drain_seconds",
     "RISKWATCH_API_HOST": "api_host",
     "RISKWATCH_API_PORT": "api_port",
     "RISKWATCH_API_URL": "api_url",

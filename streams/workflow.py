@@ -23,9 +23,11 @@ the pipe reads end-of-file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -49,6 +51,10 @@ class WorkerDesk:
         rules, problems = load_response_rules(settings.rules_dir)
         if rules is None:
             raise ValueError("response rules invalid: " + "; ".join(problems))
+        if settings.alertmanager_url:
+            from riskwatch.sinks.delivery import DeliveryPolicy
+
+            DeliveryPolicy.from_settings(settings)  # a limit out of range is refused here too
         self.settings = settings
         self.metrics = metrics
         self.name = name
@@ -149,33 +155,40 @@ class WorkerDesk:
 
 class RecordedMetrics:
     """Stands in for `RiskwatchMetrics` in the desk process: every update is
-    kept as (metric, labels, method, value) for the worker to apply."""
+    kept as (metric, labels, method, value) for the worker to apply. The
+    Alertmanager delivery thread records too, hence the lock."""
 
     def __init__(self) -> None:
         self.updates: list[tuple[str, tuple, str, float]] = []
+        self.lock = threading.Lock()
 
     def __getattr__(self, name: str) -> "_RecordedMetric":
-        return _RecordedMetric(self.updates, name, ())
+        return _RecordedMetric(self, name, ())
+
+    def record(self, update: tuple[str, tuple, str, float]) -> None:
+        with self.lock:
+            self.updates.append(update)
 
     def take(self) -> list[tuple[str, tuple, str, float]]:
-        updates, self.updates = self.updates, []
+        with self.lock:
+            updates, self.updates = self.updates, []
         return updates
 
 
 class _RecordedMetric:
-    __slots__ = ("_updates", "_name", "_labels")
+    __slots__ = ("_recorder", "_name", "_labels")
 
-    def __init__(self, updates: list, name: str, labels: tuple):
-        self._updates, self._name, self._labels = updates, name, labels
+    def __init__(self, recorder: RecordedMetrics, name: str, labels: tuple):
+        self._recorder, self._name, self._labels = recorder, name, labels
 
     def labels(self, **labels: str) -> "_RecordedMetric":
-        return _RecordedMetric(self._updates, self._name, tuple(sorted(labels.items())))
+        return _RecordedMetric(self._recorder, self._name, tuple(sorted(labels.items())))
 
     def inc(self, amount: float = 1) -> None:
-        self._updates.append((self._name, self._labels, "inc", amount))
+        self._recorder.record((self._name, self._labels, "inc", amount))
 
     def set(self, value: float) -> None:
-        self._updates.append((self._name, self._labels, "set", value))
+        self._recorder.record((self._name, self._labels, "set", value))
 
 
 def apply_metric_updates(metrics: Any, updates: list[tuple[str, tuple, str, float]]) -> None:
@@ -200,9 +213,10 @@ def run_desk(conn: Any, settings: Settings, name: str, log_level: int, parent_pi
     rules, _ = load_response_rules(settings.rules_dir)
     alertmanager = None
     if settings.alertmanager_url:
-        from riskwatch.sinks.alertmanager import AlertmanagerSink
+        from riskwatch.sinks.alertmanager import make_sink
 
-        alertmanager = AlertmanagerSink(settings.alertmanager_url, metrics=metrics)
+        # Posts on its own thread: a slow Alertmanager never holds up a tick.
+        alertmanager = make_sink(settings.alertmanager_url, metrics=metrics, settings=settings)
     desk = None
     try:
         while True:
@@ -235,5 +249,9 @@ def run_desk(conn: Any, settings: Settings, name: str, log_level: int, parent_pi
     except (EOFError, OSError, KeyboardInterrupt):
         return  # the worker is gone
     finally:
+        if alertmanager is not None:
+            alertmanager.close()
+            with contextlib.suppress(OSError, ValueError):
+                conn.send(metrics.take())  # what the drain counted, if the worker still listens
         if desk is not None and desk.store is not None:
             desk.store.close()

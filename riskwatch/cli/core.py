@@ -43,13 +43,17 @@ def _rules_or_exit(directory: Path) -> RuleSet:
         sys.exit(EXIT_UNREADABLE)
 
 
-def _alertmanager_sink(url: str | None, metrics: RiskwatchMetrics | None):
-    """The Alertmanager sink, if asked for; its module belongs to the alert workflow."""
-    if not url:
+def _alertmanager_sink(settings: Settings, metrics: RiskwatchMetrics | None):
+    """The Alertmanager sink, if asked for; it posts on its own thread, so
+    evaluation never waits for Alertmanager (riskwatch.sinks.delivery)."""
+    if not settings.alertmanager_url:
         return None
     from riskwatch.sinks.alertmanager import make_sink  # imported only when used
 
-    return make_sink(url, metrics=metrics)
+    try:
+        return make_sink(settings.alertmanager_url, metrics=metrics, settings=settings)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
 
 
 def _probability(text: str) -> float:
@@ -165,7 +169,7 @@ def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, la
         out.write(orjson.dumps(record) + b"\n")
 
     sinks = [to_stdout]
-    am_sink = _alertmanager_sink(settings.alertmanager_url, None)
+    am_sink = _alertmanager_sink(settings, None)
     if am_sink is not None:
         sinks.append(am_sink.send)
     service = EmbeddedService(ruleset, settings.lateness_seconds, sinks=sinks, manage_gc=True,
@@ -179,8 +183,8 @@ def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, la
             sys.exit(EXIT_UNREADABLE)
     if until_instant is not None:
         service.advance_to(until_instant)
-    if am_sink is not None and hasattr(am_sink, "close"):
-        am_sink.close()
+    if am_sink is not None:
+        am_sink.close()  # a bounded drain: an absent Alertmanager does not hold up the summary
     out.flush()
     _print_summary(service, err=True)
 
@@ -311,7 +315,7 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
 
     from riskwatch.alerts import open_desk
 
-    am_sink = _alertmanager_sink(settings.alertmanager_url, metrics)
+    am_sink = _alertmanager_sink(settings, metrics)
     # The desk tracks acknowledgement, escalation and reviews; Alertmanager
     # gets the desk's view (escalated owner, snoozes), not the raw engine record.
     desk = open_desk(settings, metrics=metrics, notify=am_sink.send if am_sink is not None else None)
@@ -360,8 +364,6 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
             if ahead > 0:
                 time.sleep(ahead)
     resend_open_alerts(final=True)  # the clock where the input ended, not where it was 5 s before
-    if am_sink is not None and hasattr(am_sink, "flush"):
-        am_sink.flush()
     click.echo("", err=True)
     _print_summary(service, err=True)
     if not exit_when_done and not stopping["now"]:
@@ -370,6 +372,6 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
             time.sleep(0.2)
             resend_open_alerts()
     metrics.up.labels(component="run").set(0)
-    if am_sink is not None and hasattr(am_sink, "close"):
+    if am_sink is not None:
         am_sink.close()
     server.shutdown()

@@ -1,4 +1,5 @@
-"""`riskwatch worker --alertmanager URL` pushes its alerts to the real Alertmanager."""
+"""`riskwatch worker --alertmanager URL` pushes its alerts to the real
+Alertmanager, and a silent one does not hold the worker up."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import shutil
 import pytest
 
 from tests.support.alertmanager import ALERTMANAGER, config_for_test, running_alertmanager, webhook_receiver
-from tests.support.kafka import produce_lines
+from tests.support.kafka import alert_changes, produce_lines, wait_processed, wait_until
+from tests.support.neighbours import silent_server
 
 pytestmark = [pytest.mark.kafka, pytest.mark.alertmanager]
 
@@ -31,3 +33,26 @@ def test_worker_alerts_reach_alertmanager_with_their_alert_id(kafka_broker, star
     assert cut["labels"]["alert_id"].startswith("al-")
     assert cut["labels"]["tier"] in ("red", "orange", "yellow", "blue")
     assert cut["labels"]["owner"]
+
+
+def test_worker_behind_a_silent_alertmanager_still_processes_events_and_publishes_alerts(
+        kafka_broker, start_worker, topic_prefix):
+    """Issue 13: an Alertmanager that accepts connections and never answers.
+    The desk's posts wait on their own thread; the worker goes on evaluating
+    and publishing, and its /metrics shows the queue and the failures."""
+    with silent_server() as silent:
+        worker = start_worker(extra_args=("--alertmanager", silent.url))
+        produce_lines(kafka_broker.bootstrap, topic_prefix, [_price("s-1", 100, 0), _price("s-2", 80, 1),
+                                                             _price("s-3", 80, 13)])
+        wait_until(lambda: silent.accepted and worker.metric_sum("riskwatch_alertmanager_push_failures_total") >= 1,
+                   60, 0.5, "the desk to find Alertmanager silent")
+        assert worker.metric_sum("riskwatch_alertmanager_notifications_queued") >= 1
+        # Evaluation goes on while Alertmanager stays silent.
+        produce_lines(kafka_broker.bootstrap, topic_prefix, [_price(f"s-more-{n}", 80 - n, 14 + n) for n in range(20)])
+        wait_processed([worker], 23, timeout=60)
+        changes = alert_changes(kafka_broker.bootstrap, topic_prefix)
+        assert any(c["indicator"] == "competitor_price_cut" for c in changes)
+        assert worker.metric_sum("riskwatch_worker_keeps_alert_desk") == 1
+        worker.stop(timeout=30)
+    assert worker.process.returncode is not None
+    assert worker.tail_log(400).count("does not accept alerts") <= 1

@@ -133,11 +133,12 @@ class Alertmanager:
 
 
 @contextmanager
-def running_alertmanager(config: dict, workdir: Path) -> Iterator[Alertmanager]:
+def running_alertmanager(config: dict, workdir: Path, port: int | None = None) -> Iterator[Alertmanager]:
+    """`port`: a given loopback port (to start it again where riskwatch posts), else a free one."""
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "alertmanager.yml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    port = free_port()
+    port = port or free_port()
     log_path = workdir / "alertmanager.log"
     log_file = log_path.open("wb")
     process = subprocess.Popen(

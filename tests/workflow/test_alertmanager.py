@@ -1,7 +1,9 @@
 """Notification through the real Alertmanager: what riskwatch pushes is
 delivered to the right receivers, grouped per customer and indicator, lower
 tiers inhibited by a red alert of the same customer, resolved on resolve,
-kept alive by re-sends, and re-routed when an alert escalates."""
+kept alive by re-sends, re-routed when an alert escalates, and complete again
+after Alertmanager was away (the sink posts on its own thread: `flush()`
+waits for delivery where a test reads Alertmanager at once)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import pytest
 from riskwatch.alerts import AlertDesk
 from riskwatch.metrics import RiskwatchMetrics
 from riskwatch.sinks.alertmanager import AlertmanagerSink, alert_labels
-from support.alertmanager import AMTOOL, DEPLOY_CONFIG, config_for_test, running_alertmanager, webhook_receiver
+from riskwatch.sinks.delivery import DeliveryPolicy
+from support.alertmanager import AMTOOL, DEPLOY_CONFIG, config_for_test, free_port, running_alertmanager, webhook_receiver
 
 from .records import change_record, next_change
 
@@ -83,7 +86,6 @@ def test_red_alert_reaches_crisis_team_and_director_at_once(am, hook, sink):
 
 
 def test_alerts_of_one_customer_and_indicator_are_one_notification(am, hook, sink):
-    sink.autoflush = False
     for alert_id in ("al-grp-1", "al-grp-2"):
         sink.send(live(alert_id, tier="orange", customer_id="C-GRP"))
     sink.send(live("al-grp-3", tier="orange", customer_id="C-GRP", indicator="credit_limit_breach"))
@@ -128,9 +130,11 @@ def test_resolving_ends_the_alert_and_receivers_hear_it(am, hook, sink):
 def test_open_alerts_are_resent_before_ends_at(am):
     sink = AlertmanagerSink(am.url, resend_every=timedelta(seconds=1))
     sink.send(live("al-resend", tier="yellow", owner="department_head", customer_id="C-RESEND"))
+    assert sink.flush()
     (first,) = am.alerts(alert_id="al-resend")
     time.sleep(1.1)
     assert sink.tick() == 1
+    assert sink.flush()
     (second,) = am.alerts(alert_id="al-resend")
     assert second["endsAt"] > first["endsAt"]
     assert second["startsAt"] == first["startsAt"]
@@ -146,6 +150,7 @@ def test_escalation_reroutes_and_snooze_ends(am, hook, response_rules):
     desk = AlertDesk(response_rules, notify=sink)
     record = live("al-esc-1", tier="orange", owner="sales_leadership_group", customer_id="C-ESC")
     desk.ingest(record)
+    assert sink.flush()
     assert am.alerts(alert_id="al-esc-1")[0]["labels"]["owner"] == "sales_leadership_group"
     desk.tick(NOW + timedelta(hours=8, minutes=1))
     assert sink.firing["al-esc-1"]["owner"] == "general_manager"
@@ -172,13 +177,59 @@ def test_labels_never_carry_amounts_or_raw_ids():
     assert alert_labels(change_record("al-y", customer_id="C-SECRET"))["customer"] == labels["customer"]
 
 
-def test_push_failure_is_counted_and_retried():
+FAST = DeliveryPolicy(timeout_seconds=1, backoff_initial_seconds=0.1, backoff_max_seconds=0.5)
+
+
+def wait_until(predicate, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
+
+
+def test_push_failure_is_counted_and_retried_without_holding_up_the_caller():
     metrics = RiskwatchMetrics.create()
-    sink = AlertmanagerSink("http://127.0.0.1:9", metrics=metrics, timeout=0.5)
-    sink.send(live("al-fail", tier="red", owner="general_manager"))
-    assert metrics.alertmanager_push_failures._value.get() == 1
-    assert sink.flush() == 0 and metrics.alertmanager_push_failures._value.get() == 2
-    sink._client.close()
+    sink = AlertmanagerSink(f"http://127.0.0.1:{free_port()}", metrics=metrics, policy=FAST)
+    started = time.monotonic()
+    for n in range(200):
+        sink.send(live(f"al-fail-{n}", tier="red", owner="general_manager"))
+    assert time.monotonic() - started < 5  # queued, not posted inline
+    wait_until(lambda: metrics.alertmanager_circuit_open._value.get() == 1)
+    assert metrics.alertmanager_push_failures._value.get() >= 3
+    assert metrics.alertmanager_notifications_queued._value.get() == 200
+    assert sink.close() == 200
+
+
+def test_alertmanager_that_starts_late_or_restarts_gets_every_open_alert(hook, response_rules, tmp_path):
+    """riskwatch starts before Alertmanager, and Alertmanager restarts (losing
+    its alerts) while riskwatch runs: once it answers, every open alert is
+    there and the resolved one is not."""
+    port = free_port()
+    metrics = RiskwatchMetrics.create()
+    sink = AlertmanagerSink(f"http://127.0.0.1:{port}", metrics=metrics, policy=FAST)
+    desk = AlertDesk(response_rules, notify=sink)
+    records = {n: live(f"al-late-{n}", tier="yellow", owner="department_head", customer_id=f"C-LATE-{n}")
+               for n in range(4)}
+    for record in records.values():
+        desk.ingest(record)
+    desk.ingest(next_change(records[0], status="resolved", change="resolved"))
+    wait_until(lambda: metrics.alertmanager_circuit_open._value.get() == 1)
+
+    def active(alerts) -> set[str]:
+        return {a["labels"]["alert_id"] for a in alerts
+                if a["labels"]["alert_id"].startswith("al-late") and a["status"]["state"] == "active"}
+
+    expected = {"al-late-1", "al-late-2", "al-late-3"}
+    config = config_for_test(hook.url)
+    with running_alertmanager(config, tmp_path / "first", port=port) as am:
+        am.wait_for_alerts(lambda alerts: active(alerts) == expected, timeout=20)
+    # Down again: a change meanwhile (a new alert) finds it away; then it comes back empty.
+    desk.ingest(live("al-late-4", tier="orange", owner="sales_leadership_group", customer_id="C-LATE-4"))
+    wait_until(lambda: metrics.alertmanager_circuit_open._value.get() == 1)
+    with running_alertmanager(config, tmp_path / "second", port=port) as am:
+        am.wait_for_alerts(lambda alerts: active(alerts) == expected | {"al-late-4"}, timeout=20)
+    assert metrics.alertmanager_notifications_dropped.labels(reason="overflow")._value.get() == 0
+    sink.close()
 
 
 def test_engine_output_through_the_desk_to_alertmanager(am, hook, tmp_path):
@@ -199,6 +250,7 @@ def test_engine_output_through_the_desk_to_alertmanager(am, hook, tmp_path):
     for number, line in enumerate(lines[:4], start=1):
         service.feed(line, "events", number)
     service.advance_to(datetime(2026, 4, 5, tzinfo=timezone.utc))
+    assert sink.flush()
     by_indicator = {i["alert"]["indicator"]: i["alert_id"] for i in desk.ledger.alerts.values()}
     overdue, price = by_indicator["payment_overdue"], by_indicator["competitor_price_cut"]
     firing = {a["labels"]["alert_id"]: a for a in am.alerts() if a["status"]["state"] == "active"}
