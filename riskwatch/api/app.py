@@ -12,6 +12,7 @@ and why; the audit trail is read-only here.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import threading
 from contextlib import asynccontextmanager
@@ -239,13 +240,24 @@ def create_app(
 
     def act(request: Request, kind: str, **kw) -> dict:
         with guard:
-            return desk.act(kind, now=clock(), clock=deadlines_clock(), **who(request), **kw)
+            return copy.deepcopy(desk.act(kind, now=clock(), clock=deadlines_clock(), **who(request), **kw))
 
-    def show_alert(alert_id: str) -> dict:
+    def consistent(read: Callable[[], Any]) -> Any:
+        """Run `read` against the desk while no change is folded, and return
+        a deep copy: the answer is one state of the desk, and serialising it
+        after the lock is released cannot see a later fold (a fold mutates
+        work items, their step lists and escalation lists in place)."""
+        with guard:
+            return copy.deepcopy(read())
+
+    def _show_alert(alert_id: str) -> dict:
         item = desk.alert(alert_id, deadlines_clock())
         if item is None:
             raise HTTPException(404, f"alert {alert_id} not found")
         return {**item, "audit": desk.audit(subject=alert_id)}
+
+    def show_alert(alert_id: str) -> dict:
+        return consistent(lambda: _show_alert(alert_id))
 
     # ---------------------------------------------------------------- alerts
 
@@ -258,8 +270,9 @@ def create_app(
         since: AwareDatetime | None = None, until: AwareDatetime | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[dict[str, Any]]:
-        found = desk.alerts(deadlines_clock(), tier=tier, indicator=indicator, owner=owner, status=status,
-                            customer_class=customer_class, region=region, since=since, until=until)
+        found = consistent(lambda: desk.alerts(deadlines_clock(), tier=tier, indicator=indicator, owner=owner,
+                                               status=status, customer_class=customer_class, region=region,
+                                               since=since, until=until))
         return sorted(found, key=lambda a: a["alert"].get("raised_at") or "", reverse=True)[:limit]
 
     @app.get("/v1/alerts/{alert_id}", tags=["alerts"], summary="One alert with its steps and audit trail",
@@ -338,7 +351,7 @@ def create_app(
         after: Annotated[int, Query(ge=0, le=2**62, description="Only records after this sequence number")] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 500,
     ) -> list[dict[str, Any]]:
-        return desk.audit(subject=subject, after=after, limit=limit)
+        return consistent(lambda: desk.audit(subject=subject, after=after, limit=limit))
 
     # ---------------------------------------------------------------- plans
 
@@ -347,24 +360,26 @@ def create_app(
     @roles(*DIRECTORS)
     def trigger_plan(request: Request, body: PlanTrigger) -> dict[str, Any]:
         with guard:
-            return desk.trigger_plan(body.plan, alert_id=body.alert_id, now=clock(), reason=body.reason,
+            return copy.deepcopy(desk.trigger_plan(body.plan, alert_id=body.alert_id, now=clock(), reason=body.reason,
                                      committed_amount=body.committed_amount, currency=body.currency,
-                                     annual_sales_budget=body.annual_sales_budget, **who(request))
+                                     annual_sales_budget=body.annual_sales_budget, **who(request)))
 
     @app.get("/v1/plans", tags=["plans"], summary="Triggered plans")
     @roles(*READERS)
     def list_plans(status: Literal["active", "completed", "closed", "cancelled"] | None = None,
                    alert_id: Annotated[str | None, Query(max_length=128)] = None) -> list[dict[str, Any]]:
-        plans = desk.plans(deadlines_clock(), status=status)
+        plans = consistent(lambda: desk.plans(deadlines_clock(), status=status))
         return [p for p in plans if alert_id is None or p["alert_id"] == alert_id]
 
     @app.get("/v1/plans/{plan_id}", tags=["plans"], summary="One plan", responses={404: {}})
     @roles(*READERS)
     def get_plan(plan_id: Id) -> dict[str, Any]:
-        for plan in desk.plans(deadlines_clock()):
-            if plan["plan_id"] == plan_id:
-                return {**plan, "audit": desk.audit(subject=plan_id)}
-        raise HTTPException(404, f"plan {plan_id} not found")
+        def read():
+            for plan in desk.plans(deadlines_clock()):
+                if plan["plan_id"] == plan_id:
+                    return {**plan, "audit": desk.audit(subject=plan_id)}
+            raise HTTPException(404, f"plan {plan_id} not found")
+        return consistent(read)
 
     @app.post("/v1/plans/{plan_id}/steps/{step}", tags=["plans"], summary="Record a plan step done",
               responses={404: {}, 409: {}})
@@ -386,16 +401,18 @@ def create_app(
     @roles(*READERS)
     def list_reviews(status: Literal["open", "submitted", "signed_off"] | None = None,
                      overdue: bool | None = None) -> list[dict[str, Any]]:
-        found = desk.reviews(deadlines_clock(), status=status)
+        found = consistent(lambda: desk.reviews(deadlines_clock(), status=status))
         return [r for r in found if overdue is None or r["overdue"] == overdue]
 
     @app.get("/v1/reviews/{review_id}", tags=["reviews"], summary="One review", responses={404: {}})
     @roles(*READERS)
     def get_review(review_id: Id) -> dict[str, Any]:
-        for review in desk.reviews(deadlines_clock()):
-            if review["review_id"] == review_id:
-                return {**review, "audit": desk.audit(subject=review_id)}
-        raise HTTPException(404, f"review {review_id} not found")
+        def read():
+            for review in desk.reviews(deadlines_clock()):
+                if review["review_id"] == review_id:
+                    return {**review, "audit": desk.audit(subject=review_id)}
+            raise HTTPException(404, f"review {review_id} not found")
+        return consistent(read)
 
     @app.post("/v1/reviews/{review_id}", tags=["reviews"], summary="Submit the 5-Why review", responses={404: {}, 409: {}})
     @roles(*WORKERS)
@@ -420,12 +437,15 @@ def create_app(
         customer_class: CustomerClass | None = None,
         since: AwareDatetime | None = None, until: AwareDatetime | None = None,
     ) -> dict[str, Any]:
-        now = deadlines_clock()
         filters = dict(tier=tier, indicator=indicator, owner=owner, customer_class=customer_class,
                        since=since, until=until)
-        alerts = desk.alerts(now, status=status, **filters)
-        plans = desk.plans(now, status=status, **filters)
-        reviews = desk.reviews(now, status=status, **filters)
+
+        def read():
+            # One state for all three lists and the counts.
+            now = deadlines_clock()
+            return (desk.alerts(now, status=status, **filters), desk.plans(now, status=status, **filters),
+                    desk.reviews(now, status=status, **filters))
+        alerts, plans, reviews = consistent(read)
         return {
             "alerts": [{k: a[k] for k in ("alert_id", "indicator", "tier", "status", "owner", "customer_class",
                                           "region", "summary", "reading", "cycle", "plan_ids", "review_ids",
@@ -457,9 +477,10 @@ def create_app(
             return JSONResponse({"detail": "rules not reloaded", "problems": problems}, status_code=409)
         with guard:
             action = desk.reload_rules(new_rules or desk.rules, now=clock(), **who(request))
+            plans = sorted(desk.rules.plans)
         if metrics is not None:
             metrics.rules_loaded_timestamp_seconds.set(clock().timestamp())
-        return {"reloaded": True, "action_id": action["action_id"], "plans": sorted(desk.rules.plans)}
+        return {"reloaded": True, "action_id": action["action_id"], "plans": plans}
 
     async def probe(request: Request):
         return PlainTextResponse("ok\n")
@@ -479,14 +500,16 @@ def create_app(
     def health() -> dict[str, Any]:
         now = clock()
         service_now = measured()
-        items = desk.ledger.alerts.values()
-        return {
-            "status": "ok",
-            "now": now.isoformat(),
-            "service_clock": None if service_now is None else service_now.isoformat(),
-            "store": desk.store.describe() if desk.store is not None else None,
-            "alerts_open": sum(1 for i in items if i["status"] != "resolved"),
-            "reviews_overdue": sum(1 for r in desk.reviews(deadlines_clock()) if r["overdue"]),
-        }
+
+        def read():
+            return {
+                "status": "ok",
+                "now": now.isoformat(),
+                "service_clock": None if service_now is None else service_now.isoformat(),
+                "store": desk.store.describe() if desk.store is not None else None,
+                "alerts_open": sum(1 for i in desk.ledger.alerts.values() if i["status"] != "resolved"),
+                "reviews_overdue": sum(1 for r in desk.reviews(deadlines_clock()) if r["overdue"]),
+            }
+        return consistent(read)
 
     return app
