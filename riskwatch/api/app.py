@@ -95,6 +95,10 @@ class PlanTrigger(_Body):
     committed_amount: Annotated[float, Field(ge=0, le=1e15)] | None = None
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
     annual_sales_budget: Annotated[float, Field(gt=0, le=1e16)] | None = None
+    another: bool = Field(False, description="Trigger this plan although one is already active on the alert "
+                                             "(recorded on the plan)")
+    budget_override: Text | None = Field(None, description="Why the fund's budget for the period may be exceeded "
+                                                         "(recorded on the plan and in the audit trail)")
 
 
 class PlanClose(_Body):
@@ -223,7 +227,8 @@ def create_app(
 
     @app.exception_handler(ActionRefused)
     async def refused(request: Request, exc: ActionRefused):
-        return JSONResponse({"detail": exc.reason}, status_code=404 if exc.not_found else 409)
+        return JSONResponse({"detail": exc.reason, **getattr(exc, "facts", {})},
+                            status_code=404 if exc.not_found else 409)
 
     @app.exception_handler(WorkflowLogUnavailable)
     async def unavailable(request: Request, exc: WorkflowLogUnavailable):
@@ -362,7 +367,8 @@ def create_app(
         with guard:
             return copy.deepcopy(desk.trigger_plan(body.plan, alert_id=body.alert_id, now=clock(), reason=body.reason,
                                      committed_amount=body.committed_amount, currency=body.currency,
-                                     annual_sales_budget=body.annual_sales_budget, **who(request)))
+                                     annual_sales_budget=body.annual_sales_budget, another=body.another,
+                                     budget_override=body.budget_override, **who(request)))
 
     @app.get("/v1/plans", tags=["plans"], summary="Triggered plans")
     @roles(*READERS)

@@ -236,10 +236,15 @@ def plan_group() -> None:
 @click.option("--currency", default="CNY", show_default=True)
 @click.option("--budget", "annual_sales_budget", type=float, default=None,
               help="Annual sales budget, to check the commitment against the fund's share.")
+@click.option("--another", is_flag=True, help="Trigger it although the same plan is already active on the alert.")
+@click.option("--budget-override", default=None, metavar="REASON",
+              help="Commit beyond what the fund has left for the period, recording why.")
 def plan_trigger(api_url, token, actor, as_json, plan, alert_id, reason, committed_amount, currency,
-                 annual_sales_budget) -> None:
+                 annual_sales_budget, another, budget_override) -> None:
     """Trigger a contingency plan (rules/contingency_plans.yaml) from an alert (directors)."""
-    body = {"plan": plan, "alert_id": alert_id, "reason": reason, "currency": currency}
+    body = {"plan": plan, "alert_id": alert_id, "reason": reason, "currency": currency, "another": another}
+    if budget_override:
+        body["budget_override"] = budget_override
     if committed_amount is not None:
         body["committed_amount"] = committed_amount
     if annual_sales_budget is not None:
