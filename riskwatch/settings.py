@@ -49,6 +49,8 @@ class Settings:
     # embedded) or "kafka" (the alerts and actions topics on `broker`).
     workflow_log: str = "store"
     log_level: str = "INFO"
+    # API: how long an Idempotency-Key's first answer is kept (hours).
+    idempotency_key_hours: float = 24.0
 
     def with_overrides(self, **overrides: object) -> "Settings":
         """Apply command-line values that were given (None means "not given")."""
@@ -79,6 +81,7 @@ ENVIRONMENT_FIELDS: dict[str, str] = {
     "RISKWATCH_STORE_DIR": "store_dir",
     "RISKWATCH_WORKFLOW_LOG": "workflow_log",
     "RISKWATCH_LOG_LEVEL": "log_level",
+    "RISKWATCH_IDEMPOTENCY_KEY_HOURS": "idempotency_key_hours",
 }
 KNOWN_ENVIRONMENT = frozenset(ENVIRONMENT_FIELDS)
 WORKFLOW_LOGS = ("store", "kafka")

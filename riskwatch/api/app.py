@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import logging
+import re
 import threading
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -28,6 +30,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.routing import Match
 
 from riskwatch.alerts import ActionRefused, AlertDesk, InvalidField
+from riskwatch.alerts.idempotency import IdempotencyKeys
 from riskwatch.alerts.kafkalog import WorkflowLogUnavailable
 from riskwatch.api.auth import DIRECTORS, OPERATORS, READERS, WORKERS, actor_name, role_for
 from riskwatch.rules.loader import load_workflow_rules
@@ -41,6 +44,9 @@ Status = Literal["open", "acknowledged", "in_progress", "snoozed", "resolved"]
 CustomerClass = Literal["A", "B", "C", "D"]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 Id = Annotated[str, PathParam(min_length=1, max_length=128)]
+
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 _bearer = HTTPBearer(auto_error=False, description="A token from RISKWATCH_API_TOKENS")
 _ERRORS = {
@@ -130,6 +136,12 @@ class AlertChange(BaseModel):
     sequence: Annotated[int, Field(ge=0, le=2**62)] | None = None
 
 
+def header_error(header: str, message: str) -> JSONResponse:
+    """422 naming a request header, in the shape of the body errors."""
+    return JSONResponse({"detail": [{"loc": ["header", header], "msg": message, "type": "value_error"}]},
+                        status_code=422)
+
+
 def field_error(field: str, message: str) -> RequestValidationError:
     return RequestValidationError([{"loc": ("body", field), "msg": message, "type": "value_error", "input": None}])
 
@@ -145,6 +157,7 @@ def create_app(
     metrics=None,
     keeps_clock: bool = True,
     service_clock: Callable[[], datetime | None] | None = None,
+    idempotency_keys: IdempotencyKeys | None = None,
 ) -> FastAPI:
     """The API over one desk. `on_rules_reload` (e.g. `riskwatch run` reloading
     its engine) returns the problems found, [] when the new rules are in force.
@@ -157,8 +170,13 @@ def create_app(
     nothing the clock makes due and shows nothing overdue. Without
     `service_clock`, deadlines are measured on `clock`.
     `keeps_clock=False` (the Kafka deployment): the worker records escalations
-    against its event-time clock; the API only folds what the log brings."""
+    against its event-time clock; the API only folds what the log brings.
+
+    `idempotency_keys`: where `Idempotency-Key`s are kept (default: beside
+    the desk's store, in memory without one; 24 h)."""
     guard = threading.Lock()
+    if idempotency_keys is None:
+        idempotency_keys = IdempotencyKeys(getattr(desk.store, "path", None))
 
     def measured() -> datetime | None:
         return clock() if service_clock is None else service_clock()
@@ -223,7 +241,46 @@ def create_app(
         request.state.role = role
         request.state.actor = actor_name(presented.strip(), request.headers.get("x-riskwatch-actor"))
         await asyncio.to_thread(_tick)
+        key = request.headers.get("idempotency-key")
+        if key is not None and request.method in STATE_CHANGING:
+            return await idempotent(request, call_next, presented.strip(), key)
         return await call_next(request)
+
+    async def idempotent(request: Request, call_next, token: str, key: str) -> Response:
+        # The first answer to (token, key) is kept and given again to a retry of
+        # the same request, which records nothing; a key reused for another
+        # request is 422 (the request is wrong, not the state), one whose first
+        # request is still running (or was interrupted) 409.
+        if not _IDEMPOTENCY_KEY.match(key):
+            return header_error("Idempotency-Key", "give 1 to 128 visible ASCII characters")
+        body = await request.body()
+        digest = hashlib.sha256(b"\0".join([request.method.encode(), request.url.path.encode(),
+                                            request.url.query.encode(), body])).hexdigest()
+        scope = hashlib.sha256(token.encode()).hexdigest()
+        claim = await asyncio.to_thread(idempotency_keys.claim, scope, key, digest)
+        if claim.outcome == "mismatch":
+            return header_error("Idempotency-Key", "this key was already used for another request (other path or "
+                                                   "body); use a new key for a new request")
+        if claim.outcome == "pending":
+            return JSONResponse({"detail": "the first request with this Idempotency-Key has not finished (or was "
+                                           "interrupted): look at the audit trail before trying with a new key"},
+                                status_code=409)
+        if claim.outcome == "replay":
+            return Response(claim.body, status_code=claim.status, media_type=claim.media_type,
+                            headers={"Idempotent-Replayed": "true"})
+        try:
+            response = await call_next(request)
+            content = b"".join([chunk async for chunk in response.body_iterator])
+        except BaseException:
+            await asyncio.to_thread(idempotency_keys.release, scope, key)
+            raise
+        if response.status_code >= 500:
+            # Nothing was recorded (a fault, or the broker unavailable): a retry may run.
+            await asyncio.to_thread(idempotency_keys.release, scope, key)
+        else:
+            await asyncio.to_thread(idempotency_keys.complete, scope, key, response.status_code,
+                                    response.headers.get("content-type"), content)
+        return Response(content, status_code=response.status_code, headers=dict(response.headers))
 
     @app.exception_handler(ActionRefused)
     async def refused(request: Request, exc: ActionRefused):

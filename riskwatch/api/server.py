@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from riskwatch.alerts import AlertDesk, WorkflowStore
+from riskwatch.alerts.idempotency import IdempotencyKeys
 from riskwatch.api.app import create_app
 from riskwatch.api.auth import parse_tokens
 from riskwatch.metrics import RiskwatchMetrics
@@ -28,12 +29,15 @@ def app_from_settings(settings: Settings, *, metrics: RiskwatchMetrics | None = 
     on_kafka = settings.workflow_log == "kafka"
     store = workflow_log_on_kafka(settings) if on_kafka else WorkflowStore(settings.store_dir)
     desk = AlertDesk(rules, store, metrics=metrics)
+    if settings.idempotency_key_hours <= 0:
+        raise ApiConfigError("RISKWATCH_IDEMPOTENCY_KEY_HOURS must be positive")
+    keys = IdempotencyKeys(None if on_kafka else store.path, settings.idempotency_key_hours * 3600)
     # Store mode: deadlines on the watermark `riskwatch run` records in the
     # store, never on this process's wall clock (a replayed history is not
     # overdue because it is old).
     return create_app(desk, tokens, rules_dir=settings.rules_dir, metrics=metrics, keeps_clock=not on_kafka,
                       service_clock=None if on_kafka else desk.service_clock,
-                      tick_seconds=1.0 if on_kafka else 30.0)
+                      tick_seconds=1.0 if on_kafka else 30.0, idempotency_keys=keys)
 
 
 def workflow_log_on_kafka(settings: Settings):
