@@ -26,12 +26,13 @@ from fastapi import Body, Depends, FastAPI, HTTPException, Path as PathParam, Qu
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPBearer
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.routing import Match
 
 from riskwatch.alerts import ActionRefused, AlertDesk, InvalidField
 from riskwatch.alerts.idempotency import IdempotencyKeys
 from riskwatch.alerts.kafkalog import WorkflowLogUnavailable
+from riskwatch.api.inputs import Identifier, Instant, Text, surrogate_paths, validation_errors
 from riskwatch.api.auth import DIRECTORS, OPERATORS, READERS, WORKERS, actor_name, role_for
 from riskwatch.rules.loader import load_workflow_rules
 
@@ -42,7 +43,6 @@ PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/r
 Tier = Literal["red", "orange", "yellow", "blue"]
 Status = Literal["open", "acknowledged", "in_progress", "snoozed", "resolved"]
 CustomerClass = Literal["A", "B", "C", "D"]
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
 Id = Annotated[str, PathParam(min_length=1, max_length=128)]
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -71,7 +71,19 @@ def roles(*allowed: str):
     return mark
 
 
-class _Body(BaseModel):
+class _Storable(BaseModel):
+    @model_validator(mode="after")
+    def _storable(self):
+        # Text fields refuse surrogates themselves, naming the field; this
+        # catches every other string (and key) of the body, which a UTF-8
+        # store could not keep.
+        paths = surrogate_paths(self.model_dump(mode="python"))
+        if paths:
+            raise ValueError(f"{'.'.join(str(p) for p in paths[0]) or 'body'}: holds a lone UTF-16 surrogate, not text")
+        return self
+
+
+class _Body(_Storable):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -90,13 +102,13 @@ class StepBody(_Body):
 
 class SnoozeBody(_Body):
     reason: Text
-    until: AwareDatetime | None = Field(None, description="Snooze until this instant")
+    until: Instant | None = Field(None, description="Snooze until this instant (2000 to 2100)")
     until_recovery: bool = Field(False, description="Snooze until the engine resolves the alert")
 
 
 class PlanTrigger(_Body):
-    plan: Annotated[str, Field(min_length=1, max_length=64, description="A plan id from rules/contingency_plans.yaml")]
-    alert_id: Annotated[str, Field(min_length=1, max_length=128)]
+    plan: Annotated[Identifier, Field(max_length=64, description="A plan id from rules/contingency_plans.yaml")]
+    alert_id: Identifier
     reason: Text
     committed_amount: Annotated[float, Field(ge=0, le=1e15)] | None = None
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
@@ -122,17 +134,17 @@ class SignOff(_Body):
     note: Text | None = None
 
 
-class AlertChange(BaseModel):
+class AlertChange(_Storable):
     """An engine alert change record (docs/contracts-internal.md); extra fields kept."""
     model_config = ConfigDict(extra="allow")
-    alert_id: Annotated[str, Field(min_length=1, max_length=128)]
+    alert_id: Identifier
     indicator: Annotated[str, Field(min_length=1, max_length=64)]
     tier: Tier
     status: Literal["open", "resolved"]
     owner: Annotated[str, Field(min_length=1, max_length=64)]
-    raised_at: AwareDatetime
-    updated_at: AwareDatetime | None = None
-    respond_by: AwareDatetime | None = None
+    raised_at: Instant
+    updated_at: Instant | None = None
+    respond_by: Instant | None = None
     sequence: Annotated[int, Field(ge=0, le=2**62)] | None = None
 
 
@@ -282,6 +294,11 @@ def create_app(
                                     response.headers.get("content-type"), content)
         return Response(content, status_code=response.status_code, headers=dict(response.headers))
 
+    @app.exception_handler(RequestValidationError)
+    async def unprocessable(request: Request, exc: RequestValidationError):
+        # Never the input itself: a short escaped excerpt (a 10 MB body, a lone surrogate).
+        return JSONResponse({"detail": validation_errors(list(exc.errors()))}, status_code=422)
+
     @app.exception_handler(ActionRefused)
     async def refused(request: Request, exc: ActionRefused):
         return JSONResponse({"detail": exc.reason, **getattr(exc, "facts", {})},
@@ -329,7 +346,7 @@ def create_app(
         tier: Tier | None = None, indicator: Annotated[str | None, Query(max_length=64)] = None,
         owner: Annotated[str | None, Query(max_length=64)] = None, status: Status | None = None,
         customer_class: CustomerClass | None = None, region: Annotated[str | None, Query(max_length=64)] = None,
-        since: AwareDatetime | None = None, until: AwareDatetime | None = None,
+        since: Instant | None = None, until: Instant | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[dict[str, Any]]:
         found = consistent(lambda: desk.alerts(deadlines_clock(), tier=tier, indicator=indicator, owner=owner,
@@ -498,7 +515,7 @@ def create_app(
         owner: Annotated[str | None, Query(max_length=64)] = None,
         status: Annotated[str | None, Query(max_length=32)] = None,
         customer_class: CustomerClass | None = None,
-        since: AwareDatetime | None = None, until: AwareDatetime | None = None,
+        since: Instant | None = None, until: Instant | None = None,
     ) -> dict[str, Any]:
         filters = dict(tier=tier, indicator=indicator, owner=owner, customer_class=customer_class,
                        since=since, until=until)
