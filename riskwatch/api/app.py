@@ -32,6 +32,7 @@ from starlette.routing import Match
 from riskwatch.alerts import ActionRefused, AlertDesk, InvalidField
 from riskwatch.alerts.idempotency import IdempotencyKeys
 from riskwatch.alerts.kafkalog import WorkflowLogUnavailable
+from riskwatch.api.guards import RequestGuard, SecurityHeaders
 from riskwatch.api.inputs import Identifier, Instant, Text, surrogate_paths, validation_errors
 from riskwatch.api.auth import DIRECTORS, OPERATORS, READERS, WORKERS, actor_name, role_for
 from riskwatch.rules.loader import load_workflow_rules
@@ -39,7 +40,7 @@ from riskwatch.rules.loader import load_workflow_rules
 log = logging.getLogger(__name__)
 
 # Probes and scrapes carry no token (kubelet, Prometheus); they reveal no business data.
-PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz", "/livez", "/readyz", "/metrics"})
+PUBLIC_PATHS = frozenset({"/openapi.json", "/healthz", "/livez", "/readyz", "/metrics"})
 Tier = Literal["red", "orange", "yellow", "blue"]
 Status = Literal["open", "acknowledged", "in_progress", "snoozed", "resolved"]
 CustomerClass = Literal["A", "B", "C", "D"]
@@ -170,6 +171,8 @@ def create_app(
     keeps_clock: bool = True,
     service_clock: Callable[[], datetime | None] | None = None,
     idempotency_keys: IdempotencyKeys | None = None,
+    max_body_bytes: int = 64 * 1024,
+    body_timeout_seconds: float = 10.0,
 ) -> FastAPI:
     """The API over one desk. `on_rules_reload` (e.g. `riskwatch run` reloading
     its engine) returns the problems found, [] when the new rules are in force.
@@ -185,7 +188,10 @@ def create_app(
     against its event-time clock; the API only folds what the log brings.
 
     `idempotency_keys`: where `Idempotency-Key`s are kept (default: beside
-    the desk's store, in memory without one; 24 h)."""
+    the desk's store, in memory without one; 24 h). `max_body_bytes` and
+    `body_timeout_seconds`: 413 / 408 past them (`riskwatch.api.guards`).
+    No /docs or /redoc page: the Swagger UI loads its scripts from a CDN,
+    which the Content-Security-Policy refuses; /openapi.json stays."""
     guard = threading.Lock()
     if idempotency_keys is None:
         idempotency_keys = IdempotencyKeys(getattr(desk.store, "path", None))
@@ -228,6 +234,8 @@ def create_app(
                     "contingency plans, 48 h reviews, the risk register and the audit trail. "
                     "Bearer tokens from RISKWATCH_API_TOKENS; roles officer, director, operator, readonly.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         dependencies=[Depends(_bearer)],
         responses=_ERRORS,
     )
@@ -293,6 +301,11 @@ def create_app(
             await asyncio.to_thread(idempotency_keys.complete, scope, key, response.status_code,
                                     response.headers.get("content-type"), content)
         return Response(content, status_code=response.status_code, headers=dict(response.headers))
+
+    # Outermost last: security headers on every answer, then the body guard
+    # (413/408 before anything reads the body), then the token check.
+    app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes, body_timeout_seconds=body_timeout_seconds)
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(RequestValidationError)
     async def unprocessable(request: Request, exc: RequestValidationError):

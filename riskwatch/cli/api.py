@@ -44,7 +44,7 @@ def api_command(host: str | None, port: int | None, store_dir: Path | None, rule
                 workflow_log: str | None, broker: str | None, topic_prefix: str | None) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json); tokens from RISKWATCH_API_TOKENS."""
     from riskwatch.api.auth import TokenConfigError
-    from riskwatch.api.server import ApiConfigError, app_from_settings
+    from riskwatch.api.server import ApiConfigError, app_from_settings, run_server
 
     settings = _settings().with_overrides(api_host=host, api_port=port, store_dir=store_dir, rules_dir=rules_dir,
                                           workflow_log=workflow_log, broker=broker, topic_prefix=topic_prefix)
@@ -53,13 +53,11 @@ def api_command(host: str | None, port: int | None, store_dir: Path | None, rule
     except (ApiConfigError, TokenConfigError) as error:
         click.echo(f"riskwatch api: {error}", err=True)
         sys.exit(EXIT_REFUSED)
-    import uvicorn
-
     where = (f"topics {settings.topic_prefix}alerts and {settings.topic_prefix}actions on {settings.broker}"
              if settings.workflow_log == "kafka" else f"store {settings.store_dir}")
     click.echo(f"riskwatch api on http://{settings.api_host}:{settings.api_port} "
                f"(OpenAPI at /openapi.json, {where})", err=True)
-    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower())
+    run_server(app, settings)
 
 
 # --------------------------------------------------------------------------- client
