@@ -40,14 +40,23 @@ def _settings() -> Settings:
                    "'kafka' (the alerts and actions topics the workers read) (RISKWATCH_WORKFLOW_LOG, default store).")
 @click.option("--broker", default=None, help="Kafka bootstrap HOST:PORT[,...] with --workflow-log kafka (RISKWATCH_BROKER).")
 @click.option("--topic-prefix", default=None, help="Topic prefix with --workflow-log kafka (RISKWATCH_TOPIC_PREFIX).")
+@click.option("--max-body-bytes", type=int, default=None,
+              help="413 above this request body size (RISKWATCH_API_MAX_BODY_BYTES, default 65536).")
+@click.option("--header-timeout", type=float, default=None,
+              help="Seconds to receive a request's headers, else 408 (RISKWATCH_API_HEADER_TIMEOUT_SECONDS, default 5).")
+@click.option("--body-timeout", type=float, default=None,
+              help="Seconds to receive a request's body, else 408 (RISKWATCH_API_BODY_TIMEOUT_SECONDS, default 10).")
 def api_command(host: str | None, port: int | None, store_dir: Path | None, rules_dir: Path | None,
-                workflow_log: str | None, broker: str | None, topic_prefix: str | None) -> None:
+                workflow_log: str | None, broker: str | None, topic_prefix: str | None,
+                max_body_bytes: int | None, header_timeout: float | None, body_timeout: float | None) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json); tokens from RISKWATCH_API_TOKENS."""
     from riskwatch.api.auth import TokenConfigError
     from riskwatch.api.server import ApiConfigError, app_from_settings, run_server
 
     settings = _settings().with_overrides(api_host=host, api_port=port, store_dir=store_dir, rules_dir=rules_dir,
-                                          workflow_log=workflow_log, broker=broker, topic_prefix=topic_prefix)
+                                          workflow_log=workflow_log, broker=broker, topic_prefix=topic_prefix,
+                                          api_max_body_bytes=max_body_bytes, api_header_timeout_seconds=header_timeout,
+                                          api_body_timeout_seconds=body_timeout)
     try:
         app = app_from_settings(settings)
     except (ApiConfigError, TokenConfigError) as error:
