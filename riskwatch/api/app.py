@@ -1,12 +1,15 @@
 """The HTTP API: alerts, actions, contingency plans, reviews, the risk register.
 
-A thin shell over `riskwatch.alerts.AlertDesk`. Order of checks, for every
-path except the OpenAPI document and its viewers: a missing or unknown token
+A thin shell over `riskwatch.alerts.AlertDesk`. Order of checks: a body
+above the size limit is 413 and one not received in time 408 (on every
+path, before anything reads it: `riskwatch.api.guards`); then, for every
+path except the OpenAPI document and the probes, a missing or unknown token
 is 401, a role not allowed on the route is 403 (both in one middleware, so
 they come before routing, body parsing or anything else), a bad body is 422
 naming the field, an unknown alert/plan/review 404, a transition the state
 does not allow 409. Every state change is an action record with who, when
-and why; the audit trail is read-only here.
+and why; the audit trail is read-only here. State-changing requests take an
+`Idempotency-Key`; every read sees one state of the desk (one lock).
 """
 
 from __future__ import annotations
