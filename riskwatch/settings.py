@@ -59,6 +59,12 @@ class Settings:
     # embedded) or "kafka" (the alerts and actions topics on `broker`).
     workflow_log: str = "store"
     log_level: str = "INFO"
+    # API: how long an Idempotency-Key's first answer is kept (hours).
+    idempotency_key_hours: float = 24.0
+    # API guards (docs/operations.md, "Limits and timeouts of the API").
+    api_max_body_bytes: int = 64 * 1024
+    api_body_timeout_seconds: float = 10.0
+    api_header_timeout_seconds: float = 5.0
 
     def with_overrides(self, **overrides: object) -> "Settings":
         """Apply command-line values that were given (None means "not given")."""
@@ -97,6 +103,10 @@ ENVIRONMENT_FIELDS: dict[str, str] = {
     "RISKWATCH_STORE_DIR": "store_dir",
     "RISKWATCH_WORKFLOW_LOG": "workflow_log",
     "RISKWATCH_LOG_LEVEL": "log_level",
+    "RISKWATCH_IDEMPOTENCY_KEY_HOURS": "idempotency_key_hours",
+    "RISKWATCH_API_MAX_BODY_BYTES": "api_max_body_bytes",
+    "RISKWATCH_API_BODY_TIMEOUT_SECONDS": "api_body_timeout_seconds",
+    "RISKWATCH_API_HEADER_TIMEOUT_SECONDS": "api_header_timeout_seconds",
 }
 KNOWN_ENVIRONMENT = frozenset(ENVIRONMENT_FIELDS)
 WORKFLOW_LOGS = ("store", "kafka")

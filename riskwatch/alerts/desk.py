@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Callable, Iterable
 
 from riskwatch.alerts import lifecycle
@@ -46,6 +47,20 @@ class InvalidField(ValueError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class FundExceeded(ActionRefused):
+    """A commitment the fund's budget period has not got left (HTTP 409);
+    `facts` (period, left, cap, committed, currency; amounts as decimal
+    strings) go into the answer beside the reason."""
+
+    def __init__(self, reason: str, **facts: str):
+        super().__init__(reason)
+        self.facts = facts
+
+
+def _money(value: Decimal) -> str:
+    return str(value.quantize(Decimal("0.01")))
 
 
 class AlertDesk:
@@ -185,7 +200,24 @@ class AlertDesk:
         committed_amount: float | None = None,
         currency: str = "CNY",
         annual_sales_budget: float | None = None,
+        another: bool = False,
+        budget_override: str | None = None,
     ) -> dict:
+        """Trigger contingency plan `plan_key` (rules/contingency_plans.yaml)
+        from an alert, at `now`; returns the tracked plan.
+
+        One active plan per (alert, plan): a second is refused (ActionRefused,
+        409) unless `another` is True, which the plan and its action record
+        keep. A plan with a fund (DOMAIN §2: the price-response fund, a share
+        of the annual sales budget) needs `committed_amount` (InvalidField
+        otherwise); the commitments of every plan on that fund in the budget
+        period (`Fund.period_of`) are summed, and one that would take the sum
+        past share x annual sales budget is refused with what is left
+        (FundExceeded, 409) unless `budget_override` gives the reason, which
+        the plan's fund record keeps. The annual sales budget is the one given,
+        or the one the period's earlier commitments were checked against; a
+        different one in the same period, or a commitment in another currency,
+        is InvalidField (422). Money is summed exactly (Decimal)."""
         definition = self.rules.plans.get(plan_key)
         if definition is None:
             raise InvalidField("plan", f"unknown contingency plan {plan_key!r} (known: {', '.join(sorted(self.rules.plans))})")
@@ -197,19 +229,17 @@ class AlertDesk:
             indicator = item["alert"].get("indicator")
             if definition.indicators and indicator not in definition.indicators:
                 raise InvalidField("plan", f"{plan_key} applies to {', '.join(definition.indicators)}, not {indicator}")
+            active = sorted(p["plan_id"] for p in self.ledger.plans.values()
+                            if p["alert_id"] == alert_id and p["plan"] == plan_key and p["status"] == "active")
+            if active and not another:
+                raise ActionRefused(f"plan {plan_key} is already active on alert {alert_id} ({', '.join(active)}); "
+                                    "to run another one alongside, ask for it explicitly (`another: true`)")
             fund = None
             if definition.fund is not None:
                 if committed_amount is None:
                     raise InvalidField("committed_amount", f"{plan_key} draws on the {definition.fund.name}: record the amount committed")
-                cap = None
-                if annual_sales_budget is not None:
-                    cap = round(annual_sales_budget * definition.fund.share_of_annual_sales_budget, 2)
-                    if committed_amount > cap:
-                        raise InvalidField("committed_amount", f"{committed_amount} exceeds the {definition.fund.name} "
-                                           f"({definition.fund.share_of_annual_sales_budget:.0%} of {annual_sales_budget} = {cap})")
-                fund = {"name": definition.fund.name, "share_of_annual_sales_budget": definition.fund.share_of_annual_sales_budget,
-                        "annual_sales_budget": annual_sales_budget, "cap": cap,
-                        "committed_amount": committed_amount, "currency": currency}
+                fund = self._fund_commitment(definition.fund, now, committed_amount, currency, annual_sales_budget,
+                                             budget_override)
             elif committed_amount is not None:
                 fund = {"name": None, "committed_amount": committed_amount, "currency": currency}
             plan_id = "pl-" + uuid.uuid4().hex[:16]
@@ -225,11 +255,54 @@ class AlertDesk:
                           for n, s in enumerate(definition.steps, start=1)],
                 "closed_at": None, "closed_by": None,
             }
+            if active:
+                plan["another_alongside"] = active  # the director asked for it explicitly
             action = make_action("plan_triggered", at=now, actor=actor, role=role, reason=reason,
                                  alert_id=alert_id, plan_id=plan_id, data={"plan": plan})
             lifecycle.check_action(self.ledger, action, now)
             self._record("action", action)
             return self.ledger.plans[plan_id]
+
+    def _fund_commitment(self, fund, now: datetime, amount: float, currency: str,
+                         annual_sales_budget: float | None, override: str | None) -> dict:
+        """The fund part of a plan record, after checking the commitment against
+        what the fund's budget period has left (see `trigger_plan`)."""
+        label, start, end = fund.period_of(now)
+        earlier = [p for p in self.ledger.plans.values()
+                   if (p.get("fund") or {}).get("name") == fund.name and p["status"] != "cancelled"
+                   and start <= parse_instant(p["triggered_at"]) < end]
+        for plan in earlier:
+            if plan["fund"].get("currency") != currency:
+                raise InvalidField("currency", f"the {fund.name}'s {label} commitments are in {plan['fund']['currency']} "
+                                               f"({plan['plan_id']}); commit in that currency")
+        stated = sorted({Decimal(str(p["fund"]["annual_sales_budget"])) for p in earlier
+                         if p["fund"].get("annual_sales_budget") is not None})
+        budget = None if annual_sales_budget is None else Decimal(str(annual_sales_budget))
+        if budget is not None and stated and budget != stated[-1]:
+            raise InvalidField("annual_sales_budget", f"the {fund.name}'s {label} commitments were checked against an "
+                                                      f"annual sales budget of {stated[-1]} {currency}, not {budget}")
+        if budget is None and stated:
+            budget = stated[-1]
+        committed = sum((Decimal(str(p["fund"]["committed_amount"])) for p in earlier), Decimal(0))
+        share = Decimal(str(fund.share_of_annual_sales_budget))
+        cap = left = None
+        if budget is not None:
+            cap = budget * share
+            left = cap - committed
+            if Decimal(str(amount)) > left and not override:
+                raise FundExceeded(
+                    f"committed_amount {amount} exceeds what the {fund.name} has left for {label}: "
+                    f"{_money(left)} {currency} of {_money(cap)} ({share:%} of the annual sales budget {budget}; "
+                    f"{_money(committed)} committed by {', '.join(sorted(p['plan_id'] for p in earlier)) or 'no plan'}). "
+                    "Commit at most what is left, or record why the fund may be exceeded (`budget_override`).",
+                    period=label, left=_money(left), cap=_money(cap), committed=_money(committed), currency=currency)
+        return {"name": fund.name, "share_of_annual_sales_budget": fund.share_of_annual_sales_budget,
+                "annual_sales_budget": None if budget is None else float(budget),
+                "cap": None if cap is None else float(cap),
+                "committed_amount": amount, "currency": currency,
+                "budget_period": label, "committed_in_period_before": _money(committed),
+                "left_before": None if left is None else _money(left),
+                "budget_override": override if override and left is not None and Decimal(str(amount)) > left else None}
 
     def tick(self, now: datetime) -> list[dict]:
         """Record every action the clock made due; returns them."""
@@ -404,4 +477,4 @@ def open_desk(settings, *, metrics=None, notify: Callable[[dict], None] | None =
     return AlertDesk(rules, store, metrics=metrics, notify=notify)
 
 
-__all__ = ["AlertDesk", "ActionRefused", "InvalidField", "SYSTEM_ROLE", "open_desk"]
+__all__ = ["AlertDesk", "ActionRefused", "FundExceeded", "InvalidField", "SYSTEM_ROLE", "open_desk"]

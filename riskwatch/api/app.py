@@ -1,18 +1,24 @@
 """The HTTP API: alerts, actions, contingency plans, reviews, the risk register.
 
-A thin shell over `riskwatch.alerts.AlertDesk`. Order of checks, for every
-path except the OpenAPI document and its viewers: a missing or unknown token
+A thin shell over `riskwatch.alerts.AlertDesk`. Order of checks: a body
+above the size limit is 413 and one not received in time 408 (on every
+path, before anything reads it: `riskwatch.api.guards`); then, for every
+path except the OpenAPI document and the probes, a missing or unknown token
 is 401, a role not allowed on the route is 403 (both in one middleware, so
 they come before routing, body parsing or anything else), a bad body is 422
 naming the field, an unknown alert/plan/review 404, a transition the state
 does not allow 409. Every state change is an action record with who, when
-and why; the audit trail is read-only here.
+and why; the audit trail is read-only here. State-changing requests take an
+`Idempotency-Key`; every read sees one state of the desk (one lock).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
+import hashlib
 import logging
+import re
 import threading
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -23,23 +29,28 @@ from fastapi import Body, Depends, FastAPI, HTTPException, Path as PathParam, Qu
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPBearer
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.routing import Match
 
 from riskwatch.alerts import ActionRefused, AlertDesk, InvalidField
+from riskwatch.alerts.idempotency import IdempotencyKeys
 from riskwatch.alerts.kafkalog import WorkflowLogUnavailable
+from riskwatch.api.guards import RequestGuard, SecurityHeaders
+from riskwatch.api.inputs import Identifier, Instant, Text, surrogate_paths, validation_errors
 from riskwatch.api.auth import DIRECTORS, OPERATORS, READERS, WORKERS, actor_name, role_for
 from riskwatch.rules.loader import load_workflow_rules
 
 log = logging.getLogger(__name__)
 
 # Probes and scrapes carry no token (kubelet, Prometheus); they reveal no business data.
-PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz", "/livez", "/readyz", "/metrics"})
+PUBLIC_PATHS = frozenset({"/openapi.json", "/healthz", "/livez", "/readyz", "/metrics"})
 Tier = Literal["red", "orange", "yellow", "blue"]
 Status = Literal["open", "acknowledged", "in_progress", "snoozed", "resolved"]
 CustomerClass = Literal["A", "B", "C", "D"]
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
 Id = Annotated[str, PathParam(min_length=1, max_length=128)]
+
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 _bearer = HTTPBearer(auto_error=False, description="A token from RISKWATCH_API_TOKENS")
 _ERRORS = {
@@ -64,7 +75,19 @@ def roles(*allowed: str):
     return mark
 
 
-class _Body(BaseModel):
+class _Storable(BaseModel):
+    @model_validator(mode="after")
+    def _storable(self):
+        # Text fields refuse surrogates themselves, naming the field; this
+        # catches every other string (and key) of the body, which a UTF-8
+        # store could not keep.
+        paths = surrogate_paths(self.model_dump(mode="python"))
+        if paths:
+            raise ValueError(f"{'.'.join(str(p) for p in paths[0]) or 'body'}: holds a lone UTF-16 surrogate, not text")
+        return self
+
+
+class _Body(_Storable):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -83,17 +106,21 @@ class StepBody(_Body):
 
 class SnoozeBody(_Body):
     reason: Text
-    until: AwareDatetime | None = Field(None, description="Snooze until this instant")
+    until: Instant | None = Field(None, description="Snooze until this instant (2000 to 2100)")
     until_recovery: bool = Field(False, description="Snooze until the engine resolves the alert")
 
 
 class PlanTrigger(_Body):
-    plan: Annotated[str, Field(min_length=1, max_length=64, description="A plan id from rules/contingency_plans.yaml")]
-    alert_id: Annotated[str, Field(min_length=1, max_length=128)]
+    plan: Annotated[Identifier, Field(max_length=64, description="A plan id from rules/contingency_plans.yaml")]
+    alert_id: Identifier
     reason: Text
     committed_amount: Annotated[float, Field(ge=0, le=1e15)] | None = None
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
     annual_sales_budget: Annotated[float, Field(gt=0, le=1e16)] | None = None
+    another: bool = Field(False, description="Trigger this plan although one is already active on the alert "
+                                             "(recorded on the plan)")
+    budget_override: Text | None = Field(None, description="Why the fund's budget for the period may be exceeded "
+                                                         "(recorded on the plan and in the audit trail)")
 
 
 class PlanClose(_Body):
@@ -111,18 +138,24 @@ class SignOff(_Body):
     note: Text | None = None
 
 
-class AlertChange(BaseModel):
+class AlertChange(_Storable):
     """An engine alert change record (docs/contracts-internal.md); extra fields kept."""
     model_config = ConfigDict(extra="allow")
-    alert_id: Annotated[str, Field(min_length=1, max_length=128)]
+    alert_id: Identifier
     indicator: Annotated[str, Field(min_length=1, max_length=64)]
     tier: Tier
     status: Literal["open", "resolved"]
     owner: Annotated[str, Field(min_length=1, max_length=64)]
-    raised_at: AwareDatetime
-    updated_at: AwareDatetime | None = None
-    respond_by: AwareDatetime | None = None
+    raised_at: Instant
+    updated_at: Instant | None = None
+    respond_by: Instant | None = None
     sequence: Annotated[int, Field(ge=0, le=2**62)] | None = None
+
+
+def header_error(header: str, message: str) -> JSONResponse:
+    """422 naming a request header, in the shape of the body errors."""
+    return JSONResponse({"detail": [{"loc": ["header", header], "msg": message, "type": "value_error"}]},
+                        status_code=422)
 
 
 def field_error(field: str, message: str) -> RequestValidationError:
@@ -140,6 +173,9 @@ def create_app(
     metrics=None,
     keeps_clock: bool = True,
     service_clock: Callable[[], datetime | None] | None = None,
+    idempotency_keys: IdempotencyKeys | None = None,
+    max_body_bytes: int = 64 * 1024,
+    body_timeout_seconds: float = 10.0,
 ) -> FastAPI:
     """The API over one desk. `on_rules_reload` (e.g. `riskwatch run` reloading
     its engine) returns the problems found, [] when the new rules are in force.
@@ -152,8 +188,16 @@ def create_app(
     nothing the clock makes due and shows nothing overdue. Without
     `service_clock`, deadlines are measured on `clock`.
     `keeps_clock=False` (the Kafka deployment): the worker records escalations
-    against its event-time clock; the API only folds what the log brings."""
+    against its event-time clock; the API only folds what the log brings.
+
+    `idempotency_keys`: where `Idempotency-Key`s are kept (default: beside
+    the desk's store, in memory without one; 24 h). `max_body_bytes` and
+    `body_timeout_seconds`: 413 / 408 past them (`riskwatch.api.guards`).
+    No /docs or /redoc page: the Swagger UI loads its scripts from a CDN,
+    which the Content-Security-Policy refuses; /openapi.json stays."""
     guard = threading.Lock()
+    if idempotency_keys is None:
+        idempotency_keys = IdempotencyKeys(getattr(desk.store, "path", None))
 
     def measured() -> datetime | None:
         return clock() if service_clock is None else service_clock()
@@ -193,6 +237,8 @@ def create_app(
                     "contingency plans, 48 h reviews, the risk register and the audit trail. "
                     "Bearer tokens from RISKWATCH_API_TOKENS; roles officer, director, operator, readonly.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         dependencies=[Depends(_bearer)],
         responses=_ERRORS,
     )
@@ -218,11 +264,61 @@ def create_app(
         request.state.role = role
         request.state.actor = actor_name(presented.strip(), request.headers.get("x-riskwatch-actor"))
         await asyncio.to_thread(_tick)
+        key = request.headers.get("idempotency-key")
+        if key is not None and request.method in STATE_CHANGING:
+            return await idempotent(request, call_next, presented.strip(), key)
         return await call_next(request)
+
+    async def idempotent(request: Request, call_next, token: str, key: str) -> Response:
+        # The first answer to (token, key) is kept and given again to a retry of
+        # the same request, which records nothing; a key reused for another
+        # request is 422 (the request is wrong, not the state), one whose first
+        # request is still running (or was interrupted) 409.
+        if not _IDEMPOTENCY_KEY.match(key):
+            return header_error("Idempotency-Key", "give 1 to 128 visible ASCII characters")
+        body = await request.body()
+        digest = hashlib.sha256(b"\0".join([request.method.encode(), request.url.path.encode(),
+                                            request.url.query.encode(), body])).hexdigest()
+        scope = hashlib.sha256(token.encode()).hexdigest()
+        claim = await asyncio.to_thread(idempotency_keys.claim, scope, key, digest)
+        if claim.outcome == "mismatch":
+            return header_error("Idempotency-Key", "this key was already used for another request (other path or "
+                                                   "body); use a new key for a new request")
+        if claim.outcome == "pending":
+            return JSONResponse({"detail": "the first request with this Idempotency-Key has not finished (or was "
+                                           "interrupted): look at the audit trail before trying with a new key"},
+                                status_code=409)
+        if claim.outcome == "replay":
+            return Response(claim.body, status_code=claim.status, media_type=claim.media_type,
+                            headers={"Idempotent-Replayed": "true"})
+        try:
+            response = await call_next(request)
+            content = b"".join([chunk async for chunk in response.body_iterator])
+        except BaseException:
+            await asyncio.to_thread(idempotency_keys.release, scope, key)
+            raise
+        if response.status_code >= 500:
+            # Nothing was recorded (a fault, or the broker unavailable): a retry may run.
+            await asyncio.to_thread(idempotency_keys.release, scope, key)
+        else:
+            await asyncio.to_thread(idempotency_keys.complete, scope, key, response.status_code,
+                                    response.headers.get("content-type"), content)
+        return Response(content, status_code=response.status_code, headers=dict(response.headers))
+
+    # Outermost last: security headers on every answer, then the body guard
+    # (413/408 before anything reads the body), then the token check.
+    app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes, body_timeout_seconds=body_timeout_seconds)
+    app.add_middleware(SecurityHeaders)
+
+    @app.exception_handler(RequestValidationError)
+    async def unprocessable(request: Request, exc: RequestValidationError):
+        # Never the input itself: a short escaped excerpt (a 10 MB body, a lone surrogate).
+        return JSONResponse({"detail": validation_errors(list(exc.errors()))}, status_code=422)
 
     @app.exception_handler(ActionRefused)
     async def refused(request: Request, exc: ActionRefused):
-        return JSONResponse({"detail": exc.reason}, status_code=404 if exc.not_found else 409)
+        return JSONResponse({"detail": exc.reason, **getattr(exc, "facts", {})},
+                            status_code=404 if exc.not_found else 409)
 
     @app.exception_handler(WorkflowLogUnavailable)
     async def unavailable(request: Request, exc: WorkflowLogUnavailable):
@@ -239,13 +335,24 @@ def create_app(
 
     def act(request: Request, kind: str, **kw) -> dict:
         with guard:
-            return desk.act(kind, now=clock(), clock=deadlines_clock(), **who(request), **kw)
+            return copy.deepcopy(desk.act(kind, now=clock(), clock=deadlines_clock(), **who(request), **kw))
 
-    def show_alert(alert_id: str) -> dict:
+    def consistent(read: Callable[[], Any]) -> Any:
+        """Run `read` against the desk while no change is folded, and return
+        a deep copy: the answer is one state of the desk, and serialising it
+        after the lock is released cannot see a later fold (a fold mutates
+        work items, their step lists and escalation lists in place)."""
+        with guard:
+            return copy.deepcopy(read())
+
+    def _show_alert(alert_id: str) -> dict:
         item = desk.alert(alert_id, deadlines_clock())
         if item is None:
             raise HTTPException(404, f"alert {alert_id} not found")
         return {**item, "audit": desk.audit(subject=alert_id)}
+
+    def show_alert(alert_id: str) -> dict:
+        return consistent(lambda: _show_alert(alert_id))
 
     # ---------------------------------------------------------------- alerts
 
@@ -255,11 +362,12 @@ def create_app(
         tier: Tier | None = None, indicator: Annotated[str | None, Query(max_length=64)] = None,
         owner: Annotated[str | None, Query(max_length=64)] = None, status: Status | None = None,
         customer_class: CustomerClass | None = None, region: Annotated[str | None, Query(max_length=64)] = None,
-        since: AwareDatetime | None = None, until: AwareDatetime | None = None,
+        since: Instant | None = None, until: Instant | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[dict[str, Any]]:
-        found = desk.alerts(deadlines_clock(), tier=tier, indicator=indicator, owner=owner, status=status,
-                            customer_class=customer_class, region=region, since=since, until=until)
+        found = consistent(lambda: desk.alerts(deadlines_clock(), tier=tier, indicator=indicator, owner=owner,
+                                               status=status, customer_class=customer_class, region=region,
+                                               since=since, until=until))
         return sorted(found, key=lambda a: a["alert"].get("raised_at") or "", reverse=True)[:limit]
 
     @app.get("/v1/alerts/{alert_id}", tags=["alerts"], summary="One alert with its steps and audit trail",
@@ -338,7 +446,7 @@ def create_app(
         after: Annotated[int, Query(ge=0, le=2**62, description="Only records after this sequence number")] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 500,
     ) -> list[dict[str, Any]]:
-        return desk.audit(subject=subject, after=after, limit=limit)
+        return consistent(lambda: desk.audit(subject=subject, after=after, limit=limit))
 
     # ---------------------------------------------------------------- plans
 
@@ -347,24 +455,27 @@ def create_app(
     @roles(*DIRECTORS)
     def trigger_plan(request: Request, body: PlanTrigger) -> dict[str, Any]:
         with guard:
-            return desk.trigger_plan(body.plan, alert_id=body.alert_id, now=clock(), reason=body.reason,
+            return copy.deepcopy(desk.trigger_plan(body.plan, alert_id=body.alert_id, now=clock(), reason=body.reason,
                                      committed_amount=body.committed_amount, currency=body.currency,
-                                     annual_sales_budget=body.annual_sales_budget, **who(request))
+                                     annual_sales_budget=body.annual_sales_budget, another=body.another,
+                                     budget_override=body.budget_override, **who(request)))
 
     @app.get("/v1/plans", tags=["plans"], summary="Triggered plans")
     @roles(*READERS)
     def list_plans(status: Literal["active", "completed", "closed", "cancelled"] | None = None,
                    alert_id: Annotated[str | None, Query(max_length=128)] = None) -> list[dict[str, Any]]:
-        plans = desk.plans(deadlines_clock(), status=status)
+        plans = consistent(lambda: desk.plans(deadlines_clock(), status=status))
         return [p for p in plans if alert_id is None or p["alert_id"] == alert_id]
 
     @app.get("/v1/plans/{plan_id}", tags=["plans"], summary="One plan", responses={404: {}})
     @roles(*READERS)
     def get_plan(plan_id: Id) -> dict[str, Any]:
-        for plan in desk.plans(deadlines_clock()):
-            if plan["plan_id"] == plan_id:
-                return {**plan, "audit": desk.audit(subject=plan_id)}
-        raise HTTPException(404, f"plan {plan_id} not found")
+        def read():
+            for plan in desk.plans(deadlines_clock()):
+                if plan["plan_id"] == plan_id:
+                    return {**plan, "audit": desk.audit(subject=plan_id)}
+            raise HTTPException(404, f"plan {plan_id} not found")
+        return consistent(read)
 
     @app.post("/v1/plans/{plan_id}/steps/{step}", tags=["plans"], summary="Record a plan step done",
               responses={404: {}, 409: {}})
@@ -386,16 +497,18 @@ def create_app(
     @roles(*READERS)
     def list_reviews(status: Literal["open", "submitted", "signed_off"] | None = None,
                      overdue: bool | None = None) -> list[dict[str, Any]]:
-        found = desk.reviews(deadlines_clock(), status=status)
+        found = consistent(lambda: desk.reviews(deadlines_clock(), status=status))
         return [r for r in found if overdue is None or r["overdue"] == overdue]
 
     @app.get("/v1/reviews/{review_id}", tags=["reviews"], summary="One review", responses={404: {}})
     @roles(*READERS)
     def get_review(review_id: Id) -> dict[str, Any]:
-        for review in desk.reviews(deadlines_clock()):
-            if review["review_id"] == review_id:
-                return {**review, "audit": desk.audit(subject=review_id)}
-        raise HTTPException(404, f"review {review_id} not found")
+        def read():
+            for review in desk.reviews(deadlines_clock()):
+                if review["review_id"] == review_id:
+                    return {**review, "audit": desk.audit(subject=review_id)}
+            raise HTTPException(404, f"review {review_id} not found")
+        return consistent(read)
 
     @app.post("/v1/reviews/{review_id}", tags=["reviews"], summary="Submit the 5-Why review", responses={404: {}, 409: {}})
     @roles(*WORKERS)
@@ -418,14 +531,17 @@ def create_app(
         owner: Annotated[str | None, Query(max_length=64)] = None,
         status: Annotated[str | None, Query(max_length=32)] = None,
         customer_class: CustomerClass | None = None,
-        since: AwareDatetime | None = None, until: AwareDatetime | None = None,
+        since: Instant | None = None, until: Instant | None = None,
     ) -> dict[str, Any]:
-        now = deadlines_clock()
         filters = dict(tier=tier, indicator=indicator, owner=owner, customer_class=customer_class,
                        since=since, until=until)
-        alerts = desk.alerts(now, status=status, **filters)
-        plans = desk.plans(now, status=status, **filters)
-        reviews = desk.reviews(now, status=status, **filters)
+
+        def read():
+            # One state for all three lists and the counts.
+            now = deadlines_clock()
+            return (desk.alerts(now, status=status, **filters), desk.plans(now, status=status, **filters),
+                    desk.reviews(now, status=status, **filters))
+        alerts, plans, reviews = consistent(read)
         return {
             "alerts": [{k: a[k] for k in ("alert_id", "indicator", "tier", "status", "owner", "customer_class",
                                           "region", "summary", "reading", "cycle", "plan_ids", "review_ids",
@@ -457,9 +573,10 @@ def create_app(
             return JSONResponse({"detail": "rules not reloaded", "problems": problems}, status_code=409)
         with guard:
             action = desk.reload_rules(new_rules or desk.rules, now=clock(), **who(request))
+            plans = sorted(desk.rules.plans)
         if metrics is not None:
             metrics.rules_loaded_timestamp_seconds.set(clock().timestamp())
-        return {"reloaded": True, "action_id": action["action_id"], "plans": sorted(desk.rules.plans)}
+        return {"reloaded": True, "action_id": action["action_id"], "plans": plans}
 
     async def probe(request: Request):
         return PlainTextResponse("ok\n")
@@ -479,14 +596,16 @@ def create_app(
     def health() -> dict[str, Any]:
         now = clock()
         service_now = measured()
-        items = desk.ledger.alerts.values()
-        return {
-            "status": "ok",
-            "now": now.isoformat(),
-            "service_clock": None if service_now is None else service_now.isoformat(),
-            "store": desk.store.describe() if desk.store is not None else None,
-            "alerts_open": sum(1 for i in items if i["status"] != "resolved"),
-            "reviews_overdue": sum(1 for r in desk.reviews(deadlines_clock()) if r["overdue"]),
-        }
+
+        def read():
+            return {
+                "status": "ok",
+                "now": now.isoformat(),
+                "service_clock": None if service_now is None else service_now.isoformat(),
+                "store": desk.store.describe() if desk.store is not None else None,
+                "alerts_open": sum(1 for i in desk.ledger.alerts.values() if i["status"] != "resolved"),
+                "reviews_overdue": sum(1 for r in desk.reviews(deadlines_clock()) if r["overdue"]),
+            }
+        return consistent(read)
 
     return app

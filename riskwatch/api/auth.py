@@ -25,10 +25,19 @@ class TokenConfigError(ValueError):
     pass
 
 
+MIN_TOKEN_CHARS = 16
+
+
 def parse_tokens(spec: str | None) -> dict[str, str]:
-    """'abc:officer,def:director' -> {'abc': 'officer', 'def': 'director'}."""
+    """'token-of-ann-0123456789:officer,...' -> {'token-of-ann-0123456789': 'officer', ...}.
+
+    Raises TokenConfigError for an entry that is not token:role, an unknown
+    role, a token shorter than MIN_TOKEN_CHARS (guessable) or one listed twice
+    (two entries could not be told apart in the audit trail). Messages name
+    the entry by position and role, never the token."""
     tokens: dict[str, str] = {}
-    for entry in (spec or "").split(","):
+    first_seen: dict[str, int] = {}
+    for position, entry in enumerate((spec or "").split(","), start=1):
         entry = entry.strip()
         if not entry:
             continue
@@ -37,6 +46,13 @@ def parse_tokens(spec: str | None) -> dict[str, str]:
             raise TokenConfigError("RISKWATCH_API_TOKENS: each entry is token:role")
         if role not in ROLES:
             raise TokenConfigError(f"RISKWATCH_API_TOKENS: unknown role {role!r} (roles: {', '.join(ROLES)})")
+        if len(token) < MIN_TOKEN_CHARS:
+            raise TokenConfigError(f"RISKWATCH_API_TOKENS: entry {position} (role {role}) has a token of {len(token)} "
+                                   f"characters; tokens need at least {MIN_TOKEN_CHARS} (e.g. `openssl rand -hex 24`)")
+        if token in first_seen:
+            raise TokenConfigError(f"RISKWATCH_API_TOKENS: entry {position} (role {role}) repeats the token of entry "
+                                   f"{first_seen[token]}; give each person or tool its own token")
+        first_seen[token] = position
         tokens[token] = role
     return tokens
 

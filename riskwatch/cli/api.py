@@ -40,26 +40,33 @@ def _settings() -> Settings:
                    "'kafka' (the alerts and actions topics the workers read) (RISKWATCH_WORKFLOW_LOG, default store).")
 @click.option("--broker", default=None, help="Kafka bootstrap HOST:PORT[,...] with --workflow-log kafka (RISKWATCH_BROKER).")
 @click.option("--topic-prefix", default=None, help="Topic prefix with --workflow-log kafka (RISKWATCH_TOPIC_PREFIX).")
+@click.option("--max-body-bytes", type=int, default=None,
+              help="413 above this request body size (RISKWATCH_API_MAX_BODY_BYTES, default 65536).")
+@click.option("--header-timeout", type=float, default=None,
+              help="Seconds to receive a request's headers, else 408 (RISKWATCH_API_HEADER_TIMEOUT_SECONDS, default 5).")
+@click.option("--body-timeout", type=float, default=None,
+              help="Seconds to receive a request's body, else 408 (RISKWATCH_API_BODY_TIMEOUT_SECONDS, default 10).")
 def api_command(host: str | None, port: int | None, store_dir: Path | None, rules_dir: Path | None,
-                workflow_log: str | None, broker: str | None, topic_prefix: str | None) -> None:
+                workflow_log: str | None, broker: str | None, topic_prefix: str | None,
+                max_body_bytes: int | None, header_timeout: float | None, body_timeout: float | None) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json); tokens from RISKWATCH_API_TOKENS."""
     from riskwatch.api.auth import TokenConfigError
-    from riskwatch.api.server import ApiConfigError, app_from_settings
+    from riskwatch.api.server import ApiConfigError, app_from_settings, run_server
 
     settings = _settings().with_overrides(api_host=host, api_port=port, store_dir=store_dir, rules_dir=rules_dir,
-                                          workflow_log=workflow_log, broker=broker, topic_prefix=topic_prefix)
+                                          workflow_log=workflow_log, broker=broker, topic_prefix=topic_prefix,
+                                          api_max_body_bytes=max_body_bytes, api_header_timeout_seconds=header_timeout,
+                                          api_body_timeout_seconds=body_timeout)
     try:
         app = app_from_settings(settings)
     except (ApiConfigError, TokenConfigError) as error:
         click.echo(f"riskwatch api: {error}", err=True)
         sys.exit(EXIT_REFUSED)
-    import uvicorn
-
     where = (f"topics {settings.topic_prefix}alerts and {settings.topic_prefix}actions on {settings.broker}"
              if settings.workflow_log == "kafka" else f"store {settings.store_dir}")
     click.echo(f"riskwatch api on http://{settings.api_host}:{settings.api_port} "
                f"(OpenAPI at /openapi.json, {where})", err=True)
-    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower())
+    run_server(app, settings)
 
 
 # --------------------------------------------------------------------------- client
@@ -81,7 +88,7 @@ class Client:
             sys.exit(EXIT_UNREACHABLE)
         if response.status_code >= 400:
             detail = _detail(response)
-            click.echo(f"refused ({response.status_code}): {detail}", err=True)
+            click.echo(f"refused ({response.status_code}): {_shown(detail)}", err=True)
             sys.exit(EXIT_REFUSED)
         return response.json()
 
@@ -116,14 +123,30 @@ def _print_json(value) -> None:
     click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
 
 
+def _shown(value) -> str:
+    """A value as the terminal may print it: control characters (newline
+    included: one field, one line), bidirectional controls and lone
+    surrogates escaped (\\n, \\x1b, \\u202e), so text from the API can
+    neither forge a line of the trail nor drive the terminal."""
+    text = "" if value is None else str(value)
+    return "".join(c if c.isprintable() else _escaped(c) for c in text)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    named = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(char)
+    return named or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+
+
 def _alert_line(alert: dict) -> str:
     overdue = " RESPONSE OVERDUE" if alert.get("response_overdue") else ""
     # The API prints the value against its threshold (riskwatch.units), so
     # the terminal shows what the API shows.
-    shown = f"{alert['reading']['text']}  " if alert.get("reading") else ""
-    return (f"{alert['alert_id']}  {alert['tier']:<6} {alert['status']:<12} {alert.get('indicator') or '':<22} "
-            f"{shown}owner {alert['owner']}  respond by {alert['alert'].get('respond_by') if 'alert' in alert else alert.get('respond_by')}"
-            f"{overdue}\n    {alert.get('summary') or ''}")
+    shown = f"{_shown(alert['reading']['text'])}  " if alert.get("reading") else ""
+    respond_by = alert["alert"].get("respond_by") if "alert" in alert else alert.get("respond_by")
+    return (f"{_shown(alert['alert_id'])}  {_shown(alert['tier']):<6} {_shown(alert['status']):<12} "
+            f"{_shown(alert.get('indicator')):<22} {shown}owner {_shown(alert['owner'])}  "
+            f"respond by {_shown(respond_by)}{overdue}\n    {_shown(alert.get('summary'))}")
 
 
 def _show_alert(alert: dict, as_json: bool) -> None:
@@ -134,13 +157,15 @@ def _show_alert(alert: dict, as_json: bool) -> None:
     for step in alert.get("steps", []):
         mark = {"done": "x", "skipped": "-"}.get(step["status"], " ")
         late = "  OVERDUE" if step.get("overdue") else ""
-        done = f"  done by {step['done_by']} {step['done_at']}" if step.get("done_by") else ""
-        click.echo(f"  [{mark}] {step['step']}. {step['action']} ({step['owner']}, due {step['due_at']}){late}{done}")
+        done = f"  done by {_shown(step['done_by'])} {_shown(step['done_at'])}" if step.get("done_by") else ""
+        click.echo(f"  [{mark}] {_shown(step['step'])}. {_shown(step['action'])} ({_shown(step['owner'])}, "
+                   f"due {_shown(step['due_at'])}){late}{done}")
     for escalation in alert.get("escalations", []):
-        click.echo(f"  escalated {escalation['at']}: {escalation['from']} -> {escalation['to']} ({escalation['reason']})")
+        click.echo(f"  escalated {_shown(escalation['at'])}: {_shown(escalation['from'])} -> "
+                   f"{_shown(escalation['to'])} ({_shown(escalation['reason'])})")
     for action in alert.get("audit", []):
-        click.echo(f"  {action['at']}  {action['kind']:<14} {action['actor']} ({action['role']})"
-                   f"{': ' + action['reason'] if action.get('reason') else ''}")
+        click.echo(f"  {_shown(action['at'])}  {_shown(action['kind']):<14} {_shown(action['actor'])} "
+                   f"({_shown(action['role'])}){': ' + _shown(action['reason']) if action.get('reason') else ''}")
 
 
 @main.group("alerts", invoke_without_command=False)
@@ -236,10 +261,15 @@ def plan_group() -> None:
 @click.option("--currency", default="CNY", show_default=True)
 @click.option("--budget", "annual_sales_budget", type=float, default=None,
               help="Annual sales budget, to check the commitment against the fund's share.")
+@click.option("--another", is_flag=True, help="Trigger it although the same plan is already active on the alert.")
+@click.option("--budget-override", default=None, metavar="REASON",
+              help="Commit beyond what the fund has left for the period, recording why.")
 def plan_trigger(api_url, token, actor, as_json, plan, alert_id, reason, committed_amount, currency,
-                 annual_sales_budget) -> None:
+                 annual_sales_budget, another, budget_override) -> None:
     """Trigger a contingency plan (rules/contingency_plans.yaml) from an alert (directors)."""
-    body = {"plan": plan, "alert_id": alert_id, "reason": reason, "currency": currency}
+    body = {"plan": plan, "alert_id": alert_id, "reason": reason, "currency": currency, "another": another}
+    if budget_override:
+        body["budget_override"] = budget_override
     if committed_amount is not None:
         body["committed_amount"] = committed_amount
     if annual_sales_budget is not None:
@@ -248,6 +278,7 @@ def plan_trigger(api_url, token, actor, as_json, plan, alert_id, reason, committ
     if as_json:
         _print_json(result)
         return
-    click.echo(f"{result['plan_id']}  {result['title']}  ({result['status']}, from {result['alert_id']})")
+    click.echo(f"{_shown(result['plan_id'])}  {_shown(result['title'])}  ({_shown(result['status'])}, "
+               f"from {_shown(result['alert_id'])})")
     for step in result["steps"]:
-        click.echo(f"  {step['step']}. {step['action']} ({step['owner']}, due {step['due_at']})")
+        click.echo(f"  {_shown(step['step'])}. {_shown(step['action'])} ({_shown(step['owner'])}, due {_shown(step['due_at'])})")

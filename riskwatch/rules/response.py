@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -144,9 +144,39 @@ class PlanStep(_Strict):
     due_within: Duration
 
 
+BUDGET_PERIODS = ("calendar_year", "calendar_quarter", "calendar_month")
+
+
 class Fund(_Strict):
+    """A fund a plan draws on: a budget of `share_of_annual_sales_budget` of
+    the annual sales budget per `budget_period` (DOMAIN §2: the price-response
+    fund, 5% of the annual sales budget). Commitments of every plan on the
+    fund are summed over the period that holds at the trigger, periods cut
+    at midnight at `budget_utc_offset` (e.g. "+08:00")."""
     name: str = Field(min_length=1)
     share_of_annual_sales_budget: float = Field(gt=0, le=1)
+    budget_period: Literal["calendar_year", "calendar_quarter", "calendar_month"] = "calendar_year"
+    budget_utc_offset: str = Field("+00:00", pattern=r"^[+-](0\d|1[0-4]):[0-5]\d$")
+
+    def period_of(self, instant: datetime) -> tuple[str, datetime, datetime]:
+        """(label, start, end) of the budget period holding `instant` (aware):
+        ("2026", ...), ("2026-Q2", ...) or ("2026-04", ...); start inclusive,
+        end exclusive, both aware at `budget_utc_offset`."""
+        sign = -1 if self.budget_utc_offset[0] == "-" else 1
+        hours, minutes = int(self.budget_utc_offset[1:3]), int(self.budget_utc_offset[4:6])
+        zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+        local = instant.astimezone(zone)
+        if self.budget_period == "calendar_year":
+            start, end, label = (datetime(local.year, 1, 1, tzinfo=zone), datetime(local.year + 1, 1, 1, tzinfo=zone),
+                                 f"{local.year}")
+        else:
+            months = 3 if self.budget_period == "calendar_quarter" else 1
+            first = (local.month - 1) // months * months + 1
+            start = datetime(local.year, first, 1, tzinfo=zone)
+            year, month = (local.year + 1, 1) if first + months > 12 else (local.year, first + months)
+            end = datetime(year, month, 1, tzinfo=zone)
+            label = f"{local.year}-Q{(first + 2) // 3}" if months == 3 else f"{local.year}-{first:02d}"
+        return label, start, end
 
 
 class ContingencyPlan(_Strict):

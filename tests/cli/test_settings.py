@@ -33,7 +33,7 @@ def test_a_bad_setting_is_refused_naming_the_variable(environ, named):
 
 def test_the_api_refuses_to_start_on_an_unknown_workflow_log():
     env = {k: v for k, v in os.environ.items() if not k.startswith("RISKWATCH_")}
-    env.update(RISKWATCH_WORKFLOW_LOG="sqlite", RISKWATCH_API_TOKENS="t:officer")
+    env.update(RISKWATCH_WORKFLOW_LOG="sqlite", RISKWATCH_API_TOKENS="officer-token-0123456789:officer")
     done = subprocess.run([RISKWATCH, "api"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "RISKWATCH_WORKFLOW_LOG" in done.stderr

@@ -40,7 +40,7 @@ def api_url(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("api")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RISKWATCH_")}
-    env.update(RISKWATCH_API_TOKENS="ops-token:operator", RISKWATCH_STORE_DIR=str(workdir / "store"))
+    env.update(RISKWATCH_API_TOKENS="ops-token-0123456789:operator", RISKWATCH_STORE_DIR=str(workdir / "store"))
     log = (workdir / "api.log").open("wb")
     process = subprocess.Popen([str(RISKWATCH), "api", "--host", "127.0.0.1", "--port", str(port)],
                                stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -23,10 +23,10 @@ from tests.support.kafka import RISKWATCH, Broker, Worker, free_port, produce_li
 
 pytestmark = [pytest.mark.kafka]
 
-TOKENS = "tok-officer:officer,tok-readonly:readonly,tok-operator:operator"
-OFFICER = {"Authorization": "Bearer tok-officer", "X-Riskwatch-Actor": "Ann Li"}
-READER = {"Authorization": "Bearer tok-readonly"}
-OPERATOR = {"Authorization": "Bearer tok-operator"}
+TOKENS = "tok-officer-0123456789:officer,tok-readonly-0123456789:readonly,tok-operator-0123456789:operator"
+OFFICER = {"Authorization": "Bearer tok-officer-0123456789", "X-Riskwatch-Actor": "Ann Li"}
+READER = {"Authorization": "Bearer tok-readonly-0123456789"}
+OPERATOR = {"Authorization": "Bearer tok-operator-0123456789"}
 WORKER_LATENESS = Worker.lateness
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from riskwatch.alerts import ActionRefused, AlertDesk, InvalidField, WorkflowStore
+from riskwatch.alerts.desk import FundExceeded
 from riskwatch.rules.response import load_response_rules
 
 from .conftest import REPO
@@ -235,10 +236,12 @@ def test_contingency_plan_from_alert_with_fund(response_rules):
         desk.trigger_plan("price_war_response", alert_id="al-0000000000000001", now=T0, actor="dora",
                           role="director", reason="price war")
     assert err.value.field == "committed_amount"
-    with pytest.raises(InvalidField) as err:
+    # Past the fund's budget: a conflict (409) a director may override with a reason, saying what is left.
+    with pytest.raises(FundExceeded) as over:
         desk.trigger_plan("price_war_response", alert_id="al-0000000000000001", now=T0, actor="dora",
                           role="director", reason="price war", committed_amount=6_000_000, annual_sales_budget=100_000_000)
-    assert err.value.field == "committed_amount" and "5%" in err.value.reason
+    assert "committed_amount" in over.value.reason and "5%" in over.value.reason
+    assert over.value.facts["left"] == "5000000.00"
     with pytest.raises(InvalidField) as err:
         desk.trigger_plan("credit_tightening", alert_id="al-0000000000000001", now=T0, actor="dora",
                           role="director", reason="wrong plan")

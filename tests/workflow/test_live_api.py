@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.api, pytest.mark.slow]
 BIN = Path(sys.executable).parent
 RISKWATCH = str(BIN / "riskwatch")
 EVENTS = Path(__file__).parent / "data" / "overdue_and_price_war.jsonl"
-TOKENS = "tok-officer:officer,tok-director:director,tok-operator:operator,tok-readonly:readonly"
+TOKENS = "tok-officer-0123456789:officer,tok-director-0123456789:director,tok-operator-0123456789:operator,tok-readonly-0123456789:readonly"
 
 
 def api_process(store: Path, port: int):
@@ -51,47 +51,47 @@ def test_engine_alerts_worked_from_the_terminal_survive_a_restart(tmp_path):
     port = free_port()
     with api_process(tmp_path / "store", port) as url:
         for change in changes:
-            response = httpx.post(url + "/v1/alert-changes", json=change, headers=H("tok-operator"))
+            response = httpx.post(url + "/v1/alert-changes", json=change, headers=H("tok-operator-0123456789"))
             assert response.status_code == 202, response.text
         # The engine resolved the overdue invoice when it was paid: 2.5M CNY, a
         # quarter of what an A-class account buys in a year, was an orange alert,
         # so a 48 h review is waiting.
-        reviews = httpx.get(url + "/v1/reviews", headers=H("tok-readonly")).json()
+        reviews = httpx.get(url + "/v1/reviews", headers=H("tok-readonly-0123456789")).json()
         assert [r["alert_id"] for r in reviews] == [overdue]
         # The price-war alert is still open: the officer works it from the terminal.
-        listed = cli(url, "tok-officer", "alerts", "list", "--status", "open", "--json")
+        listed = cli(url, "tok-officer-0123456789", "alerts", "list", "--status", "open", "--json")
         assert listed.returncode == 0, listed.stderr
         assert [a["alert_id"] for a in json.loads(listed.stdout)] == [price]
-        assert cli(url, "tok-readonly", "alerts", "ack", price).returncode == 1  # read-only: 403
-        ack = cli(url, "tok-officer", "alerts", "ack", price, "--reason", "pricing team informed", "--as", "Ann")
+        assert cli(url, "tok-readonly-0123456789", "alerts", "ack", price).returncode == 1  # read-only: 403
+        ack = cli(url, "tok-officer-0123456789", "alerts", "ack", price, "--reason", "pricing team informed", "--as", "Ann")
         assert ack.returncode == 0, ack.stderr
-        step = cli(url, "tok-officer", "alerts", "step", price, "1", "--note", "cut confirmed in east region")
+        step = cli(url, "tok-officer-0123456789", "alerts", "step", price, "1", "--note", "cut confirmed in east region")
         assert step.returncode == 0 and "[x] 1." in step.stdout
-        refused = cli(url, "tok-director", "plan", "trigger", "price_war_response", "--alert", price,
+        refused = cli(url, "tok-director-0123456789", "plan", "trigger", "price_war_response", "--alert", price,
                       "--reason", "protect key accounts", "--amount", "6000000", "--budget", "100000000")
         assert refused.returncode == 1 and "committed_amount" in refused.stderr
-        plan = cli(url, "tok-director", "plan", "trigger", "price_war_response", "--alert", price,
+        plan = cli(url, "tok-director-0123456789", "plan", "trigger", "price_war_response", "--alert", price,
                    "--reason", "protect key accounts", "--amount", "2000000", "--budget", "100000000", "--json")
         assert plan.returncode == 0, plan.stderr
         plan_id = json.loads(plan.stdout)["plan_id"]
-        snooze = cli(url, "tok-officer", "alerts", "snooze", price, "--reason", "waiting for the package",
+        snooze = cli(url, "tok-officer-0123456789", "alerts", "snooze", price, "--reason", "waiting for the package",
                      "--until-recovery")
         assert snooze.returncode == 0, snooze.stderr
-        shown = cli(url, "tok-readonly", "alerts", "show", price)
+        shown = cli(url, "tok-readonly-0123456789", "alerts", "show", price)
         assert "acknowledge" in shown.stdout and "Ann" in shown.stdout
-        before_alert = httpx.get(f"{url}/v1/alerts/{price}", headers=H("tok-readonly")).json()
-        before_audit = httpx.get(url + "/v1/actions", headers=H("tok-readonly")).json()
-        before_plan = httpx.get(f"{url}/v1/plans/{plan_id}", headers=H("tok-readonly")).json()
+        before_alert = httpx.get(f"{url}/v1/alerts/{price}", headers=H("tok-readonly-0123456789")).json()
+        before_audit = httpx.get(url + "/v1/actions", headers=H("tok-readonly-0123456789")).json()
+        before_plan = httpx.get(f"{url}/v1/plans/{plan_id}", headers=H("tok-readonly-0123456789")).json()
     with api_process(tmp_path / "store", free_port()) as url:
-        after_alert = httpx.get(f"{url}/v1/alerts/{price}", headers=H("tok-readonly")).json()
-        after_audit = httpx.get(url + "/v1/actions", headers=H("tok-readonly")).json()
+        after_alert = httpx.get(f"{url}/v1/alerts/{price}", headers=H("tok-readonly-0123456789")).json()
+        after_audit = httpx.get(url + "/v1/actions", headers=H("tok-readonly-0123456789")).json()
         assert after_audit[:len(before_audit)] == before_audit
         assert after_alert["status"] == "snoozed" and after_alert["acknowledged_by"].startswith("Ann")
         assert after_alert["steps"][0] == before_alert["steps"][0]
-        assert httpx.get(f"{url}/v1/plans/{plan_id}", headers=H("tok-readonly")).json()["fund"] == before_plan["fund"]
-        resolve = cli(url, "tok-officer", "alerts", "resolve", price, "--reason", "competitor price back")
+        assert httpx.get(f"{url}/v1/plans/{plan_id}", headers=H("tok-readonly-0123456789")).json()["fund"] == before_plan["fund"]
+        resolve = cli(url, "tok-officer-0123456789", "alerts", "resolve", price, "--reason", "competitor price back")
         assert resolve.returncode == 0, resolve.stderr
-        assert len(httpx.get(url + "/v1/reviews", headers=H("tok-readonly")).json()) == 2
+        assert len(httpx.get(url + "/v1/reviews", headers=H("tok-readonly-0123456789")).json()) == 2
 
 
 def test_cli_without_token_or_server_says_so(tmp_path):
@@ -107,12 +107,12 @@ def test_api_refuses_to_start_without_tokens(tmp_path):
     assert result.returncode == 1 and "RISKWATCH_API_TOKENS" in result.stderr
 
 
-@pytest.mark.parametrize("token", ["tok-director", "tok-operator"])
+@pytest.mark.parametrize("token", ["tok-director-0123456789", "tok-operator-0123456789"])
 def test_schemathesis_finds_no_server_error(tmp_path, token):
     port = free_port()
     with api_process(tmp_path / "store", port) as url:
         for change in replayed_changes():
-            httpx.post(url + "/v1/alert-changes", json=change, headers=H("tok-operator"))
+            httpx.post(url + "/v1/alert-changes", json=change, headers=H("tok-operator-0123456789"))
         result = subprocess.run(
             [str(BIN / "schemathesis"), "run", url + "/openapi.json", "--checks", "not_a_server_error",
              "-H", f"Authorization: Bearer {token}", "--max-examples", "30", "--seed", "1",

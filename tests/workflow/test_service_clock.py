@@ -21,8 +21,8 @@ from .conftest import REPO
 
 pytestmark = pytest.mark.api
 
-TOKENS = "tok-readonly:readonly,tok-operator:operator,tok-officer:officer"
-READ = {"Authorization": "Bearer tok-readonly"}
+TOKENS = "tok-readonly-0123456789:readonly,tok-operator-0123456789:operator,tok-officer-0123456789:officer"
+READ = {"Authorization": "Bearer tok-readonly-0123456789"}
 DUE = "2019-03-01T00:00:00Z"
 # The last event of the history: the watermark ends 10 minutes before it.
 LAST_EVENT = "2019-03-31T00:30:00Z"
@@ -104,7 +104,7 @@ def test_without_a_clock_in_the_store_the_api_measures_nothing_on_its_wall_clock
     story = t.Scenario().feed(t.invoice_issued("INV-H2", "C-H2", "120000.00", due_at=DUE, at="2019-02-01T09:00:00Z"))
     [record] = story.advance_to("2019-04-30T00:00:00Z").alerts("payment_overdue")
     with api_in_store_mode(tmp_path / "store") as client:
-        fed = client.post("/v1/alert-changes", json=public_record(record), headers={"Authorization": "Bearer tok-operator"})
+        fed = client.post("/v1/alert-changes", json=public_record(record), headers={"Authorization": "Bearer tok-operator-0123456789"})
         assert fed.status_code == 202, fed.text
         alert = the_overdue_alert(client)
         assert alert["escalations"] == [] and alert["response_overdue"] is False
@@ -113,7 +113,7 @@ def test_without_a_clock_in_the_store_the_api_measures_nothing_on_its_wall_clock
 
 
 def test_a_snooze_is_measured_on_the_service_clock_too(replayed_store):
-    officer = {"Authorization": "Bearer tok-officer", "X-Riskwatch-Actor": "Ann"}
+    officer = {"Authorization": "Bearer tok-officer-0123456789", "X-Riskwatch-Actor": "Ann"}
     with api_in_store_mode(replayed_store) as client:
         alert_id = the_overdue_alert(client)["alert_id"]
         before_clock = client.post(f"/v1/alerts/{alert_id}/snooze", headers=officer,
