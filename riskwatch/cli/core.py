@@ -21,7 +21,7 @@ from riskwatch.rules.loader import RuleSet
 from riskwatch.service import EmbeddedService
 from riskwatch.settings import Settings, SettingsError, load_settings
 from riskwatch.simulate import SimulationSettings, simulate
-from riskwatch.timeutil import parse_instant
+from riskwatch.timeutil import parse_business_instant
 
 EXIT_UNREADABLE = 2
 
@@ -138,7 +138,7 @@ def _future_tolerance_option(function):
 
 @main.command()
 @click.argument("files", nargs=-1, required=True)
-@click.option("--until", "until", default=None, help="Move the clock to this RFC 3339 instant at the end.")
+@click.option("--until", "until", default=None, help="Move the clock to this RFC 3339 instant (with an offset, years 2000-2100) at the end.")
 @click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None, help="Rule directory.")
 @click.option("--lateness", type=float, default=None, help="Allowed lateness in seconds (default 600).")
 @click.option("--alertmanager", default=None, help="Also push alerts to this Alertmanager URL.")
@@ -151,7 +151,7 @@ def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, la
     until_instant = None
     if until is not None:
         try:
-            until_instant = parse_instant(until)
+            until_instant = parse_business_instant(until)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--until") from None
     for path in files:
