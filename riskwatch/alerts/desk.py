@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Callable, Iterable
 
 from riskwatch.alerts import lifecycle
 from riskwatch.alerts.actions import SYSTEM_ROLE, isoformat, make_action, parse_instant
 from riskwatch.alerts.lifecycle import ActionRefused, Ledger
-from riskwatch.alerts.store import WorkflowStore
+from riskwatch.alerts.store import StoreError, WorkflowStore
 from riskwatch.rules.response import ResponseRules
 from riskwatch.units import reading
 
@@ -120,11 +121,22 @@ class AlertDesk:
             with self.store.transaction():
                 self._catch_up()
 
+    @contextmanager
     def _transaction(self):
         if self.store is None:
-            from contextlib import nullcontext
-            return nullcontext()
-        return self.store.transaction()
+            yield
+            return
+        try:
+            with self.store.transaction():
+                yield
+        except StoreError:
+            # The store rolled the transaction back (disk full, say), but the
+            # ledger had already folded what was appended in it: fold the
+            # log again so the desk shows only what is recorded.
+            self.ledger = Ledger()
+            self._seq = 0
+            self._catch_up(notify=False)
+            raise
 
     # ------------------------------------------------------------------ inputs
 

@@ -13,6 +13,7 @@ import click
 import orjson
 
 from riskwatch.cli import main
+from riskwatch.cli.exitcodes import EXIT_REFUSED, EXIT_STORE, EXIT_UNREADABLE
 from riskwatch.errors import RulesError
 from riskwatch.metrics import RiskwatchMetrics
 from riskwatch.render import alert_line, summary_lines
@@ -22,8 +23,6 @@ from riskwatch.service import EmbeddedService
 from riskwatch.settings import Settings, SettingsError, load_settings
 from riskwatch.simulate import SimulationSettings, simulate
 from riskwatch.timeutil import parse_business_instant
-
-EXIT_UNREADABLE = 2
 
 
 def _settings() -> Settings:
@@ -93,7 +92,7 @@ def rules_check(directory: Path | None) -> None:
         for problem in error.problems:
             click.echo(problem)
         click.echo(f"{len(error.problems)} problem(s) in {directory}", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_REFUSED)
     enabled = sum(1 for i in ruleset.indicators.values() if i.enabled)
     click.echo(f"{directory}: ok ({enabled} indicators enabled, {len(ruleset.playbooks)} playbooks, "
                f"tiers {', '.join(r.tier for r in ruleset.matrix.rules)})")
@@ -309,12 +308,17 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
         if not quiet:
             click.echo(alert_line(record, colour=colour))
 
-    from riskwatch.alerts import open_desk
+    from riskwatch.alerts import StoreError, open_desk
 
     am_sink = _alertmanager_sink(settings.alertmanager_url, metrics)
     # The desk tracks acknowledgement, escalation and reviews; Alertmanager
     # gets the desk's view (escalated owner, snoozes), not the raw engine record.
-    desk = open_desk(settings, metrics=metrics, notify=am_sink.send if am_sink is not None else None)
+    try:
+        desk = open_desk(settings, metrics=metrics, notify=am_sink.send if am_sink is not None else None)
+    except StoreError as error:
+        server.shutdown()
+        click.echo(f"riskwatch run: {error}", err=True)
+        sys.exit(EXIT_STORE)
     sinks = [show, desk]
     last_resend = time.monotonic()
 
@@ -349,26 +353,38 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
         label = "simulation"
     started = time.monotonic()
     fed = 0
-    for number, line in source:
-        if stopping["now"]:
-            break
-        fed += 1
-        service.feed(line, label, number)
-        resend_open_alerts()
-        if rate > 0 and fed % 50 == 0:
-            ahead = fed / rate - (time.monotonic() - started)
-            if ahead > 0:
-                time.sleep(ahead)
-    resend_open_alerts(final=True)  # the clock where the input ended, not where it was 5 s before
-    if am_sink is not None and hasattr(am_sink, "flush"):
-        am_sink.flush()
-    click.echo("", err=True)
-    _print_summary(service, err=True)
-    if not exit_when_done and not stopping["now"]:
-        click.echo(f"input done; still serving http://{host}:{port}/metrics; Ctrl-C to stop", err=True)
-        while not stopping["now"]:
-            time.sleep(0.2)
+    number = 0
+    try:
+        for number, line in source:
+            if stopping["now"]:
+                break
+            fed += 1
+            service.feed(line, label, number)
             resend_open_alerts()
+            if rate > 0 and fed % 50 == 0:
+                ahead = fed / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+        resend_open_alerts(final=True)  # the clock where the input ended, not where it was 5 s before
+        if am_sink is not None and hasattr(am_sink, "flush"):
+            am_sink.flush()
+        click.echo("", err=True)
+        _print_summary(service, err=True)
+        if not exit_when_done and not stopping["now"]:
+            click.echo(f"input done; still serving http://{host}:{port}/metrics; Ctrl-C to stop", err=True)
+            while not stopping["now"]:
+                time.sleep(0.2)
+                resend_open_alerts()
+    except StoreError as error:
+        # Going on would evaluate alerts the desk cannot record. What was
+        # recorded stays; feeding the same input again stores each alert
+        # change once, so a rerun after the fix loses nothing.
+        metrics.up.labels(component="run").set(0)
+        server.shutdown()
+        click.echo("", err=True)
+        _print_summary(service, err=True)
+        click.echo(f"riskwatch run: stopped at {label} line {number}: {error}", err=True)
+        sys.exit(EXIT_STORE)
     metrics.up.labels(component="run").set(0)
     if am_sink is not None and hasattr(am_sink, "close"):
         am_sink.close()
