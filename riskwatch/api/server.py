@@ -54,4 +54,5 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     app = app_from_settings(settings)
-    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower())
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower(),
+                log_config=None)  # riskwatch.logconfig's handler, not uvicorn's own

@@ -63,7 +63,8 @@ def api_command(host: str | None, port: int | None, store_dir: Path | None, rule
              if settings.workflow_log == "kafka" else f"store {settings.store_dir}")
     click.echo(f"riskwatch api on http://{settings.api_host}:{settings.api_port} "
                f"(OpenAPI at /openapi.json, {where})", err=True)
-    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower())
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower(),
+                log_config=None)  # riskwatch.logconfig's handler, not uvicorn's own
 
 
 # --------------------------------------------------------------------------- client
