@@ -130,12 +130,13 @@ class AlertDesk:
             with self.store.transaction():
                 yield
         except StoreError:
-            # The store rolled the transaction back (disk full, say), but the
-            # ledger had already folded what was appended in it: fold the
-            # log again so the desk shows only what is recorded.
-            self.ledger = Ledger()
-            self._seq = 0
-            self._catch_up(notify=False)
+            # The store rolled the transaction back (disk full at COMMIT, say),
+            # but the ledger may have folded what was appended in it: then
+            # fold the log again so the desk shows only what is recorded.
+            if self._seq > self.store.last_seq():
+                self.ledger = Ledger()
+                self._seq = 0
+                self._catch_up(notify=False)
             raise
 
     # ------------------------------------------------------------------ inputs
