@@ -17,7 +17,7 @@ import os
 import sqlite3
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -225,3 +225,34 @@ def test_an_acknowledgement_whose_commit_fails_is_not_shown_as_done(full_disk_ap
     store._db.armed = False
     assert client.post(f"/v1/alerts/{ALERT}/ack", headers=OFFICER, json={"reason": "mine"}).status_code == 200
     assert client.get(f"/v1/alerts/{ALERT}", headers=READER).json()["status"] == "acknowledged"
+
+
+def test_run_stops_at_the_line_it_could_not_record_when_the_disk_fills(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import riskwatch.alerts.desk as desk_module
+    from riskwatch.cli import main
+    from riskwatch.testing import invoice_issued, to_jsonl
+
+    class FillingStore(WorkflowStore):
+        def __init__(self, store_dir):
+            super().__init__(store_dir)
+            _fill(self)
+
+    monkeypatch.setattr(desk_module, "WorkflowStore", FillingStore)
+    for name in [n for n in os.environ if n.startswith("RISKWATCH_")]:
+        monkeypatch.delenv(name)
+    events = tmp_path / "events.jsonl"
+    # Each invoice falls overdue when the next one's time passes: a stream of alerts to record.
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    events.write_text(to_jsonl([
+        invoice_issued(f"INV-{n}", f"C{n}", 250_000, start + timedelta(days=n + 1), at=start + timedelta(days=n))
+        for n in range(300)]), encoding="utf-8")
+    result = CliRunner().invoke(main, ["run", "--input", str(events), "--store-dir", str(tmp_path / "store"),
+                                       "--metrics-port", "0", "--exit-when-done", "--quiet", "--rate", "0",
+                                       "--rules", str(REPO / "rules")])
+    assert result.exit_code == EXIT_STORE, result.output
+    last = result.output.splitlines()[-1]
+    assert last.startswith(f"riskwatch run: stopped at {events} line ")
+    assert ": no space left" in last and "free space on its volume" in last
+    assert "events: " in result.output  # the summary of what was evaluated before the stop
