@@ -13,7 +13,9 @@ same SQLITE_FULL a full volume gives, without mounting one.
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -240,6 +242,11 @@ def test_run_stops_at_the_line_it_could_not_record_when_the_disk_fills(tmp_path,
             _fill(self)
 
     monkeypatch.setattr(desk_module, "WorkflowStore", FillingStore)
+    # In-process: keep pytest's signal handlers and logging as they were.
+    monkeypatch.setattr(signal, "signal", lambda *_args: None)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
     for name in [n for n in os.environ if n.startswith("RISKWATCH_")]:
         monkeypatch.delenv(name)
     events = tmp_path / "events.jsonl"

@@ -59,35 +59,37 @@ def test_the_api_logs_json_lines_with_time_and_level_when_stderr_is_not_a_termin
     assert any(r["logger"] == "uvicorn.access" and '"GET /readyz HTTP/1.1" 200' in r["message"] for r in records)
 
 
+@pytest.fixture
+def own_root_logger(monkeypatch):
+    """configure_logging replaces the root handlers: give it a copy, restored after."""
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", root.level)
+
+
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
 
 
-def test_on_a_terminal_a_log_line_reads_time_level_logger_message():
+def test_on_a_terminal_a_log_line_reads_time_level_logger_message(own_root_logger):
     stream = _Terminal()
     configure_logging("warning", stream)
-    try:
-        logging.getLogger("riskwatch.alerts.desk").info("not shown below the level")
-        logging.getLogger("riskwatch.alerts.desk").warning("escalation tick not recorded")
-    finally:
-        logging.getLogger().handlers.clear()
+    logging.getLogger("riskwatch.alerts.desk").info("not shown below the level")
+    logging.getLogger("riskwatch.alerts.desk").warning("escalation tick not recorded")
     (line,) = stream.getvalue().splitlines()
     stamp, level, rest = line.split(maxsplit=2)
     assert stamp.endswith("Z") and "T" in stamp
     assert level == "WARNING" and rest == "riskwatch.alerts.desk: escalation tick not recorded"
 
 
-def test_a_message_with_line_breaks_stays_one_json_line():
+def test_a_message_with_line_breaks_stays_one_json_line(own_root_logger):
     stream = io.StringIO()
     configure_logging("INFO", stream)
     try:
-        try:
-            raise ValueError("boom")
-        except ValueError:
-            logging.getLogger("riskwatch").exception("forged\n{\"level\": \"INFO\"}")
-    finally:
-        logging.getLogger().handlers.clear()
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("riskwatch").exception("forged\n{\"level\": \"INFO\"}")
     (line,) = stream.getvalue().splitlines()
     record = json.loads(line)
     assert record["message"] == "forged\n{\"level\": \"INFO\"}" and record["level"] == "ERROR"
