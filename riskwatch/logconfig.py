@@ -53,21 +53,41 @@ class TerminalFormatter(logging.Formatter):
         return line
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record is emitted, so a
+    command run in-process (click's test runner swaps stderr) never leaves
+    a handler on a closed stream."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure_logging(level: str, stream: TextIO | None = None, *, json_lines: bool | None = None) -> logging.Handler:
-    """Install riskwatch's single handler on the root logger at `level` (a
-    name from settings.LOG_LEVELS, any case), replacing any handler there.
-    `json_lines` defaults to "stderr is not a terminal". Returns the handler.
-    Raises ValueError for an unknown level (settings refuse it first)."""
-    stream = sys.stderr if stream is None else stream
+    """Install riskwatch's handler on the root logger at `level` (a name from
+    settings.LOG_LEVELS, any case), writing to `stream` (default: stderr at
+    the time of each record). A handler an earlier call installed is
+    replaced; others (a test runner's) are left. `json_lines` defaults to
+    "stderr is not a terminal". Returns the handler. Raises ValueError for
+    an unknown level (settings refuse it first)."""
     number = logging.getLevelName(level.upper())
     if not isinstance(number, int):
         raise ValueError(f"unknown log level {level!r}")
+    target = sys.stderr if stream is None else stream
     if json_lines is None:
-        json_lines = not (hasattr(stream, "isatty") and stream.isatty())
-    handler = logging.StreamHandler(stream)
+        json_lines = not (hasattr(target, "isatty") and target.isatty())
+    handler = _StderrHandler() if stream is None else logging.StreamHandler(stream)
     handler.setFormatter(JsonLinesFormatter() if json_lines else TerminalFormatter())
+    handler._riskwatch = True  # type: ignore[attr-defined]
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if getattr(h, "_riskwatch", False)]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(number)
