@@ -118,6 +118,12 @@ class EmbeddedService:
         self._publish(changes)
         return changes
 
+    def refuse(self, source: str, line: int, rejection: Rejection) -> None:
+        """Count a record refused before it could be fed (a line over the
+        size limit, never read whole) as a rejected record of `source`."""
+        self.summary.records += 1
+        self._reject(source, line, rejection)
+
     def _reject(self, source: str, line: int, rejection: Rejection) -> None:
         summary = self.summary
         summary.rejected_by_kind[rejection.kind] += 1

@@ -110,6 +110,8 @@ ENVIRONMENT_FIELDS: dict[str, str] = {
 }
 KNOWN_ENVIRONMENT = frozenset(ENVIRONMENT_FIELDS)
 WORKFLOW_LOGS = ("store", "kafka")
+# Python's level names (any case); riskwatch.logconfig applies them.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class SettingsError(ValueError):
@@ -130,7 +132,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values[attr] = _convert(name, raw, str(types[attr]))
     if values.get("workflow_log", "store") not in WORKFLOW_LOGS:
         raise SettingsError(f"RISKWATCH_WORKFLOW_LOG: {values['workflow_log']!r} is not one of {', '.join(WORKFLOW_LOGS)}")
+    if "log_level" in values:
+        values["log_level"] = check_log_level(values["log_level"], "RISKWATCH_LOG_LEVEL")
     return Settings(**values)
+
+
+def check_log_level(value: object, name: str) -> str:
+    """`value` as an upper-case name from LOG_LEVELS; raises SettingsError
+    naming the setting `name` and the accepted values otherwise."""
+    text = str(value or "").strip().upper()
+    if text not in LOG_LEVELS:
+        raise SettingsError(f"{name}: {value!r} is not a log level (accepted: {', '.join(LOG_LEVELS)}, any case)")
+    return text
 
 
 def _convert(name: str, raw: str, type_name: str) -> object:

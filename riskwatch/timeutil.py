@@ -44,16 +44,51 @@ def parse_duration(text: str | int | float) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+# The range of instants a person may name on purpose (`replay --until`, a
+# snooze's end): a business reads and plans this century. Wider than any
+# record's life and narrow enough that moving the clock there finishes (the
+# engine evaluates periodic indicators once per period up to the instant:
+# 2100 is about 75 years of daily evaluations from now, ~10 s for a small
+# business; year 9998 would run for hours). Event timestamps keep the wider
+# FIRST_YEAR..LAST_YEAR: an export is refused record by record, not whole.
+BUSINESS_START = datetime(2000, 1, 1, tzinfo=timezone.utc)
+BUSINESS_END = datetime(2101, 1, 1, tzinfo=timezone.utc)  # exclusive: all of 2100 is in range
+
+
+class InstantError(ValueError):
+    """Text that is not an RFC 3339 instant in the range asked for; the message says why."""
+
+
 def parse_instant(text: str) -> datetime:
-    """An RFC 3339 instant with offset (a bare date means midnight UTC)."""
-    value = text.strip()
-    if value.endswith("Z") or value.endswith("z"):
-        value = value[:-1] + "+00:00"
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        if "T" in value or " " in value:
-            raise ValueError(f"{text!r} has no timezone offset")
-        moment = moment.replace(tzinfo=timezone.utc)
+    """An aware datetime from RFC 3339 text with a date, a time and an offset
+    (`2026-03-01T09:00:00+08:00`, `...Z`); the offset is kept.
+
+    DOMAIN §3 "Timestamps": the same shape events must have; a bare date, a
+    number, or a time without an offset are refused rather than guessed.
+    Raises InstantError (a ValueError) naming what is wrong."""
+    value = text.strip() if isinstance(text, str) else text
+    if not isinstance(value, str) or not RFC3339.fullmatch(value):
+        raise InstantError(f"{text!r} is not an RFC 3339 instant with a date, a time and an offset "
+                           f"(e.g. 2026-03-31T23:59:59+08:00 or 2026-03-31T15:59:59Z)")
+    if not RFC3339_IN_RANGE.fullmatch(value):
+        raise InstantError(f"{text!r}: the year must be from {FIRST_YEAR} to {LAST_YEAR}")
+    normalised = value[:-1] + "+00:00" if value[-1] in "Zz" else value
+    try:
+        return datetime.fromisoformat(normalised.replace("t", "T", 1))
+    except ValueError as error:  # the shape is right but the day is not (Feb 30)
+        raise InstantError(f"{text!r} is not a valid instant: {error}") from None
+
+
+def parse_business_instant(text: str) -> datetime:
+    """`parse_instant`, and the instant must lie in the business range
+    [BUSINESS_START, BUSINESS_END) (2000-01-01 to the end of 2100, UTC).
+    Raises InstantError naming the range."""
+    value = text.strip() if isinstance(text, str) else text
+    in_years = isinstance(value, str) and (not RFC3339.fullmatch(value) or RFC3339_IN_RANGE.fullmatch(value))
+    moment = parse_instant(text) if in_years else None
+    if moment is None or not BUSINESS_START <= moment < BUSINESS_END:
+        raise InstantError(f"{text!r} is outside the range riskwatch works in "
+                           f"({BUSINESS_START:%Y-%m-%d} to {BUSINESS_END.year - 1}-12-31, UTC)")
     return moment
 
 

@@ -7,6 +7,7 @@ worker).
 """
 
 from riskwatch.alerts.desk import ActionRefused, AlertDesk, InvalidField, open_desk
-from riskwatch.alerts.store import WorkflowStore
+from riskwatch.alerts.store import StoreBusy, StoreError, StoreFull, StoreUnusable, WorkflowStore
 
-__all__ = ["ActionRefused", "AlertDesk", "InvalidField", "WorkflowStore", "open_desk"]
+__all__ = ["ActionRefused", "AlertDesk", "InvalidField", "StoreBusy", "StoreError", "StoreFull", "StoreUnusable",
+           "WorkflowStore", "open_desk"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Callable, Iterable
@@ -27,7 +28,7 @@ from typing import Callable, Iterable
 from riskwatch.alerts import lifecycle
 from riskwatch.alerts.actions import SYSTEM_ROLE, isoformat, make_action, parse_instant
 from riskwatch.alerts.lifecycle import ActionRefused, Ledger
-from riskwatch.alerts.store import WorkflowStore
+from riskwatch.alerts.store import StoreError, WorkflowStore
 from riskwatch.rules.response import ResponseRules
 from riskwatch.units import reading
 
@@ -135,11 +136,23 @@ class AlertDesk:
             with self.store.transaction():
                 self._catch_up()
 
+    @contextmanager
     def _transaction(self):
         if self.store is None:
-            from contextlib import nullcontext
-            return nullcontext()
-        return self.store.transaction()
+            yield
+            return
+        try:
+            with self.store.transaction():
+                yield
+        except StoreError:
+            # The store rolled the transaction back (disk full at COMMIT, say),
+            # but the ledger may have folded what was appended in it: then
+            # fold the log again so the desk shows only what is recorded.
+            if self._seq > self.store.last_seq():
+                self.ledger = Ledger()
+                self._seq = 0
+                self._catch_up(notify=False)
+            raise
 
     # ------------------------------------------------------------------ inputs
 

@@ -32,7 +32,7 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.routing import Match
 
-from riskwatch.alerts import ActionRefused, AlertDesk, InvalidField
+from riskwatch.alerts import ActionRefused, AlertDesk, InvalidField, StoreError
 from riskwatch.alerts.idempotency import IdempotencyKeys
 from riskwatch.alerts.kafkalog import WorkflowLogUnavailable
 from riskwatch.api.guards import RequestGuard, SecurityHeaders
@@ -225,10 +225,15 @@ def create_app(
     def _tick() -> None:
         with guard:
             now = measured() if keeps_clock else None
-            if now is not None:
-                desk.tick(now)
-            else:
-                desk.sync()
+            try:
+                if now is not None:
+                    desk.tick(now)
+                else:
+                    desk.sync()
+            except StoreError as error:
+                # What falls due is recorded by a later tick; reads go on, and
+                # a person's action meets the store itself (503, not 500).
+                log.warning("escalation tick not recorded: %s", error)
 
     app = FastAPI(
         title="riskwatch API",
@@ -324,6 +329,14 @@ def create_app(
     async def unavailable(request: Request, exc: WorkflowLogUnavailable):
         # Nothing was recorded: the person can try again once the broker is back.
         return JSONResponse({"detail": f"not recorded: {exc}"}, status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(StoreError)
+    async def store_unavailable(request: Request, exc: StoreError):
+        # The transaction was rolled back: nothing was recorded, the person
+        # can try again. The file's path stays in the log, not in the answer.
+        log.error("%s", exc)
+        return JSONResponse({"detail": f"not recorded: workflow store: {exc.reason}"}, status_code=503,
+                            headers={"Retry-After": str(exc.retry_after or 30)})
 
     @app.exception_handler(InvalidField)
     async def invalid(request: Request, exc: InvalidField):
@@ -586,9 +599,22 @@ def create_app(
         body = generate_latest(metrics.registry) if metrics is not None else b""
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
+    async def ready(request: Request):
+        # Ready only while the store takes a write: a full, read-only or
+        # damaged store takes the API out of rotation instead of failing
+        # every person's action.
+        check = getattr(desk.store, "check_writable", None)
+        if check is not None:
+            try:
+                await asyncio.to_thread(check)
+            except StoreError as error:
+                return PlainTextResponse(f"not ready: workflow store: {error.reason}\n", status_code=503)
+        return PlainTextResponse("ok\n")
+
     # Plain routes: outside the OpenAPI document and the token dependency.
-    for path in ("/healthz", "/livez", "/readyz"):
+    for path in ("/healthz", "/livez"):
         app.add_route(path, probe, methods=["GET"], include_in_schema=False)
+    app.add_route("/readyz", ready, methods=["GET"], include_in_schema=False)
     app.add_route("/metrics", scrape, methods=["GET"], include_in_schema=False)
 
     @app.get("/v1/health", tags=["operations"], summary="Health of the API and its store")

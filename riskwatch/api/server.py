@@ -77,7 +77,8 @@ def run_server(app: FastAPI, settings: Settings) -> None:
 
     uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower(),
                 http=header_deadline_protocol(settings.api_header_timeout_seconds),
-                timeout_keep_alive=5, h11_max_incomplete_event_size=16 * 1024)
+                timeout_keep_alive=5, h11_max_incomplete_event_size=16 * 1024,
+                log_config=None)  # riskwatch.logconfig's handler, not uvicorn's own
 
 
 def header_deadline_protocol(seconds: float):

@@ -10,10 +10,26 @@ import importlib
 import click
 
 
+# The Kafka worker runs under faust, which installs its own logging.
+_OWN_LOGGING = frozenset({"worker"})
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="riskwatch")
-def main() -> None:
+@click.pass_context
+def main(context: click.Context) -> None:
     """Sales-risk early warning: rule matrix, tiered alerts, playbooks."""
+    from riskwatch.logconfig import configure_logging
+    from riskwatch.settings import SettingsError, load_settings
+
+    # Settings are checked here, before any command starts, so a bad value
+    # (RISKWATCH_LOG_LEVEL=verbose) is one line naming it, for every command.
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from None
+    if context.invoked_subcommand not in _OWN_LOGGING:
+        configure_logging(settings.log_level)
 
 
 # Modules whose import registers their commands on `main`. A command module

@@ -16,10 +16,8 @@ import httpx
 import orjson
 
 from riskwatch.cli import main
+from riskwatch.cli.exitcodes import EXIT_REFUSED, EXIT_STORE, EXIT_UNREACHABLE
 from riskwatch.settings import Settings, SettingsError, load_settings
-
-EXIT_REFUSED = 1
-EXIT_UNREACHABLE = 2
 
 
 def _settings() -> Settings:
@@ -50,6 +48,7 @@ def api_command(host: str | None, port: int | None, store_dir: Path | None, rule
                 workflow_log: str | None, broker: str | None, topic_prefix: str | None,
                 max_body_bytes: int | None, header_timeout: float | None, body_timeout: float | None) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json); tokens from RISKWATCH_API_TOKENS."""
+    from riskwatch.alerts import StoreError
     from riskwatch.api.auth import TokenConfigError
     from riskwatch.api.server import ApiConfigError, app_from_settings, run_server
 
@@ -62,6 +61,11 @@ def api_command(host: str | None, port: int | None, store_dir: Path | None, rule
     except (ApiConfigError, TokenConfigError) as error:
         click.echo(f"riskwatch api: {error}", err=True)
         sys.exit(EXIT_REFUSED)
+    except StoreError as error:
+        # One line and its own status, not a traceback: a supervisor
+        # restarting the API in a loop shows the operator what to fix.
+        click.echo(f"riskwatch api: {error}", err=True)
+        sys.exit(EXIT_STORE)
     where = (f"topics {settings.topic_prefix}alerts and {settings.topic_prefix}actions on {settings.broker}"
              if settings.workflow_log == "kafka" else f"store {settings.store_dir}")
     click.echo(f"riskwatch api on http://{settings.api_host}:{settings.api_port} "

@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
+import gzip
 import signal
 import sys
 import time
+import zlib
 from datetime import timedelta
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import click
 import orjson
 
 from riskwatch.cli import main
+from riskwatch.cli.exitcodes import EXIT_REFUSED, EXIT_STORE, EXIT_UNREADABLE
 from riskwatch.errors import RulesError
 from riskwatch.metrics import RiskwatchMetrics
+from riskwatch.models import MAX_EVENT_BYTES, Rejection
 from riskwatch.render import alert_line, summary_lines
 from riskwatch.rules import load_rules
 from riskwatch.rules.loader import RuleSet
 from riskwatch.service import EmbeddedService
 from riskwatch.settings import Settings, SettingsError, load_settings
 from riskwatch.simulate import SimulationSettings, simulate
-from riskwatch.timeutil import parse_instant
-
-EXIT_UNREADABLE = 2
+from riskwatch.timeutil import parse_business_instant
 
 
 def _settings() -> Settings:
@@ -97,35 +99,108 @@ def rules_check(directory: Path | None) -> None:
         for problem in error.problems:
             click.echo(problem)
         click.echo(f"{len(error.problems)} problem(s) in {directory}", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_REFUSED)
     enabled = sum(1 for i in ruleset.indicators.values() if i.enabled)
     click.echo(f"{directory}: ok ({enabled} indicators enabled, {len(ruleset.playbooks)} playbooks, "
                f"tiers {', '.join(r.tier for r in ruleset.matrix.rules)})")
 
 
 UTF8_BOM = b"\xef\xbb\xbf"
+GZIP_MAGIC = b"\x1f\x8b"
+# Past the record limit a line is only counted, 64 KiB at a time, never held.
+_SKIP_CHUNK = 64 * 1024
 
 
-def read_lines(path: str) -> Iterator[tuple[int, bytes]]:
-    """The records of a JSON-lines file, or of stdin for "-", as (line number, bytes).
+def open_input(path: str) -> BinaryIO:
+    """A readable binary stream for `path`: stdin for "-", else the file,
+    FIFO or /dev/fd/N (a shell's process substitution) opened once, since a
+    stream cannot be read twice. Raises OSError (FileNotFoundError,
+    IsADirectoryError, PermissionError) naming why it cannot be opened."""
+    if path == "-":
+        return sys.stdin.buffer
+    return open(path, "rb")  # noqa: SIM115 - read_lines closes it
+
+
+def _decompressed(stream: BinaryIO) -> BinaryIO:
+    """`stream`, or its gzip decompression when it starts with the gzip magic
+    bytes 1f 8b (RFC 1952 §2.3.1): a JSON line never starts with 0x1f, and
+    a pipe cannot be rewound, so the bytes are peeked, not read."""
+    peek = getattr(stream, "peek", None)
+    head = peek(2)[:2] if peek is not None else b""
+    if head == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=stream, mode="rb")
+    return stream
+
+
+def read_lines(
+    path: str | BinaryIO,
+    *,
+    max_bytes: int = MAX_EVENT_BYTES,
+    too_large: Callable[[int, int], None] | None = None,
+) -> Iterator[tuple[int, bytes]]:
+    """The records of a JSON-lines input as (line number, bytes).
+
+    `path` is a file name, "-" for stdin, a FIFO, /dev/fd/N, or a stream
+    from `open_input` (closed at the end unless it is stdin). A gzip input
+    (by its magic bytes, also on a pipe) is decompressed.
 
     DOMAIN §3 "Files": a UTF-8 byte-order mark at the start, CRLF line ends
     and blank lines are accepted. Line numbers are the file's own (1-based,
     blank lines counted), so a report's "line N" is where an editor shows it;
     `replay`, `run --input` and `produce` all read through here. The line is
-    given without its line end and surrounding whitespace. Raises OSError
-    when the file cannot be opened or read.
+    given without its line end and surrounding whitespace.
+
+    DOMAIN §3 "Sizes": a line longer than `max_bytes` (the record limit,
+    1,000,000 bytes) is never held whole: the rest of it is counted and
+    dropped while reading, so memory stays bounded whatever the input. It is
+    given to `too_large(line number, size in bytes)` and reading goes on
+    with the next line; without `too_large` it is yielded cut to
+    `max_bytes + 1` bytes, which any record-size check refuses.
+
+    Raises OSError when the input cannot be opened or read, including a
+    damaged or cut gzip stream (the lines before it have been yielded).
     """
-    if path == "-":
-        stream = sys.stdin.buffer
-    else:
-        stream = open(path, "rb")  # noqa: SIM115 - closed below
+    stream = open_input(path) if isinstance(path, str) else path
     try:
-        for number, line in enumerate(stream, start=1):
+        reader = _decompressed(stream)
+        number = 0
+        # +2: a record of exactly max_bytes still fits with its CR LF.
+        limit = max_bytes + 2
+        while True:
+            # The first line may carry a byte-order mark on top.
+            asked = limit + len(UTF8_BOM) if number == 0 else limit
+            try:
+                line = reader.readline(asked)
+            except (EOFError, zlib.error) as error:
+                raise OSError(f"gzip stream damaged or cut short after line {number} ({error})") from None
+            if not line:
+                return
+            number += 1
+            overflow = len(line) == asked and not line.endswith(b"\n")
             if number == 1 and line.startswith(UTF8_BOM):
                 line = line[len(UTF8_BOM):]
+            if overflow:
+                size = len(line)
+                while True:
+                    try:
+                        rest = reader.readline(_SKIP_CHUNK)
+                    except (EOFError, zlib.error) as error:
+                        raise OSError(f"gzip stream damaged or cut short in line {number} ({error})") from None
+                    if rest.endswith(b"\n"):
+                        size += len(rest.rstrip(b"\r\n"))
+                        break
+                    size += len(rest)
+                    if not rest:
+                        break
+                if too_large is not None:
+                    too_large(number, size)
+                else:
+                    yield number, line[: max_bytes + 1]
+                continue
             line = line.strip()
-            if line:
+            if len(line) > max_bytes and too_large is not None:
+                too_large(number, len(line))
+            elif line:
                 yield number, line
     finally:
         if stream is not sys.stdin.buffer:
@@ -142,7 +217,7 @@ def _future_tolerance_option(function):
 
 @main.command()
 @click.argument("files", nargs=-1, required=True)
-@click.option("--until", "until", default=None, help="Move the clock to this RFC 3339 instant at the end.")
+@click.option("--until", "until", default=None, help="Move the clock to this RFC 3339 instant (with an offset, years 2000-2100) at the end.")
 @click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None, help="Rule directory.")
 @click.option("--lateness", type=float, default=None, help="Allowed lateness in seconds (default 600).")
 @click.option("--alertmanager", default=None, help="Also push alerts to this Alertmanager URL.")
@@ -155,14 +230,11 @@ def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, la
     until_instant = None
     if until is not None:
         try:
-            until_instant = parse_instant(until)
+            until_instant = parse_business_instant(until)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--until") from None
-    for path in files:
-        if path != "-" and not Path(path).is_file():
-            click.echo(f"{path}: cannot read: no such file", err=True)
-            sys.exit(EXIT_UNREADABLE)
     ruleset = _rules_or_exit(settings.rules_dir)
+    streams = _open_inputs(files)
     out = sys.stdout.buffer
 
     def to_stdout(record: dict) -> None:
@@ -174,19 +246,51 @@ def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, la
         sinks.append(am_sink.send)
     service = EmbeddedService(ruleset, settings.lateness_seconds, sinks=sinks, manage_gc=True,
                               future_tolerance_seconds=settings.future_tolerance_seconds)
-    for path in files:
+    unreadable = None
+    for path, stream in streams:
+        if unreadable is not None:
+            if stream is not sys.stdin.buffer:
+                stream.close()
+            continue
         try:
-            for number, line in read_lines(path):
+            for number, line in read_lines(stream, too_large=_refuse_too_large(service, path)):
                 service.feed(line, path, number)
         except OSError as error:
-            click.echo(f"{path}: cannot read: {error.strerror or error}", err=True)
-            sys.exit(EXIT_UNREADABLE)
+            # What was read so far is evaluated and reported; the run still fails.
+            unreadable = f"{path}: cannot read further: {error.strerror or error}"
+    if unreadable is not None:
+        out.flush()
+        _print_summary(service, err=True)
+        click.echo(unreadable, err=True)
+        sys.exit(EXIT_UNREADABLE)
     if until_instant is not None:
         service.advance_to(until_instant)
     if am_sink is not None:
         am_sink.close()  # a bounded drain: an absent Alertmanager does not hold up the summary
     out.flush()
     _print_summary(service, err=True)
+
+
+def _open_inputs(paths) -> list[tuple[str, BinaryIO]]:
+    """Every input opened before any is read, so a missing one is refused
+    before output starts; exits with EXIT_UNREADABLE naming the first."""
+    opened: list[tuple[str, BinaryIO]] = []
+    for path in paths:
+        try:
+            opened.append((path, open_input(path)))
+        except OSError as error:
+            for _, stream in opened:
+                if stream is not sys.stdin.buffer:
+                    stream.close()
+            click.echo(f"{path}: cannot read: {error.strerror or error}", err=True)
+            sys.exit(EXIT_UNREADABLE)
+    return opened
+
+
+def _refuse_too_large(service: EmbeddedService, source: str) -> Callable[[int, int], None]:
+    def refuse(number: int, size: int) -> None:
+        service.refuse(source, number, Rejection("too_large", f"record is {size} bytes; the limit is {MAX_EVENT_BYTES}"))
+    return refuse
 
 
 def _print_summary(service: EmbeddedService, err: bool) -> None:
@@ -293,9 +397,7 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
     if input_path is None:
         _refuse_a_simulation_into_the_future(days, settings.future_tolerance_seconds)
     ruleset = _rules_or_exit(settings.rules_dir)
-    if input_path is not None and not input_path.is_file():
-        click.echo(f"{input_path}: cannot read: no such file", err=True)
-        sys.exit(EXIT_UNREADABLE)
+    inputs = _open_inputs([str(input_path)]) if input_path is not None else None
     registry = CollectorRegistry()
     metrics = RiskwatchMetrics.create(registry)
     metrics.up.labels(component="run").set(1)
@@ -313,12 +415,17 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
         if not quiet:
             click.echo(alert_line(record, colour=colour))
 
-    from riskwatch.alerts import open_desk
+    from riskwatch.alerts import StoreError, open_desk
 
     am_sink = _alertmanager_sink(settings, metrics)
     # The desk tracks acknowledgement, escalation and reviews; Alertmanager
     # gets the desk's view (escalated owner, snoozes), not the raw engine record.
-    desk = open_desk(settings, metrics=metrics, notify=am_sink.send if am_sink is not None else None)
+    try:
+        desk = open_desk(settings, metrics=metrics, notify=am_sink.send if am_sink is not None else None)
+    except StoreError as error:
+        server.shutdown()
+        click.echo(f"riskwatch run: {error}", err=True)
+        sys.exit(EXIT_STORE)
     sinks = [show, desk]
     last_resend = time.monotonic()
 
@@ -345,32 +452,51 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
-    if input_path is not None:
-        source = read_lines(str(input_path))
-        label = str(input_path)
+    if inputs is not None:
+        (label, stream), = inputs
+        source = read_lines(stream, too_large=_refuse_too_large(service, label))
     else:
         source = enumerate(simulate(SimulationSettings(seed=seed, customers=customers, days=days)), start=1)
         label = "simulation"
     started = time.monotonic()
     fed = 0
-    for number, line in source:
-        if stopping["now"]:
-            break
-        fed += 1
-        service.feed(line, label, number)
-        resend_open_alerts()
-        if rate > 0 and fed % 50 == 0:
-            ahead = fed / rate - (time.monotonic() - started)
-            if ahead > 0:
-                time.sleep(ahead)
-    resend_open_alerts(final=True)  # the clock where the input ended, not where it was 5 s before
-    click.echo("", err=True)
-    _print_summary(service, err=True)
-    if not exit_when_done and not stopping["now"]:
-        click.echo(f"input done; still serving http://{host}:{port}/metrics; Ctrl-C to stop", err=True)
-        while not stopping["now"]:
-            time.sleep(0.2)
+    number = 0
+    try:
+        for number, line in source:
+            if stopping["now"]:
+                break
+            fed += 1
+            service.feed(line, label, number)
             resend_open_alerts()
+            if rate > 0 and fed % 50 == 0:
+                ahead = fed / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+        resend_open_alerts(final=True)  # the clock where the input ended, not where it was 5 s before
+        click.echo("", err=True)
+        _print_summary(service, err=True)
+        if not exit_when_done and not stopping["now"]:
+            click.echo(f"input done; still serving http://{host}:{port}/metrics; Ctrl-C to stop", err=True)
+            while not stopping["now"]:
+                time.sleep(0.2)
+                resend_open_alerts()
+    except OSError as error:
+        metrics.up.labels(component="run").set(0)
+        server.shutdown()
+        click.echo("", err=True)
+        _print_summary(service, err=True)
+        click.echo(f"{label}: cannot read further after line {number}: {error.strerror or error}", err=True)
+        sys.exit(EXIT_UNREADABLE)
+    except StoreError as error:
+        # Going on would evaluate alerts the desk cannot record. What was
+        # recorded stays; feeding the same input again stores each alert
+        # change once, so a rerun after the fix loses nothing.
+        metrics.up.labels(component="run").set(0)
+        server.shutdown()
+        click.echo("", err=True)
+        _print_summary(service, err=True)
+        click.echo(f"riskwatch run: stopped at {label} line {number}: {error}", err=True)
+        sys.exit(EXIT_STORE)
     metrics.up.labels(component="run").set(0)
     if am_sink is not None:
         am_sink.close()

@@ -124,6 +124,15 @@ def _mapping_without_duplicates(loader: _StrictYamlLoader, node: yaml.MappingNod
     seen: set = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            # A complex key (`? [a, b]`, `? {a: 1}`) is valid YAML but no rule
+            # names anything with a list or a mapping: a problem at its line.
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a key must be a single name, not a {type(key).__name__}",
+                key_node.start_mark,
+            ) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -137,12 +146,32 @@ _StrictYamlLoader.add_constructor(
 )
 
 
+# A rule file is a few kilobytes of hand-written YAML; the largest shipped one
+# is under 20 KB. Anything past this is a wrong file (an export, a log) or a
+# hostile one, and parsing it would cost time and memory for nothing.
+MAX_RULE_FILE_BYTES = 1024 * 1024
+
+
 def read_yaml(path: Path, problems: list[str]) -> Any:
+    """The parsed YAML of one rule file, or UNREADABLE with the reason appended
+    to `problems` as `file: where: reason` (where is `line N` when the parser
+    knows it). Refused before parsing: a file over MAX_RULE_FILE_BYTES (1 MiB),
+    one that is not UTF-8. Refused while parsing: YAML errors, duplicate and
+    complex (list or mapping) keys, nesting too deep for the parser."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            # Read one byte past the limit rather than trusting stat(): the
+            # size of a FIFO or a /proc file is not known in advance.
+            data = stream.read(MAX_RULE_FILE_BYTES + 1)
     except OSError as error:
         problems.append(f"{path.name}: cannot read: {error.strerror or error}")
         return UNREADABLE
+    if len(data) > MAX_RULE_FILE_BYTES:
+        problems.append(f"{path.name}: larger than {MAX_RULE_FILE_BYTES // 1024} KiB, the limit for a rule file: "
+                        f"not read (is it the right file?)")
+        return UNREADABLE
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         problems.append(f"{path.name}: not UTF-8 text")
         return UNREADABLE
@@ -153,6 +182,9 @@ def read_yaml(path: Path, problems: list[str]) -> Any:
         where = f"line {mark.line + 1}" if mark is not None else "document"
         reason = getattr(error, "problem", None) or str(error)
         problems.append(f"{path.name}: {where}: {reason}")
+        return UNREADABLE
+    except RecursionError:
+        problems.append(f"{path.name}: document: nested too deeply to be a rule file")
         return UNREADABLE
 
 
