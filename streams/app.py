@@ -23,9 +23,11 @@ a crash between "state written" and "alert sent" harmless.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import logging
 import os
+import random
 import socket
 import time
 from dataclasses import dataclass, field
@@ -65,6 +67,50 @@ DESK_TICK_SECONDS = 1.0
 # fill before processing what it has (this bounds the latency a batch adds).
 BATCH_EVENTS = 500
 BATCH_WITHIN_SECONDS = 0.01
+
+
+# A batch whose output the broker refused for a passing reason (a broker
+# restart, a timeout) is tried again after a back-off that doubles up to
+# this many seconds (with jitter).
+RETRY_MAX_SECONDS = 30.0
+
+
+class _Output:
+    """What one batch (or one clock advance) handed to the producer: the
+    delivery futures, and the partition states to commit once they are
+    acknowledged."""
+
+    __slots__ = ("futures", "states")
+
+    def __init__(self) -> None:
+        self.futures: list = []
+        self.states: list[PartitionState] = []
+
+
+# Per asyncio task: the evaluate agent, the aggregate agent and the timer
+# each collect their own output.
+_output: contextvars.ContextVar[_Output | None] = contextvars.ContextVar("riskwatch_output", default=None)
+
+
+def retriable(error: BaseException) -> bool:
+    """True when `error` (or what it wraps) is one a later attempt can get past.
+
+    Kafka errors say so themselves (`retriable`, e.g. a leader moving, a
+    request timing out, a lost connection); MessageSizeTooLargeError and
+    an exception from the engine are not retriable: the same input fails
+    the same way.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if getattr(seen, "retriable", False) or isinstance(seen, (ConnectionError, asyncio.TimeoutError)):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def retry_delay(failures: int) -> float:
+    """Seconds before attempt `failures` + 1: 0.5 s doubling to RETRY_MAX_SECONDS, less up to half as jitter."""
+    return min(RETRY_MAX_SECONDS, 0.5 * 2 ** max(0, failures - 1)) * random.uniform(0.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -183,6 +229,98 @@ class Processor:
         if records:
             log.info("re-sent %d alert records held in a recovered partition", len(records))
 
+    # -- batches -------------------------------------------------------
+    async def guarded(self, handler: Any, messages: list, units: dict) -> None:
+        """Run `handler` over one batch until its output is acknowledged; never raises but on cancellation.
+
+        faust's batch helper (`take_events`) acknowledges a batch's records
+        in a `finally`, so a batch whose processing or output raised would
+        be committed and its events lost. Here a failed batch is rolled
+        back (the engines of `units` are dropped and rebuilt from the
+        table, which holds only acknowledged state, `PartitionState.commit`)
+        and tried again: after a back-off while the error is retriable;
+        otherwise one record at a time, and a record that fails on its own
+        goes to the dead-letter topic with kind `processing_failed` and the
+        error as its reason (DOMAIN §7). If the batch is cancelled (shut
+        down, rebalanced) before it is done its records are left
+        unacknowledged, so the partition's next reader applies them.
+        """
+        done = False
+        try:
+            failures = 0
+            while True:
+                error = await self._attempt(handler, messages, units)
+                if error is None:
+                    done = True
+                    return
+                if not retriable(error):
+                    break
+                failures += 1
+                log.warning("batch of %d records not done (%s: %s); attempt %d in a moment",
+                            len(messages), type(error).__name__, error, failures + 1)
+                await asyncio.sleep(retry_delay(failures))
+            log.warning("batch of %d records failed (%s: %s); applying its records one at a time",
+                        len(messages), type(error).__name__, error)
+            for message in messages:
+                await self._one_at_a_time(handler, message, units)
+            done = True
+        finally:
+            if not done:
+                for message in messages:
+                    message.acked = True  # the batch's acknowledgement then skips them
+
+    async def _one_at_a_time(self, handler: Any, message: Any, units: dict) -> None:
+        failures = 0
+        while True:
+            error = await self._attempt(handler, [message], units)
+            if error is None:
+                return
+            if not retriable(error):
+                break
+            failures += 1
+            await asyncio.sleep(retry_delay(failures))
+        log.error("record %s[%s]@%s cannot be processed (%s: %s); sent to the dead-letter topic",
+                  message.topic, message.partition, message.offset, type(error).__name__, error)
+        rejection = Rejection("processing_failed", f"{type(error).__name__}: {error}"[:1000])
+
+        async def dead_letter(_: list) -> None:
+            await self._dead_letter(message, rejection)
+
+        while await self._attempt(dead_letter, [message], units) is not None:
+            failures += 1
+            await asyncio.sleep(retry_delay(failures))
+
+    async def _attempt(self, handler: Any, messages: list, units: dict) -> BaseException | None:
+        token = _output.set(_Output())
+        try:
+            await handler(messages)
+            await self._delivered()
+            return None
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            # Back to the last acknowledged state: the table never took the
+            # failed output, and an engine rebuilt from it has not seen the batch.
+            units.clear()
+            return error
+        finally:
+            _output.reset(token)
+
+    async def _delivered(self) -> None:
+        """Wait until the broker acknowledged this task's sends; then commit the written states.
+
+        Raises the first send's error (the caller rolls back).
+        """
+        output = _output.get()
+        if output is None:
+            return
+        futures, output.futures = output.futures, []
+        if futures:
+            await asyncio.gather(*futures)
+        states, output.states = output.states, []
+        for state in states:
+            state.commit()
+
     # -- input ---------------------------------------------------------
     async def on_source_records(self, messages: list) -> None:
         """One batch of source records: every event through its partition's
@@ -248,7 +386,8 @@ class Processor:
         for partition, unit in touched.items():
             await self._write_state(unit, partition)
         await self._emit(changes)
-        # Counted once the batch's output is with the producer.
+        await self._delivered()
+        # Counted once the broker has acknowledged the batch's output.
         if duplicates:
             self.metrics.events_duplicate.inc(duplicates)
         if late:
@@ -295,7 +434,10 @@ class Processor:
         # hands messages over one event-loop round trip at a time, which
         # capped the worker near 1,500 events/s. faust flushes this producer
         # before it commits offsets, so at-least-once holds.
-        await self.app.producer.send(topic, key, value, partition, None, headers)
+        delivery = await self.app.producer.send(topic, key, value, partition, None, headers)
+        output = _output.get()
+        if output is not None:
+            output.futures.append(delivery)
 
     async def _send_facts(self, facts: list[dict]) -> None:
         """A batch's facts, one record per segment holding that segment's facts in order.
@@ -320,6 +462,11 @@ class Processor:
         changelog = self.changelog_name
         for key, value in unit.state.flush():
             await self._send(changelog, key, value, partition)
+        output = _output.get()
+        if output is None:
+            unit.state.commit()
+        else:
+            output.states.append(unit.state)
 
     async def on_segment_facts(self, messages: list) -> None:
         """One batch of segment facts, applied like `on_source_records`."""
@@ -342,6 +489,7 @@ class Processor:
         for partition, unit in touched.items():
             await self._write_state(unit, partition)
         await self._emit(changes)
+        await self._delivered()
 
     async def _dead_letter(self, message: Any, rejection: Rejection) -> None:
         self.metrics.events_rejected.labels(reason=rejection.kind).inc()
@@ -389,11 +537,11 @@ class Processor:
             behind = False
             for partition in source_partitions:
                 if await self._caught_up([tp for tp in sources if tp.partition == partition]):
-                    await self._advance(self._unit(partition), partition, watermark, send_facts=True)
+                    await self._advance(self.units, partition, watermark, send_facts=True)
                 else:
                     behind = True
             for partition in segment_partitions:
-                await self._advance(self._segment_unit(partition), partition, watermark, send_facts=False)
+                await self._advance(self.segment_units, partition, watermark, send_facts=False)
         if time.monotonic() - self._desk_ticked >= DESK_TICK_SECONDS:
             # Deadlines are counted in hours: once a second is timely.
             self._desk_ticked = time.monotonic()
@@ -426,17 +574,34 @@ class Processor:
                 return False
         return True
 
-    async def _advance(self, unit: _Unit, partition: int, watermark: float, send_facts: bool) -> None:
+    async def _advance(self, units: dict, partition: int, watermark: float, send_facts: bool) -> None:
+        """Fire the deadlines of one partition up to `watermark`; its output acknowledged before the table takes it.
+
+        A failure drops the partition's engine (rebuilt from the table by the
+        next tick, which advances it again) instead of stopping the timer.
+        """
+        unit = self._unit(partition) if units is self.units else self._segment_unit(partition)
         if unit.advanced_to is not None and watermark <= unit.advanced_to:
             return
-        unit.advanced_to = watermark
-        changes = unit.engine.advance_to(watermark)
-        facts = unit.facts[:]
-        unit.facts.clear()
-        if send_facts:
-            await self._send_facts(facts)
-        await self._write_state(unit, partition)
-        await self._emit(changes)
+        token = _output.set(_Output())
+        try:
+            unit.advanced_to = watermark
+            changes = unit.engine.advance_to(watermark)
+            facts = unit.facts[:]
+            unit.facts.clear()
+            if send_facts:
+                await self._send_facts(facts)
+            await self._write_state(unit, partition)
+            await self._emit(changes)
+            await self._delivered()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            units.pop(partition, None)
+            log.warning("advancing partition %d to the watermark failed (%s: %s); retried on the next tick",
+                        partition, type(error).__name__, error)
+        finally:
+            _output.reset(token)
 
     def refresh_gauges(self) -> None:
         m = self.metrics
@@ -495,17 +660,19 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
     processor.changelog_name = processor.table.changelog_topic.get_topic_name()
 
     # Batches: each partition's state is written once per batch, and a
-    # batch's events are acknowledged (so committable) after it is handed to
-    # the producer. `within` bounds what a trickle of events waits.
+    # batch's events are acknowledged (so committable) once the broker has
+    # acknowledged its output (`Processor.guarded`). `within` bounds what a
+    # trickle of events waits.
     @app.agent(sources, name="evaluate")
     async def evaluate(stream: Any) -> None:
         async for events in stream.take_events(BATCH_EVENTS, within=BATCH_WITHIN_SECONDS):
-            await processor.on_source_records([event.message for event in events])
+            await processor.guarded(processor.on_source_records, [event.message for event in events], processor.units)
 
     @app.agent(segment_facts, name="aggregate")
     async def aggregate(stream: Any) -> None:
         async for events in stream.take_events(BATCH_EVENTS, within=BATCH_WITHIN_SECONDS):
-            await processor.on_segment_facts([event.message for event in events])
+            await processor.guarded(processor.on_segment_facts, [event.message for event in events],
+                                    processor.segment_units)
 
     @app.timer(interval=options.tick_seconds, name="clock")
     async def tick() -> None:
