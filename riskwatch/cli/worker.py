@@ -60,13 +60,18 @@ def worker(partitions: int | None, tick_seconds: float | None, **flags: object) 
     """Run the Kafka stream processors (faust) until stopped."""
     from riskwatch.errors import RulesError
     from streams.app import WorkerOptions, create_app, run_worker
-    from streams.topics import ensure_topics
+    from streams.topics import copartition_problem, copartitioned_topics, ensure_topics, partition_counts
 
     settings = _settings(partitions=partitions, tick_seconds=tick_seconds, **flags)
     partitions, tick_seconds = settings.partitions, settings.tick_seconds
     created = ensure_topics(settings.broker, settings.topic_prefix, partitions)
     if created:
         click.echo(f"riskwatch worker: created topics {', '.join(created)}", err=True)
+    problem = copartition_problem(partition_counts(settings.broker, copartitioned_topics(settings.topic_prefix)))
+    if problem:
+        # A distinct status: restarting does not help, the operator must repartition.
+        click.echo(f"riskwatch worker: {problem}", err=True)
+        sys.exit(3)
     try:
         app, _ = create_app(WorkerOptions(settings=settings, partitions=partitions, tick_seconds=tick_seconds))
     except RulesError as error:
