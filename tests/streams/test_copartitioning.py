@@ -5,6 +5,7 @@ message naming the topics and counts, instead of crash-looping on
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -57,9 +58,7 @@ def test_partitions_added_while_running_make_the_worker_not_ready_and_nothing_is
     assert worker.get("/readyz")[0] == 503
     assert f"{topic_prefix}orders has 6" in worker.get("/readyz")[1]
     produce_lines(kafka_broker.bootstrap, topic_prefix, [_order(n, f"C-{n}") for n in range(8, 40)])
-    wait_until(lambda: worker.process.poll() is None, 5, 1.0, "the worker to stay up")
-    import time
-    time.sleep(10)
+    time.sleep(10)  # what a batch would need; the worker must neither exit nor apply them
     assert worker.process.poll() is None, worker.tail_log()
     assert worker.metric_sum("riskwatch_events_processed_total") == 8
     assert read_topic(kafka_broker.bootstrap, f"{topic_prefix}dead-letter", idle_seconds=1.0) == []
