@@ -124,9 +124,8 @@ def send_lines(settings: Settings, lines: Iterable[tuple[str, bytes]], *, topic:
 
     - a line naming no known event type (the worker would dead-letter it);
     - a line longer than the event contract's record limit
-      (`MAX_EVENT_BYTES`, DOMAIN §3 "Sizes"), refused before sending: the
-      broker refuses a request that holds it, and with it every other line
-      in the same produce batch;
+      (`MAX_EVENT_BYTES`, DOMAIN §3 "Sizes"), refused before sending (the
+      worker would only dead-letter it);
     - a line the broker refused or that could not be delivered (the
       delivery result of every send is checked after the final flush).
 
