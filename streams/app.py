@@ -644,10 +644,11 @@ class Processor:
             if position is None or position < end:
                 return False
             handed = consumer._read_offset.get(tp)
-            if handed is None:
-                if done is None:
-                    continue  # nothing read since the assignment, and nothing left to read
-                return False
+            if handed is None or done is None:
+                # Nothing processed since the assignment and the fetch position
+                # at the end (faust's read offset then holds the committed
+                # offset, not a record handed on).
+                continue
             # The fetch position runs ahead of the records faust has handed
             # on while it still holds some it fetched; only once nothing new
             # was handed on for a while is the rest of the gap offsets
