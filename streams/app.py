@@ -23,9 +23,11 @@ a crash between "state written" and "alert sent" harmless.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import logging
 import os
+import random
 import socket
 import time
 from dataclasses import dataclass, field
@@ -65,6 +67,72 @@ DESK_TICK_SECONDS = 1.0
 # fill before processing what it has (this bounds the latency a batch adds).
 BATCH_EVENTS = 500
 BATCH_WITHIN_SECONDS = 0.01
+
+# How stale the consumer's topic metadata may get. A recreated source topic
+# is dropped from the subscription ("Ignoring missing topic") and partitions
+# added to a source topic go unnoticed until the next refresh; aiokafka's
+# default is five minutes. One small metadata request per 30 s is cheap.
+METADATA_MAX_AGE_SECONDS = 30.0
+
+# A partition whose fetch position is past its last record (a transaction
+# marker, aborted or compacted records at the end) counts as caught up once
+# faust has handed on no new record of it for this long.
+SETTLE_SECONDS = 1.0
+
+
+# A batch whose output the broker refused for a passing reason (a broker
+# restart, a timeout) is tried again after a back-off that doubles up to
+# this many seconds (with jitter).
+RETRY_MAX_SECONDS = 30.0
+
+
+class _Output:
+    """What one batch (or one clock advance) handed to the producer: the
+    delivery futures, and the partition states to commit once they are
+    acknowledged."""
+
+    __slots__ = ("futures", "states")
+
+    def __init__(self) -> None:
+        self.futures: list = []
+        self.states: list[PartitionState] = []
+
+
+# Per asyncio task: the evaluate agent, the aggregate agent and the timer
+# each collect their own output.
+_output: contextvars.ContextVar[_Output | None] = contextvars.ContextVar("riskwatch_output", default=None)
+
+
+def retriable(error: BaseException) -> bool:
+    """True when `error` (or what it wraps) is one a later attempt can get past.
+
+    Kafka errors say so themselves (`retriable`, e.g. a leader moving, a
+    request timing out, a lost connection); MessageSizeTooLargeError and
+    an exception from the engine are not retriable: the same input fails
+    the same way.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if getattr(seen, "retriable", False) or isinstance(seen, (ConnectionError, asyncio.TimeoutError)):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def retry_delay(failures: int) -> float:
+    """Seconds before attempt `failures` + 1: 0.5 s doubling to RETRY_MAX_SECONDS, less up to half as jitter."""
+    return min(RETRY_MAX_SECONDS, 0.5 * 2 ** max(0, failures - 1)) * random.uniform(0.5, 1.0)
+
+
+class NotCoPartitioned(RuntimeError):
+    """The source, segment-facts and changelog topics differ in partition count.
+
+    Retriable: the batch waits (uncommitted) until an operator repartitions
+    and the worker is restarted; processing it meanwhile would fail records
+    of partitions the changelog does not have.
+    """
+
+    retriable = True
 
 
 @dataclass(frozen=True)
@@ -108,8 +176,10 @@ class Processor:
         self.segment_units: dict[int, _Unit] = {}
         self.tally = AlertTally(self.metrics)      # open alerts of owned partitions, for the gauges
         self.positions: dict[Any, int] = {}         # source TP -> last offset evaluated
+        self._handed: dict[Any, tuple[int, float]] = {}  # source TP -> (faust's read offset, since when)
         self._processed: dict[str, Any] = {}        # event type -> its labelled counter
         self.assigned_once = False
+        self.copartition_problem: str | None = None
         self.table: Any = None
         self.alerts_topic: Any = None
         self.dead_letter_topic: Any = None
@@ -130,6 +200,7 @@ class Processor:
         app = self.app
         return (
             self.assigned_once
+            and self.copartition_problem is None
             and app.tables.recovery.completed.is_set()
             and not app.rebalancing
             and not getattr(app, "in_recovery", False)
@@ -143,6 +214,32 @@ class Processor:
             gc.collect()
             gc.freeze()
         self.assigned_once = True
+        self.check_copartitioning()
+
+    def check_copartitioning(self) -> None:
+        """Compare the partition counts the consumer's metadata shows (on every assignment).
+
+        Partitions added to a source topic are assigned once the consumer's
+        metadata refresh sees them; from then on this worker refuses to
+        process (batches wait uncommitted, `/readyz` answers 503 with the
+        message) instead of failing their records.
+        """
+        from streams.topics import copartition_problem
+
+        try:
+            driver = self.app.consumer._thread._consumer
+            names = [*sorted(self.source_names), self.segment_name, self.changelog_name]
+            counts = {name: len(driver.partitions_for_topic(name) or ()) or None for name in names}
+        except Exception as error:  # metadata not there yet: the next assignment checks again
+            log.debug("co-partitioning not checked: %s", error)
+            return
+        problem = copartition_problem(counts)
+        if problem != self.copartition_problem:
+            if problem:
+                log.error("%s", problem)
+            else:
+                log.info("topics are co-partitioned again")
+        self.copartition_problem = problem
 
     def on_revoked(self) -> None:
         # Eager rebalancing revokes everything; engines are rebuilt from the
@@ -151,6 +248,7 @@ class Processor:
         self.segment_units.clear()
         self.tally.clear()
         self.positions.clear()
+        self._handed.clear()
 
     # -- units ---------------------------------------------------------
     def _unit(self, partition: int) -> _Unit:
@@ -183,6 +281,101 @@ class Processor:
         if records:
             log.info("re-sent %d alert records held in a recovered partition", len(records))
 
+    # -- batches -------------------------------------------------------
+    async def guarded(self, handler: Any, messages: list, units: dict) -> None:
+        """Run `handler` over one batch until its output is acknowledged; never raises but on cancellation.
+
+        faust's batch helper (`take_events`) acknowledges a batch's records
+        in a `finally`, so a batch whose processing or output raised would
+        be committed and its events lost. Here a failed batch is rolled
+        back (the engines of `units` are dropped and rebuilt from the
+        table, which holds only acknowledged state, `PartitionState.commit`)
+        and tried again: after a back-off while the error is retriable;
+        otherwise one record at a time, and a record that fails on its own
+        goes to the dead-letter topic with kind `processing_failed` and the
+        error as its reason (DOMAIN §7). If the batch is cancelled (shut
+        down, rebalanced) before it is done its records are left
+        unacknowledged, so the partition's next reader applies them.
+        """
+        done = False
+        try:
+            failures = 0
+            while True:
+                error = await self._attempt(handler, messages, units)
+                if error is None:
+                    done = True
+                    return
+                if not retriable(error):
+                    break
+                failures += 1
+                log.warning("batch of %d records not done (%s: %s); attempt %d in a moment",
+                            len(messages), type(error).__name__, error, failures + 1)
+                await asyncio.sleep(retry_delay(failures))
+            log.warning("batch of %d records failed (%s: %s); applying its records one at a time",
+                        len(messages), type(error).__name__, error)
+            for message in messages:
+                await self._one_at_a_time(handler, message, units)
+            done = True
+        finally:
+            if not done:
+                for message in messages:
+                    message.acked = True  # the batch's acknowledgement then skips them
+
+    async def _one_at_a_time(self, handler: Any, message: Any, units: dict) -> None:
+        failures = 0
+        while True:
+            error = await self._attempt(handler, [message], units)
+            if error is None:
+                return
+            if not retriable(error):
+                break
+            failures += 1
+            await asyncio.sleep(retry_delay(failures))
+        log.error("record %s[%s]@%s cannot be processed (%s: %s); sent to the dead-letter topic",
+                  message.topic, message.partition, message.offset, type(error).__name__, error)
+        rejection = Rejection("processing_failed", f"{type(error).__name__}: {error}"[:1000])
+
+        async def dead_letter(_: list) -> None:
+            await self._dead_letter(message, rejection)
+            await self._delivered()
+            if self.positions.get(message.tp, -1) < message.offset:
+                self.positions[message.tp] = message.offset
+
+        while await self._attempt(dead_letter, [message], units) is not None:
+            failures += 1
+            await asyncio.sleep(retry_delay(failures))
+
+    async def _attempt(self, handler: Any, messages: list, units: dict) -> BaseException | None:
+        token = _output.set(_Output())
+        try:
+            await handler(messages)
+            await self._delivered()
+            return None
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            # Back to the last acknowledged state: the table never took the
+            # failed output, and an engine rebuilt from it has not seen the batch.
+            units.clear()
+            return error
+        finally:
+            _output.reset(token)
+
+    async def _delivered(self) -> None:
+        """Wait until the broker acknowledged this task's sends; then commit the written states.
+
+        Raises the first send's error (the caller rolls back).
+        """
+        output = _output.get()
+        if output is None:
+            return
+        futures, output.futures = output.futures, []
+        if futures:
+            await asyncio.gather(*futures)
+        states, output.states = output.states, []
+        for state in states:
+            state.commit()
+
     # -- input ---------------------------------------------------------
     async def on_source_records(self, messages: list) -> None:
         """One batch of source records: every event through its partition's
@@ -202,6 +395,8 @@ class Processor:
         several events of the batch is pickled and sent once, with its last
         value.
         """
+        if self.copartition_problem:
+            raise NotCoPartitioned(self.copartition_problem)
         touched: dict[int, _Unit] = {}
         changes: list[dict] = []
         facts: list[dict] = []
@@ -209,7 +404,6 @@ class Processor:
         duplicates = late = 0
         observe = self.metrics.evaluation_seconds.observe
         clock = self.clock
-        positions = self.positions
         # The wall clock, read once per batch, for the future check (DOMAIN §3).
         wall_clock = time.time()
         tolerance = self.future_tolerance
@@ -227,7 +421,6 @@ class Processor:
             unit = touched.get(partition)
             if unit is None:
                 unit = touched[partition] = self._unit(partition)
-            positions[message.tp] = message.offset
             stats = unit.engine.stats
             before_duplicate, before_late = stats["duplicate"], stats["late"]
             try:
@@ -248,7 +441,14 @@ class Processor:
         for partition, unit in touched.items():
             await self._write_state(unit, partition)
         await self._emit(changes)
-        # Counted once the batch's output is with the producer.
+        await self._delivered()
+        # Every record handed to this batch is done, dead letters included:
+        # the clock's "caught up" and the skipped-offset bookkeeping read this.
+        positions = self.positions
+        for message in messages:
+            if not message.acked and positions.get(message.tp, -1) < message.offset:
+                positions[message.tp] = message.offset
+        # Counted once the broker has acknowledged the batch's output.
         if duplicates:
             self.metrics.events_duplicate.inc(duplicates)
         if late:
@@ -295,7 +495,10 @@ class Processor:
         # hands messages over one event-loop round trip at a time, which
         # capped the worker near 1,500 events/s. faust flushes this producer
         # before it commits offsets, so at-least-once holds.
-        await self.app.producer.send(topic, key, value, partition, None, headers)
+        delivery = await self.app.producer.send(topic, key, value, partition, None, headers)
+        output = _output.get()
+        if output is not None:
+            output.futures.append(delivery)
 
     async def _send_facts(self, facts: list[dict]) -> None:
         """A batch's facts, one record per segment holding that segment's facts in order.
@@ -320,9 +523,16 @@ class Processor:
         changelog = self.changelog_name
         for key, value in unit.state.flush():
             await self._send(changelog, key, value, partition)
+        output = _output.get()
+        if output is None:
+            unit.state.commit()
+        else:
+            output.states.append(unit.state)
 
     async def on_segment_facts(self, messages: list) -> None:
         """One batch of segment facts, applied like `on_source_records`."""
+        if self.copartition_problem:
+            raise NotCoPartitioned(self.copartition_problem)
         touched: dict[int, _Unit] = {}
         changes: list[dict] = []
         for message in self._current(messages):
@@ -342,6 +552,7 @@ class Processor:
         for partition, unit in touched.items():
             await self._write_state(unit, partition)
         await self._emit(changes)
+        await self._delivered()
 
     async def _dead_letter(self, message: Any, rejection: Rejection) -> None:
         self.metrics.events_rejected.labels(reason=rejection.kind).inc()
@@ -389,11 +600,11 @@ class Processor:
             behind = False
             for partition in source_partitions:
                 if await self._caught_up([tp for tp in sources if tp.partition == partition]):
-                    await self._advance(self._unit(partition), partition, watermark, send_facts=True)
+                    await self._advance(self.units, partition, watermark, send_facts=True)
                 else:
                     behind = True
             for partition in segment_partitions:
-                await self._advance(self._segment_unit(partition), partition, watermark, send_facts=False)
+                await self._advance(self.segment_units, partition, watermark, send_facts=False)
         if time.monotonic() - self._desk_ticked >= DESK_TICK_SECONDS:
             # Deadlines are counted in hours: once a second is timely.
             self._desk_ticked = time.monotonic()
@@ -410,33 +621,111 @@ class Processor:
         applied before that instant, so its deadlines wait until it catches
         up (otherwise a payment still in the backlog would let an overdue
         alert be raised and then resolved, which a replay never shows).
+
+        Progress is counted by position, not by "last offset + 1 = end":
+        transaction markers, records of aborted transactions and compacted
+        records take offsets no record is delivered for. Caught up means
+        the consumer's fetch position has reached the end the consumer may
+        read to (the last stable offset, read_committed) and every record
+        faust handed to the agent has been processed.
         """
         consumer = self.app.consumer
         for tp in tps:
-            highwater = consumer.highwater(tp)
-            if highwater is None:
+            end = consumer.highwater(tp)
+            if end is None:
                 return False
+            stable = self._last_stable_offset(tp)
+            if stable is not None and 0 <= stable < end:
+                end = stable
             done = self.positions.get(tp)
-            if done is not None:
-                if done + 1 < highwater:
-                    return False
+            if done is not None and done + 1 >= end:
                 continue
             position = await consumer.position(tp)
-            if position is None or position < highwater:
+            if position is None or position < end:
                 return False
+            handed = consumer._read_offset.get(tp)
+            if handed is None or done is None:
+                # Nothing processed since the assignment and the fetch position
+                # at the end (faust's read offset then holds the committed
+                # offset, not a record handed on).
+                continue
+            # The fetch position runs ahead of the records faust has handed
+            # on while it still holds some it fetched; only once nothing new
+            # was handed on for a while is the rest of the gap offsets
+            # without records (markers, aborted or compacted records).
+            if done is None or done < handed or not self._settled(tp, handed):
+                return False
+            self._skip_unread_offsets(tp, handed, done, position)
         return True
 
-    async def _advance(self, unit: _Unit, partition: int, watermark: float, send_facts: bool) -> None:
+    def _settled(self, tp: Any, handed: int) -> bool:
+        seen = self._handed.get(tp)
+        now = time.monotonic()
+        if seen is None or seen[0] != handed:
+            self._handed[tp] = (handed, now)
+            return False
+        return now - seen[1] >= SETTLE_SECONDS
+
+    def _last_stable_offset(self, tp: Any) -> int | None:
+        thread = getattr(self.app.consumer, "_thread", None)
+        driver = getattr(thread, "_consumer", None)
+        if driver is None:
+            return None
+        try:
+            return driver.last_stable_offset(tp)
+        except Exception:  # not assigned any more, or unknown yet
+            return None
+
+    def _skip_unread_offsets(self, tp: Any, handed: int | None, done: int | None, position: int) -> None:
+        """Mark offsets after the last record processed and before the fetch position as done.
+
+        Those are transaction markers or records of aborted transactions:
+        no record is ever delivered for them, and faust only fills such a
+        gap when a later record arrives, so a partition whose last record
+        is a commit marker was never committed up to its end (its lag never
+        reached 0, and a restart read the partition's last transaction again).
+        This adds them to faust's acknowledged offsets, as `Consumer.ack`
+        does for a record, and moves faust's read offset past them.
+        """
+        if handed is None or done is None or done < handed or position <= handed + 1:
+            return
+        consumer = self.app.consumer
+        committed = consumer._committed_offset.get(tp)
+        acked, index = consumer._acked[tp], consumer._acked_index[tp]
+        for offset in range(handed + 1, position):
+            if (committed is None or offset >= committed) and offset not in index:
+                index.add(offset)
+                acked.append(offset)
+        consumer._read_offset[tp] = position - 1
+
+    async def _advance(self, units: dict, partition: int, watermark: float, send_facts: bool) -> None:
+        """Fire the deadlines of one partition up to `watermark`; its output acknowledged before the table takes it.
+
+        A failure drops the partition's engine (rebuilt from the table by the
+        next tick, which advances it again) instead of stopping the timer.
+        """
+        unit = self._unit(partition) if units is self.units else self._segment_unit(partition)
         if unit.advanced_to is not None and watermark <= unit.advanced_to:
             return
-        unit.advanced_to = watermark
-        changes = unit.engine.advance_to(watermark)
-        facts = unit.facts[:]
-        unit.facts.clear()
-        if send_facts:
-            await self._send_facts(facts)
-        await self._write_state(unit, partition)
-        await self._emit(changes)
+        token = _output.set(_Output())
+        try:
+            unit.advanced_to = watermark
+            changes = unit.engine.advance_to(watermark)
+            facts = unit.facts[:]
+            unit.facts.clear()
+            if send_facts:
+                await self._send_facts(facts)
+            await self._write_state(unit, partition)
+            await self._emit(changes)
+            await self._delivered()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            units.pop(partition, None)
+            log.warning("advancing partition %d to the watermark failed (%s: %s); retried on the next tick",
+                        partition, type(error).__name__, error)
+        finally:
+            _output.reset(token)
 
     def refresh_gauges(self) -> None:
         m = self.metrics
@@ -449,7 +738,34 @@ class Processor:
         m.deadlines_pending.set(sum(len(u.engine.deadlines) for u in self.units.values()))
 
 
+def read_committed_only() -> None:
+    """Make faust's worker consumer read committed records only (isolation_level="read_committed").
+
+    ERPs and Kafka Connect often write with transactions; a record of an
+    aborted transaction must never reach the engine (a replay of the
+    committed records would not raise its alerts). faust chooses the
+    isolation level itself (read_committed only under its exactly-once
+    processing guarantee, which also makes its producer transactional) and
+    takes no setting for it, so the consumer it creates is given the level
+    before it starts (aiokafka hands it to its fetcher in `start`).
+    """
+    from faust.transport.drivers import aiokafka as driver
+
+    original = driver.AIOKafkaConsumerThread._create_worker_consumer
+    if getattr(original, "reads_committed_only", False):
+        return
+
+    def create_worker_consumer(self: Any, transport: Any) -> Any:
+        consumer = original(self, transport)
+        consumer._isolation_level = "read_committed"
+        return consumer
+
+    create_worker_consumer.reads_committed_only = True  # type: ignore[attr-defined]
+    driver.AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer
+
+
 def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
+    read_committed_only()
     s = options.settings
     prefix = s.topic_prefix
     registry = CollectorRegistry()
@@ -476,6 +792,7 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
         # out (faust's default is 60 s); a survivor should take over sooner.
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
+        consumer_metadata_max_age_ms=int(METADATA_MAX_AGE_SECONDS * 1000),
         autodiscover=False,
     )
     # faust's own sensor on the same registry, so /metrics serves both.
@@ -495,17 +812,19 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
     processor.changelog_name = processor.table.changelog_topic.get_topic_name()
 
     # Batches: each partition's state is written once per batch, and a
-    # batch's events are acknowledged (so committable) after it is handed to
-    # the producer. `within` bounds what a trickle of events waits.
+    # batch's events are acknowledged (so committable) once the broker has
+    # acknowledged its output (`Processor.guarded`). `within` bounds what a
+    # trickle of events waits.
     @app.agent(sources, name="evaluate")
     async def evaluate(stream: Any) -> None:
         async for events in stream.take_events(BATCH_EVENTS, within=BATCH_WITHIN_SECONDS):
-            await processor.on_source_records([event.message for event in events])
+            await processor.guarded(processor.on_source_records, [event.message for event in events], processor.units)
 
     @app.agent(segment_facts, name="aggregate")
     async def aggregate(stream: Any) -> None:
         async for events in stream.take_events(BATCH_EVENTS, within=BATCH_WITHIN_SECONDS):
-            await processor.on_segment_facts([event.message for event in events])
+            await processor.guarded(processor.on_segment_facts, [event.message for event in events],
+                                    processor.segment_units)
 
     @app.timer(interval=options.tick_seconds, name="clock")
     async def tick() -> None:
@@ -543,6 +862,8 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
     async def readyz(self: Any, request: Any) -> Response:
         if processor.ready:
             return Response(text="ready\n")
+        if processor.copartition_problem:
+            return Response(text=f"not ready: {processor.copartition_problem}\n", status=503)
         return Response(text="not ready: waiting for partition assignment or table recovery\n", status=503)
 
     metrics.up.labels(component="worker").set(1)

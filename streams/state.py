@@ -35,6 +35,7 @@ class PartitionState(MutableMapping[str, Any]):
         self._prefix = f"{name}|"
         self._data: dict[str, Any] = {}
         self._pending: dict[str, Any] = {}
+        self._unapplied: list[tuple[str, bytes | None]] = []
         cut = len(self._prefix)
         for key in list(table.data.keys()):
             if isinstance(key, str) and key.startswith(self._prefix):
@@ -71,25 +72,37 @@ class PartitionState(MutableMapping[str, Any]):
         return [value for key, value in self._data.items() if key.startswith(ALERT_PREFIX) and isinstance(value, dict)]
 
     def flush(self) -> list[tuple[bytes, bytes | None]]:
-        """Apply buffered changes to the table; the changelog records to send, alerts first.
+        """The changelog records of the buffered changes, alerts first: [(key, value)].
 
         Keys are encoded as faust's JSON key codec does, so faust's recovery
-        reads them back; values are pickled bytes (None deletes).
+        reads them back; values are pickled bytes (None deletes). The table
+        itself takes them only in `commit()`, once the broker has
+        acknowledged them: a batch whose output failed leaves the table as
+        it was, and the engine rebuilt from it has not seen the batch.
         """
         if not self._pending:
             return []
         pending = self._pending
         self._pending = {}
         ordered = sorted(pending.items(), key=lambda item: not item[0].startswith(ALERT_PREFIX))
-        data = self._table.data
         records: list[tuple[bytes, bytes | None]] = []
         for key, value in ordered:
             full = self._prefix + key
             if value is _DELETED:
-                data.pop(full, None)
+                self._unapplied.append((full, None))
                 records.append((orjson.dumps(full), None))
             else:
                 blob = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-                data[full] = blob
+                self._unapplied.append((full, blob))
                 records.append((orjson.dumps(full), blob))
         return records
+
+    def commit(self) -> None:
+        """Apply to the table what `flush` returned (after the broker acknowledged it)."""
+        data = self._table.data
+        for full, blob in self._unapplied:
+            if blob is None:
+                data.pop(full, None)
+            else:
+                data[full] = blob
+        self._unapplied = []

@@ -70,3 +70,52 @@ def ensure_topics(broker: str, prefix: str, partitions: int, timeout: float = 60
         return created
     finally:
         admin.close()
+
+
+def changelog_topic(prefix: str) -> str:
+    """The state table's changelog: faust names it `<app id>-<table>-changelog`."""
+    base = prefix.rstrip(".-_") or "riskwatch"
+    return f"{base}-worker-state-changelog"
+
+
+def copartitioned_topics(prefix: str) -> list[str]:
+    """The topics partition p of which must live together: every source, segment-facts, the changelog."""
+    return [*(topic_name(prefix, stream) for stream in SOURCE_STREAMS), topic_name(prefix, SEGMENT_FACTS),
+            changelog_topic(prefix)]
+
+
+def copartition_problem(counts: dict[str, int | None]) -> str | None:
+    """What is wrong when the co-partitioned topics differ in partition count; None when they agree.
+
+    `counts` maps topic name -> partition count (None or absent: the
+    topic does not exist yet, which is not a problem: the worker or faust
+    creates it with the common count). Partition p of a source topic is
+    evaluated by the engine whose state is partition p of the changelog
+    (docs/streams.md, Topology), so a source with more partitions than the
+    changelog has records no state partition can hold (faust fails them
+    with "Unrecognized partition"), and one with fewer moves keys between
+    engines. The message names every topic and count and what to do.
+    """
+    known = {name: count for name, count in counts.items() if count}
+    if len(set(known.values())) <= 1:
+        return None
+    listed = ", ".join(f"{name} has {count}" for name, count in sorted(known.items()))
+    most = max(known.values())
+    return (f"topics are not co-partitioned: {listed} partitions. Every source topic, the segment-facts "
+            f"topic and the state changelog need the same count; the worker will not process until they "
+            f"do. Raise the others to {most} (or recreate the raised one) as docs/operations.md "
+            f"\"Repartitioning the source topics\" describes.")
+
+
+def partition_counts(broker: str, names: list[str], timeout: float = 30.0) -> dict[str, int | None]:
+    """Topic name -> partition count on the broker (None when the topic does not exist)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=broker.split(","), group_id=None,
+                             request_timeout_ms=int(timeout * 1000))
+    try:
+        existing = consumer.topics()
+        return {name: (len(consumer.partitions_for_topic(name) or ()) or None) if name in existing else None
+                for name in names}
+    finally:
+        consumer.close()

@@ -332,6 +332,8 @@ def simulate_command(seed: int, customers: int, days: int, events: int | None, b
         sent, skipped = send_lines(kafka, ((f"simulated event {n}", line) for n, line in enumerate(simulate(settings), 1)))
         click.echo(f"sent {sent} events to {kafka.topic_prefix}* on {kafka.broker} in {time.monotonic() - started:.1f} s; "
                    f"{skipped} not sent", err=True)
+        if skipped:
+            sys.exit(1)
         return
     stream = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
     try:

@@ -18,6 +18,7 @@ import orjson
 
 from riskwatch.cli import main
 from riskwatch.cli.core import read_lines
+from riskwatch.models import MAX_EVENT_BYTES
 from riskwatch.settings import Settings, SettingsError, load_settings
 from riskwatch.sinks.kafka import (
     ALERTS,
@@ -59,13 +60,18 @@ def worker(partitions: int | None, tick_seconds: float | None, **flags: object) 
     """Run the Kafka stream processors (faust) until stopped."""
     from riskwatch.errors import RulesError
     from streams.app import WorkerOptions, create_app, run_worker
-    from streams.topics import ensure_topics
+    from streams.topics import copartition_problem, copartitioned_topics, ensure_topics, partition_counts
 
     settings = _settings(partitions=partitions, tick_seconds=tick_seconds, **flags)
     partitions, tick_seconds = settings.partitions, settings.tick_seconds
     created = ensure_topics(settings.broker, settings.topic_prefix, partitions)
     if created:
         click.echo(f"riskwatch worker: created topics {', '.join(created)}", err=True)
+    problem = copartition_problem(partition_counts(settings.broker, copartitioned_topics(settings.topic_prefix)))
+    if problem:
+        # A distinct status: restarting does not help, the operator must repartition.
+        click.echo(f"riskwatch worker: {problem}", err=True)
+        sys.exit(3)
     try:
         app, _ = create_app(WorkerOptions(settings=settings, partitions=partitions, tick_seconds=tick_seconds))
     except RulesError as error:
@@ -89,9 +95,10 @@ def produce(files: tuple[str, ...], topic: str | None, **flags: object) -> None:
     """Send JSON-lines events (FILE... or - for stdin) to their source topics.
 
     Each event goes to the topic of its `type`, keyed by customer_id (sku
-    for competitor prices), as DOMAIN §3 says. Lines that name no known type
-    are listed on stderr and not sent (the worker would dead-letter them);
-    `--topic` sends everything, as is, to one topic.
+    for competitor prices), as DOMAIN §3 says. Lines that name no known type,
+    lines over the record limit and lines the broker did not acknowledge are
+    listed on stderr with their line number and reason, and the command then
+    exits with status 1; `--topic` sends everything, as is, to one topic.
     """
     settings = _settings(**flags)
     started = time.monotonic()
@@ -104,15 +111,28 @@ def produce(files: tuple[str, ...], topic: str | None, **flags: object) -> None:
     sent, skipped = send_lines(settings, lines(), topic=topic)
     elapsed = time.monotonic() - started
     click.echo(f"sent {sent} events in {elapsed:.1f} s; {skipped} lines not sent", err=True)
+    if skipped:
+        sys.exit(1)
 
 
 def send_lines(settings: Settings, lines: Iterable[tuple[str, bytes]], *, topic: str | None = None) -> tuple[int, int]:
     """Send (origin, JSON line) pairs to their source topics (DOMAIN §3); returns (sent, not sent).
 
-    Shared by `produce` and `simulate --to-kafka`. Lines that name no known
-    type are listed on stderr by origin and not sent.
+    Shared by `produce` and `simulate --to-kafka`. "Sent" counts lines the
+    broker acknowledged (acks=all), nothing else. Every line not sent is
+    listed on stderr as "<origin>: not sent: <reason>":
+
+    - a line naming no known event type (the worker would dead-letter it);
+    - a line longer than the event contract's record limit
+      (`MAX_EVENT_BYTES`, DOMAIN §3 "Sizes"), refused before sending (the
+      worker would only dead-letter it);
+    - a line the broker refused or that could not be delivered (the
+      delivery result of every send is checked after the final flush).
+
+    Lines are reported in input order once everything is flushed.
     """
     from kafka import KafkaProducer
+    from kafka.errors import KafkaError
 
     producer = KafkaProducer(
         bootstrap_servers=settings.broker.split(","),
@@ -120,26 +140,95 @@ def send_lines(settings: Settings, lines: Iterable[tuple[str, bytes]], *, topic:
         linger_ms=20,
         batch_size=256 * 1024,
         max_request_size=2 * 1024 * 1024,
+        # The broker refuses a whole per-partition batch when one record in
+        # it is too large for the topic; kafka-python then splits the batch
+        # and sends the halves again, so only that record fails. With the
+        # idempotent producer the split halves are refused as well, and so
+        # is everything sent to that partition afterwards; one request in
+        # flight keeps each partition's order across retries instead.
+        enable_idempotence=False,
+        max_in_flight_requests_per_connection=1,
     )
-    sent, skipped = 0, 0
+    acknowledged = 0
+    pending: dict[int, str] = {}      # input position -> origin, until the send has its result
+    # (input position, origin, reason): reported in input order.
+    not_sent: list[tuple[int, str, str]] = []
+    failed: list[tuple[int, str, BaseException]] = []
+
+    def delivered(seq: int, _metadata: object) -> None:
+        nonlocal acknowledged
+        acknowledged += 1
+        pending.pop(seq, None)
+
+    def refused(seq: int, origin: str, error: BaseException) -> None:
+        failed.append((seq, origin, error))
+        pending.pop(seq, None)
+
+    def send(seq: int, origin: str, name: str, key: bytes | None, line: bytes) -> None:
+        # The producer's I/O thread runs the callbacks; each appends or adds once.
+        try:
+            future = producer.send(name, key=key, value=line)
+        except KafkaError as error:
+            failed.append((seq, origin, error))
+            return
+        pending[seq] = origin
+        future.add_callback(delivered, seq)
+        future.add_errback(refused, seq, origin)
+
     try:
-        for origin, line in lines:
+        for seq, (origin, line) in enumerate(lines):
+            if len(line) > MAX_EVENT_BYTES:
+                not_sent.append((seq, origin, f"line is {len(line)} bytes; the limit is {MAX_EVENT_BYTES} (DOMAIN §3 Sizes)"))
+                continue
             if topic is not None:
-                producer.send(topic, value=line)
-                sent += 1
+                send(seq, origin, topic, None, line)
                 continue
             route = route_line(line)
             if route is None:
-                skipped += 1
-                click.echo(f"{origin}: not sent: no known event type", err=True)
+                not_sent.append((seq, origin, "no known event type"))
                 continue
             stream, key = route
-            producer.send(topic_name(settings.topic_prefix, stream), key=key, value=line)
-            sent += 1
-        producer.flush()
+            send(seq, origin, topic_name(settings.topic_prefix, stream), key, line)
+        _settle(producer, pending)
     finally:
         producer.close()
-    return sent, skipped
+    not_sent.extend((seq, origin, "no delivery result from the broker") for seq, origin in list(pending.items()))
+    not_sent.extend((seq, origin, _delivery_error(error)) for seq, origin, error in failed)
+    not_sent.sort()
+    for _, origin, reason in not_sent:
+        click.echo(f"{origin}: not sent: {reason}", err=True)
+    return acknowledged, len(not_sent)
+
+
+def _settle(producer: object, pending: dict, timeout: float = 180.0) -> None:
+    """Flush until every send has its result (or `timeout` seconds pass).
+
+    kafka-python may split a batch the broker refuses as too large and send
+    the halves again; its `flush` can then raise "Future not done" for the
+    batch it split while the halves are still on their way, hence the loop
+    over `pending`, which the delivery callbacks empty.
+    """
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        try:
+            producer.flush(timeout=max(1.0, deadline - time.monotonic()))  # type: ignore[attr-defined]
+        except KafkaError:
+            time.sleep(0.05)
+
+
+def _refused_as_too_large(error: BaseException) -> bool:
+    name = type(error).__name__
+    return "MessageSizeTooLarge" in name or "RecordListTooLarge" in name
+
+
+def _delivery_error(error: BaseException) -> str:
+    name = type(error).__name__
+    text = str(error)
+    if _refused_as_too_large(error):
+        return f"the broker refused it as too large ({name}): check the topic's max.message.bytes"
+    return f"{name}: {text}" if text and text != name else name
 
 
 @main.command()

@@ -1,0 +1,48 @@
+"""A source topic deleted and created again while the worker runs (issue 13):
+its records are read within the consumer's metadata age (30 s), not after
+the five minutes aiokafka's default took ("Ignoring missing topic")."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.support.kafka import produce_lines, wait_processed, wait_until
+
+pytestmark = pytest.mark.kafka
+
+
+def _order(n: int) -> bytes:
+    return json.dumps({"event_id": f"o-{n}", "type": "order.placed", "occurred_at": "2026-03-01T09:00:00+08:00",
+                       "order_id": f"O-{n}", "customer_id": f"C-{n}", "amount": "10", "currency": "CNY"}).encode()
+
+
+def test_a_recreated_source_topic_is_read_again_within_a_minute(kafka_broker, start_worker, topic_prefix):
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    worker = start_worker()
+    produce_lines(kafka_broker.bootstrap, topic_prefix, [_order(n) for n in range(4)])
+    wait_processed([worker], 4)
+
+    topic = f"{topic_prefix}orders"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+    try:
+        admin.delete_topics([topic])
+        wait_until(lambda: topic not in admin.list_topics(), 30, 0.5, "the topic to be deleted")
+        time.sleep(2)
+        try:
+            admin.create_topics([NewTopic(topic, num_partitions=4, replication_factor=1)])
+        except TopicAlreadyExistsError:
+            pass  # the worker's metadata request created it again (the broker auto-creates, 4 partitions)
+    finally:
+        admin.close()
+    started = time.monotonic()
+    produce_lines(kafka_broker.bootstrap, topic_prefix, [_order(n) for n in range(4, 12)])
+
+    wait_processed([worker], 12, timeout=90)
+    assert time.monotonic() - started < 90
+    assert worker.process.poll() is None
