@@ -105,14 +105,32 @@ def produce(files: tuple[str, ...], topic: str | None, **flags: object) -> None:
 
     def lines():
         for path in files:
-            for number, line in read_lines(path):
+            # The reader stops reading a line at the record limit; the line is
+            # reported in its place with its true size.
+            oversize: list[tuple[int, int]] = []
+            for number, line in read_lines(path, too_large=lambda n, size: oversize.append((n, size))):
+                while oversize:
+                    at, size = oversize.pop(0)
+                    yield f"{path}:{at}", OversizeLine(size)
                 yield f"{path}:{number}", line
+            for at, size in oversize:
+                yield f"{path}:{at}", OversizeLine(size)
 
     sent, skipped = send_lines(settings, lines(), topic=topic)
     elapsed = time.monotonic() - started
     click.echo(f"sent {sent} events in {elapsed:.1f} s; {skipped} lines not sent", err=True)
     if skipped:
         sys.exit(1)
+
+
+class OversizeLine(bytes):
+    """A line over the record limit that the reader did not read whole:
+    `size` is its length in bytes (the value itself is empty)."""
+
+    def __new__(cls, size: int) -> "OversizeLine":
+        line = super().__new__(cls, b"")
+        line.size = size
+        return line
 
 
 def send_lines(settings: Settings, lines: Iterable[tuple[str, bytes]], *, topic: str | None = None) -> tuple[int, int]:
@@ -177,8 +195,9 @@ def send_lines(settings: Settings, lines: Iterable[tuple[str, bytes]], *, topic:
 
     try:
         for seq, (origin, line) in enumerate(lines):
-            if len(line) > MAX_EVENT_BYTES:
-                not_sent.append((seq, origin, f"line is {len(line)} bytes; the limit is {MAX_EVENT_BYTES} (DOMAIN §3 Sizes)"))
+            size = line.size if isinstance(line, OversizeLine) else len(line)
+            if size > MAX_EVENT_BYTES:
+                not_sent.append((seq, origin, f"line is {size} bytes; the limit is {MAX_EVENT_BYTES} (DOMAIN §3 Sizes)"))
                 continue
             if topic is not None:
                 send(seq, origin, topic, None, line)
