@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import tempfile
 import sys
 import time
 from contextlib import contextmanager
@@ -27,14 +28,19 @@ def clean_env(**extra: str) -> dict[str, str]:
 @contextmanager
 def running_api(port: int, timeout: float = 30, **environment: str) -> Iterator[str]:
     """Yields the API's base URL once it serves its OpenAPI document."""
+    # Its log goes to a file, not a pipe nobody drains while it runs: a full
+    # pipe would block every thread of the API that logs (kafka-python logs
+    # a line per metadata retry while a broker is down).
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen([RISKWATCH, "api", "--host", "127.0.0.1", "--port", str(port)],
-                               env=clean_env(**environment), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               env=clean_env(**environment), stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                raise RuntimeError("riskwatch api exited: " + process.stderr.read().decode())
+                log.seek(0)
+                raise RuntimeError("riskwatch api exited: " + log.read().decode(errors="replace")[-4000:])
             try:
                 if httpx.get(url + "/openapi.json", timeout=1).status_code == 200:
                     break
@@ -51,3 +57,4 @@ def running_api(port: int, timeout: float = 30, **environment: str) -> Iterator[
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        log.close()
