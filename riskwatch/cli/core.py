@@ -293,6 +293,16 @@ def _refuse_too_large(service: EmbeddedService, source: str) -> Callable[[int, i
     return refuse
 
 
+def _stop_run(metrics: RiskwatchMetrics, server, service: EmbeddedService, reason: str, status: int) -> None:
+    """End `run` early: not up any more, the summary so far, the reason, the exit status."""
+    metrics.up.labels(component="run").set(0)
+    server.shutdown()
+    click.echo("", err=True)
+    _print_summary(service, err=True)
+    click.echo(reason, err=True)
+    sys.exit(status)
+
+
 def _print_summary(service: EmbeddedService, err: bool) -> None:
     summary = service.summary
     for rejected in summary.rejected:
@@ -483,22 +493,13 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
                 time.sleep(0.2)
                 resend_open_alerts()
     except OSError as error:
-        metrics.up.labels(component="run").set(0)
-        server.shutdown()
-        click.echo("", err=True)
-        _print_summary(service, err=True)
-        click.echo(f"{label}: cannot read further after line {number}: {error.strerror or error}", err=True)
-        sys.exit(EXIT_UNREADABLE)
+        _stop_run(metrics, server, service, f"{label}: cannot read further after line {number}: {error.strerror or error}",
+                  EXIT_UNREADABLE)
     except StoreError as error:
         # Going on would evaluate alerts the desk cannot record. What was
         # recorded stays; feeding the same input again stores each alert
         # change once, so a rerun after the fix loses nothing.
-        metrics.up.labels(component="run").set(0)
-        server.shutdown()
-        click.echo("", err=True)
-        _print_summary(service, err=True)
-        click.echo(f"riskwatch run: stopped at {label} line {number}: {error}", err=True)
-        sys.exit(EXIT_STORE)
+        _stop_run(metrics, server, service, f"riskwatch run: stopped at {label} line {number}: {error}", EXIT_STORE)
     metrics.up.labels(component="run").set(0)
     if am_sink is not None:
         am_sink.close()
