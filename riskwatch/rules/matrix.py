@@ -165,4 +165,3 @@ def check_matrix(matrix: Matrix) -> list[str]:
                 )
                 return problems
     return problems
-    return problems

@@ -42,6 +42,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
+from riskwatch.settings import Settings
+
 log = logging.getLogger("riskwatch.sinks.alertmanager")
 
 DROP_REASONS = ("age", "overflow")
@@ -56,14 +58,15 @@ class DeliveryPolicy:
     the variable for a value that is not positive.
     """
 
-    queue_size: int = 10_000
-    batch_size: int = 500
-    timeout_seconds: float = 5.0
-    max_age_seconds: float = 900.0
-    backoff_initial_seconds: float = 0.5
-    backoff_max_seconds: float = 60.0
-    breaker_failures: int = 3
-    drain_seconds: float = 5.0
+    # The defaults are the settings' own, written once (riskwatch/settings.py).
+    queue_size: int = Settings.alertmanager_queue_size
+    batch_size: int = Settings.alertmanager_batch_size
+    timeout_seconds: float = Settings.alertmanager_timeout_seconds
+    max_age_seconds: float = Settings.alertmanager_max_age_seconds
+    backoff_initial_seconds: float = Settings.alertmanager_backoff_initial_seconds
+    backoff_max_seconds: float = Settings.alertmanager_backoff_max_seconds
+    breaker_failures: int = Settings.alertmanager_breaker_failures
+    drain_seconds: float = Settings.alertmanager_drain_seconds
 
     def __post_init__(self) -> None:
         for name, env in _ENVIRONMENT.items():
