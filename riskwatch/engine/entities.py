@@ -243,11 +243,12 @@ def paid_by(rec: Invoice, instant: float, rates: dict[str, Fraction]) -> int:
     for payments in that currency (or none stated), converted at the rules'
     rates otherwise."""
     currency = rec.currency or "CNY"
-    total = 0
-    for _, ts, micro, paid_in in rec.payments:
-        if ts <= instant:
-            total += micro if paid_in is None or paid_in == currency else convert_micro(micro, paid_in, currency, rates)
-    return total
+    return sum(_in_currency(micro, paid_in, currency, rates) for _, ts, micro, paid_in in rec.payments if ts <= instant)
+
+
+def _in_currency(micro: int, paid_in: str | None, currency: str, rates: dict[str, Fraction]) -> int:
+    """A payment in millionths of its invoice's currency (None: paid in it)."""
+    return micro if paid_in is None or paid_in == currency else convert_micro(micro, paid_in, currency, rates)
 
 
 def open_micro(rec: Invoice, instant: float, rates: dict[str, Fraction]) -> int:
@@ -276,7 +277,7 @@ def payments_in_fen(rec: Invoice, rates: dict[str, Fraction]) -> list[list]:
     running = converted = 0
     out = []
     for _, ts, micro, paid_in in sorted(rec.payments, key=lambda p: (p[1], p[0])):
-        running += micro if paid_in is None or paid_in == currency else convert_micro(micro, paid_in, currency, rates)
+        running += _in_currency(micro, paid_in, currency, rates)
         fen = fen_of(running, currency, rates)
         out.append([ts, fen - converted])
         converted = fen
@@ -357,8 +358,11 @@ def _settled_at(rec: Invoice, rates: dict[str, Fraction]) -> float | None:
     else:
         candidates = []
     if rec.amount is not None:
-        for _, ts, _, _ in sorted(rec.payments, key=lambda p: p[1]):
-            if paid_by(rec, ts, rates) >= rec.amount:
+        currency = rec.currency or "CNY"
+        running = 0
+        for _, ts, micro, paid_in in sorted(rec.payments, key=lambda p: p[1]):
+            running += _in_currency(micro, paid_in, currency, rates)
+            if running >= rec.amount:
                 candidates.append(ts)
                 break
     return min(candidates) if candidates else None
