@@ -23,25 +23,35 @@ def _order(n: int, customer: str) -> bytes:
     }).encode()
 
 
-def test_an_event_whose_state_the_changelog_refuses_is_dead_lettered_and_the_rest_of_its_batch_is_kept(
-        kafka_broker, start_worker, topic_prefix):
+# A profile with three 1,000-character fields: each within the event
+# contract, together above the 2,000-byte changelog records of small_changelog.
+BIG_PROFILE = json.dumps({
+    "event_id": "p-big", "type": "customer.profile", "occurred_at": "2026-03-01T08:00:00+08:00",
+    "customer_id": "C-big", "tier": "A", "region": "r" * 1000, "segment": "g" * 1000, "sales_rep": "s" * 1000,
+}).encode()
+
+
+def small_changelog(broker: str, topic_prefix: str) -> None:
+    """Create the worker's changelog topic before it starts, taking records of at most 2,000 bytes."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
 
-    # The changelog takes records up to 2,000 bytes: an ordinary customer's
-    # state is far below it; a profile with three 1,000-character fields
-    # (each within the event contract) is above it.
-    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=broker)
     try:
         admin.create_topics([NewTopic(f"{app_id(topic_prefix)}-state-changelog", num_partitions=4,
                                       replication_factor=1, topic_configs={"max.message.bytes": "2000"})])
     finally:
         admin.close()
+
+
+def test_an_event_whose_state_the_changelog_refuses_is_dead_lettered_and_the_rest_of_its_batch_is_kept(
+        kafka_broker, start_worker, topic_prefix):
+    # The changelog takes records up to 2,000 bytes: an ordinary customer's
+    # state is far below it; a profile with three 1,000-character fields
+    # (each within the event contract) is above it.
+    small_changelog(kafka_broker.bootstrap, topic_prefix)
     worker = start_worker()
-    profile = json.dumps({
-        "event_id": "p-big", "type": "customer.profile", "occurred_at": "2026-03-01T08:00:00+08:00",
-        "customer_id": "C-big", "tier": "A", "region": "r" * 1000, "segment": "g" * 1000, "sales_rep": "s" * 1000,
-    }).encode()
+    profile = BIG_PROFILE
     orders = [_order(n, f"C-{n % 7}") for n in range(1, 41)]
     # One send: the profile shares a batch with the orders of its partition.
     produce_lines(kafka_broker.bootstrap, topic_prefix, [*orders[:20], profile, *orders[20:]])
@@ -69,20 +79,9 @@ def test_an_event_whose_state_the_changelog_refuses_is_dead_lettered_and_the_res
 def test_a_worker_restarted_after_a_refused_batch_does_not_read_it_again(kafka_broker, start_worker, topic_prefix):
     """The committed offset is past the dead-lettered event: a second worker
     generation neither dead-letters it again nor re-applies the orders."""
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-
-    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
-    try:
-        admin.create_topics([NewTopic(f"{app_id(topic_prefix)}-state-changelog", num_partitions=4,
-                                      replication_factor=1, topic_configs={"max.message.bytes": "2000"})])
-    finally:
-        admin.close()
+    small_changelog(kafka_broker.bootstrap, topic_prefix)
     worker = start_worker()
-    profile = json.dumps({
-        "event_id": "p-big", "type": "customer.profile", "occurred_at": "2026-03-01T08:00:00+08:00",
-        "customer_id": "C-big", "tier": "A", "region": "r" * 1000, "segment": "g" * 1000, "sales_rep": "s" * 1000,
-    }).encode()
+    profile = BIG_PROFILE
     produce_lines(kafka_broker.bootstrap, topic_prefix, [_order(1, "C-big"), profile, _order(2, "C-big")])
     wait_processed([worker], 2)
     wait_until(lambda: read_topic(kafka_broker.bootstrap, f"{topic_prefix}dead-letter", idle_seconds=1.0),
