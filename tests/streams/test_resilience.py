@@ -96,5 +96,9 @@ def test_broker_restart_while_the_worker_runs(kafka_broker, start_worker, topic_
     assert worker.process.poll() is None, "the worker must survive the broker going away"
 
     wait_until(lambda: worker.get("/readyz")[0] == 200, 90, 0.5, "the worker to reconnect")
-    produce_as_live(kafka_broker.bootstrap, topic_prefix, rest, [worker], WINDOW, already=processed([worker]))
+    # A restarted broker reloads its group and transaction coordinators and
+    # the consumer group rebalances (10 s session timeout) before the worker
+    # fetches again: on a loaded machine that took over a minute once.
+    produce_as_live(kafka_broker.bootstrap, topic_prefix, rest, [worker], WINDOW, already=processed([worker]),
+                    timeout=180)
     _check(kafka_broker, topic_prefix, replayed, extra_resolved=True)

@@ -233,10 +233,11 @@ def event_time_chunks(lines: Iterable[bytes], window_seconds: float) -> list[lis
 
 
 def produce_as_live(broker: str, prefix: str, source: Path | list[bytes], workers: list["Worker"],
-                    window_seconds: float, already: float = 0) -> float:
+                    window_seconds: float, already: float = 0, timeout: float = 60) -> float:
     """Produce events the way a live business emits them: one event-time window
     at a time, each once the workers have evaluated the previous one. `already`
-    is what the workers' counters show before. Returns their count at the end."""
+    is what the workers' counters show before; `timeout` (seconds) is how long
+    one window may take. Returns their count at the end."""
     if isinstance(source, Path):
         lines = [line for line in source.read_bytes().splitlines() if line.strip()]
     else:
@@ -244,7 +245,7 @@ def produce_as_live(broker: str, prefix: str, source: Path | list[bytes], worker
     done = already
     for chunk in event_time_chunks(lines, window_seconds):
         done += produce_lines(broker, prefix, chunk)
-        wait_processed(workers, done, timeout=60, interval=0.05)
+        wait_processed(workers, done, timeout=timeout, interval=0.05)
     return done
 
 
@@ -340,7 +341,12 @@ def processed(workers: Iterable[Worker]) -> float:
 def wait_processed(workers: Iterable[Worker], count: int, timeout: float = 120, interval: float = 0.3) -> None:
     """Until the workers together have evaluated `count` events (input accepted)."""
     workers = list(workers)
-    wait_until(lambda: processed(workers) >= count, timeout, interval, f"{count} events processed")
+    try:
+        wait_until(lambda: processed(workers) >= count, timeout, interval, f"{count} events processed")
+    except AssertionError as stuck:
+        # The worker's own log is the only account of why it stopped consuming.
+        logs = "\n".join(f"--- worker {w.web_port} ---\n{w.tail_log(80)}" for w in workers)
+        raise AssertionError(f"{stuck} (at {processed(workers):.0f})\n{logs}") from None
 
 
 def wait_alerts(broker: str, prefix: str, expected: dict, timeout: float = 60, extra_resolved: bool = False) -> dict:
