@@ -11,3 +11,11 @@ extras=""
 if [ "${1:-}" = "--test" ]; then extras="[test]"; fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+# The console's browser libraries (htmx and its server-sent-events extension)
+# come from the npm registry at the versions package-lock.json pins; the
+# console serves them itself, so a browser fetches nothing from outside.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "bootstrap: npm not found; installing Debian's npm for the console's browser libraries" >&2
+  apt-get install -y -q npm >/dev/null
+fi
+npm ci --prefix riskwatch/console --no-audit --no-fund --loglevel=error >/dev/null

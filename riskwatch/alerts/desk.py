@@ -342,6 +342,13 @@ class AlertDesk:
                 now = self.store.advance_clock(now)
             return self.tick(now)
 
+    @property
+    def position(self) -> int:
+        """How many log records the desk has folded: it grows with every
+        change, so a reader (the console's live updates) can tell whether
+        anything happened since it last looked."""
+        return len(self._memory_log) if self.store is None else self._seq
+
     def service_clock(self) -> datetime | None:
         """The service clock recorded in the store by the process feeding it
         (`keep_clock`); None before any was recorded, or without a store."""

@@ -176,6 +176,7 @@ def create_app(
     idempotency_keys: IdempotencyKeys | None = None,
     max_body_bytes: int = 64 * 1024,
     body_timeout_seconds: float = 10.0,
+    console: dict[str, Any] | None = None,
 ) -> FastAPI:
     """The API over one desk. `on_rules_reload` (e.g. `riskwatch run` reloading
     its engine) returns the problems found, [] when the new rules are in force.
@@ -194,7 +195,14 @@ def create_app(
     the desk's store, in memory without one; 24 h). `max_body_bytes` and
     `body_timeout_seconds`: 413 / 408 past them (`riskwatch.api.guards`).
     No /docs or /redoc page: the Swagger UI loads its scripts from a CDN,
-    which the Content-Security-Policy refuses; /openapi.json stays."""
+    which the Content-Security-Policy refuses; /openapi.json stays.
+
+    The console (`riskwatch.console`) is served at `/console/` (and `/`
+    leads to it) over the same desk, lock and audit trail; `console` gives
+    its options (`ConsoleBackend` fields such as `time_zone`)."""
+    # Imported here: the console uses riskwatch.api.auth, whose package imports this module.
+    from riskwatch.console import ConsoleBackend, is_console_path, mount_console
+
     guard = threading.Lock()
     if idempotency_keys is None:
         idempotency_keys = IdempotencyKeys(getattr(desk.store, "path", None))
@@ -250,7 +258,9 @@ def create_app(
 
     @app.middleware("http")
     async def authorise(request: Request, call_next):
-        if request.url.path in PUBLIC_PATHS:
+        if request.url.path in PUBLIC_PATHS or is_console_path(request.url.path):
+            # The console signs people in with the same tokens, into a
+            # session cookie, and checks roles and CSRF on every form itself.
             return await call_next(request)
         header = request.headers.get("authorization", "")
         scheme, _, presented = header.partition(" ")
@@ -343,12 +353,12 @@ def create_app(
         return JSONResponse({"detail": [{"loc": ["body", exc.field], "msg": exc.reason, "type": "value_error"}]},
                             status_code=422)
 
-    def who(request: Request) -> dict[str, str]:
-        return {"actor": request.state.actor, "role": request.state.role}
+    def act_as(actor: str, role: str, kind: str, **kw) -> dict:
+        with guard:
+            return copy.deepcopy(desk.act(kind, now=clock(), clock=deadlines_clock(), actor=actor, role=role, **kw))
 
     def act(request: Request, kind: str, **kw) -> dict:
-        with guard:
-            return copy.deepcopy(desk.act(kind, now=clock(), clock=deadlines_clock(), **who(request), **kw))
+        return act_as(request.state.actor, request.state.role, kind, **kw)
 
     def consistent(read: Callable[[], Any]) -> Any:
         """Run `read` against the desk while no change is folded, and return
@@ -467,11 +477,14 @@ def create_app(
               responses={404: {}, 409: {}})
     @roles(*DIRECTORS)
     def trigger_plan(request: Request, body: PlanTrigger) -> dict[str, Any]:
+        return trigger_plan_as(request.state.actor, request.state.role, body)
+
+    def trigger_plan_as(actor: str, role: str, body: PlanTrigger) -> dict[str, Any]:
         with guard:
             return copy.deepcopy(desk.trigger_plan(body.plan, alert_id=body.alert_id, now=clock(), reason=body.reason,
                                      committed_amount=body.committed_amount, currency=body.currency,
                                      annual_sales_budget=body.annual_sales_budget, another=body.another,
-                                     budget_override=body.budget_override, **who(request)))
+                                     budget_override=body.budget_override, actor=actor, role=role))
 
     @app.get("/v1/plans", tags=["plans"], summary="Triggered plans")
     @roles(*READERS)
@@ -574,6 +587,10 @@ def create_app(
               responses={409: {"description": "The files are invalid; the running rules stay"}})
     @roles(*OPERATORS)
     def reload_rules(request: Request) -> dict[str, Any]:
+        status, answer = reload_rules_as(request.state.actor, request.state.role)
+        return answer if status == 200 else JSONResponse(answer, status_code=status)
+
+    def reload_rules_as(actor: str, role: str) -> tuple[int, dict[str, Any]]:
         problems: list[str] = []
         new_rules = None
         if rules_dir is not None:
@@ -583,13 +600,13 @@ def create_app(
         if problems:
             if metrics is not None:
                 metrics.rules_reload_failures.inc()
-            return JSONResponse({"detail": "rules not reloaded", "problems": problems}, status_code=409)
+            return 409, {"detail": "rules not reloaded", "problems": problems}
         with guard:
-            action = desk.reload_rules(new_rules or desk.rules, now=clock(), **who(request))
+            action = desk.reload_rules(new_rules or desk.rules, now=clock(), actor=actor, role=role)
             plans = sorted(desk.rules.plans)
         if metrics is not None:
             metrics.rules_loaded_timestamp_seconds.set(clock().timestamp())
-        return {"reloaded": True, "action_id": action["action_id"], "plans": plans}
+        return 200, {"reloaded": True, "action_id": action["action_id"], "plans": plans}
 
     async def probe(request: Request):
         return PlainTextResponse("ok\n")
@@ -634,4 +651,8 @@ def create_app(
             }
         return consistent(read)
 
+    mount_console(app, ConsoleBackend(
+        desk=desk, tokens=tokens, consistent=consistent, act_as=act_as, trigger_plan_as=trigger_plan_as,
+        reload_rules_as=reload_rules_as, deadlines_clock=deadlines_clock, service_clock=measured,
+        sync=lambda: _tick(), clock=clock, rules_dir=rules_dir, plan_trigger=PlanTrigger, **(console or {})))
     return app
