@@ -65,6 +65,8 @@ class Settings:
     api_max_body_bytes: int = 64 * 1024
     api_body_timeout_seconds: float = 10.0
     api_header_timeout_seconds: float = 5.0
+    # The console shows instants in this IANA zone (the company's, not the browser's).
+    console_time_zone: str = "Asia/Shanghai"
 
     def with_overrides(self, **overrides: object) -> "Settings":
         """Apply command-line values that were given (None means "not given")."""
@@ -107,6 +109,7 @@ ENVIRONMENT_FIELDS: dict[str, str] = {
     "RISKWATCH_API_MAX_BODY_BYTES": "api_max_body_bytes",
     "RISKWATCH_API_BODY_TIMEOUT_SECONDS": "api_body_timeout_seconds",
     "RISKWATCH_API_HEADER_TIMEOUT_SECONDS": "api_header_timeout_seconds",
+    "RISKWATCH_CONSOLE_TIME_ZONE": "console_time_zone",
 }
 KNOWN_ENVIRONMENT = frozenset(ENVIRONMENT_FIELDS)
 WORKFLOW_LOGS = ("store", "kafka")

@@ -23,8 +23,13 @@ class ApiConfigError(RuntimeError):
     pass
 
 
-def app_from_settings(settings: Settings, *, metrics: RiskwatchMetrics | None = None) -> FastAPI:
-    tokens = parse_tokens(settings.api_tokens)
+def app_from_settings(settings: Settings, *, metrics: RiskwatchMetrics | None = None,
+                      tokens: dict[str, str] | None = None) -> FastAPI:
+    """The API and console over the workflow log settings name (store or
+    Kafka). `tokens` ({token: role}) replaces RISKWATCH_API_TOKENS when given
+    (`riskwatch run`'s tokens for one run). Raises ApiConfigError (no token,
+    unusable rules, a bad limit or time zone), TokenConfigError, StoreError."""
+    tokens = parse_tokens(settings.api_tokens) if tokens is None else tokens
     if not tokens:
         raise ApiConfigError("RISKWATCH_API_TOKENS is empty: configure at least one token:role")
     rules, problems = load_workflow_rules(settings.rules_dir)
@@ -44,11 +49,15 @@ def app_from_settings(settings: Settings, *, metrics: RiskwatchMetrics | None = 
     # Store mode: deadlines on the watermark `riskwatch run` records in the
     # store, never on this process's wall clock (a replayed history is not
     # overdue because it is old).
-    return create_app(desk, tokens, rules_dir=settings.rules_dir, metrics=metrics, keeps_clock=not on_kafka,
-                      service_clock=None if on_kafka else desk.service_clock,
-                      tick_seconds=1.0 if on_kafka else 30.0, idempotency_keys=keys,
-                      max_body_bytes=settings.api_max_body_bytes,
-                      body_timeout_seconds=settings.api_body_timeout_seconds)
+    try:
+        return create_app(desk, tokens, rules_dir=settings.rules_dir, metrics=metrics, keeps_clock=not on_kafka,
+                          service_clock=None if on_kafka else desk.service_clock,
+                          tick_seconds=1.0 if on_kafka else 30.0, idempotency_keys=keys,
+                          max_body_bytes=settings.api_max_body_bytes,
+                          body_timeout_seconds=settings.api_body_timeout_seconds,
+                          console={"time_zone": settings.console_time_zone})
+    except ValueError as error:  # the console's time zone
+        raise ApiConfigError(f"RISKWATCH_CONSOLE_TIME_ZONE: {error}") from None
 
 
 def workflow_log_on_kafka(settings: Settings):

@@ -377,6 +377,28 @@ def _refuse_a_simulation_into_the_future(days: int, tolerance_seconds: float) ->
             f"to turn the check off)", param_hint="--days")
 
 
+def _serve_console_beside(settings, host: str, port: int | None):
+    """The console beside `run` (riskwatch.console.beside), its address and
+    sign-in tokens printed on stderr; None, with the reason, when it cannot
+    be served: the run itself goes on."""
+    from riskwatch.console.beside import ConsoleNotServed, serve_console
+
+    try:
+        console = serve_console(settings, host, settings.api_port if port is None else port)
+    except ConsoleNotServed as error:
+        click.echo(f"riskwatch run: console not served: {error}", err=True)
+        return None
+    click.echo(f"riskwatch run: console at {console.url}", err=True)
+    if console.tokens_file is not None:
+        by_role = {role: token for token, role in console.tokens.items()}
+        click.echo(f"  sign in with a token made for this run (also in {console.tokens_file}):", err=True)
+        for role in ("officer", "director", "operator", "readonly"):
+            click.echo(f"    {role:<9} {by_role[role]}", err=True)
+    else:
+        click.echo("  sign in with a token of RISKWATCH_API_TOKENS", err=True)
+    return console
+
+
 @main.command()
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulated business.")
 @click.option("--input", "input_path", type=click.Path(path_type=Path), default=None,
@@ -395,10 +417,15 @@ def _refuse_a_simulation_into_the_future(days: int, tolerance_seconds: float) ->
               help="With --input or --days: exit at the end instead of serving metrics until Ctrl-C.")
 @click.option("--quiet", is_flag=True, help="Only the summary, no alert lines.")
 @click.option("--color/--no-color", default=None, help="Colour tiers (default: when stdout is a terminal).")
+@click.option("--console-port", type=int, default=None,
+              help="Port of the console and API (default RISKWATCH_API_PORT, 8080; 0 picks a free one).")
+@click.option("--console/--no-console", "with_console", default=True, show_default=True,
+              help="Serve the console (and the API) beside the run, on --metrics-host.")
 @_future_tolerance_option
 def run(seed: int, input_path: Path | None, customers: int, days: int, rate: float, metrics_port: int | None,
         metrics_host: str, rules_dir: Path | None, alertmanager: str | None, store_dir: Path | None,
-        exit_when_done: bool, quiet: bool, color: bool | None, future_tolerance: float | None) -> None:
+        exit_when_done: bool, quiet: bool, color: bool | None, console_port: int | None, with_console: bool,
+        future_tolerance: float | None) -> None:
     """The main job, embedded: simulate (or read) events, evaluate, show alerts live, serve /metrics."""
     from prometheus_client import CollectorRegistry
 
@@ -438,6 +465,7 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
         server.shutdown()
         click.echo(f"riskwatch run: {error}", err=True)
         sys.exit(EXIT_STORE)
+    console = _serve_console_beside(settings, metrics_host, console_port) if with_console else None
     sinks = [show, desk]
     last_resend = time.monotonic()
 
@@ -503,4 +531,6 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
     metrics.up.labels(component="run").set(0)
     if am_sink is not None:
         am_sink.close()
+    if console is not None:
+        console.stop()
     server.shutdown()
