@@ -135,12 +135,12 @@ def browser(pytestconfig: pytest.Config) -> Iterator[Browser]:
         browser = playwright.chromium.launch(
             executable_path=str(executable),
             headless=True,
-            # Chromium refuses to start as root with its sandbox ("Running as root
-            # without --no-sandbox is not supported"), and containers usually lack
-            # the user namespaces the sandbox needs as any user. The pages are the
-            # suite's own, on loopback. Playwright then passes --no-sandbox itself;
-            # it also passes --disable-dev-shm-usage, because a container's
-            # /dev/shm is often 64 MB and renderers crash when it fills.
+            # Chromium refuses to start as root with its sandbox on ("Running as
+            # root without --no-sandbox is not supported"), and CI runs the suite
+            # as root in a container; the pages are the suite's own, on loopback.
+            # With this, Playwright passes --no-sandbox. It always passes
+            # --disable-dev-shm-usage too (a container's /dev/shm is often 64 MB,
+            # too small for renderers), so no other flag is needed.
             chromium_sandbox=False,
             timeout=LAUNCH_TIMEOUT_MS,
         )
@@ -165,8 +165,10 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Callable[
     out at 360 px, as on a real phone). `locale` sets `navigator.language`
     and, unless `accept_language` is given, the `Accept-Language` header;
     `accept_language` sends that exact header value on every request instead
-    (e.g. "en-US,en;q=0.9"; the page's HTTP cache is then off). Other keyword arguments go to `Browser.new_context`
-    (`base_url`, `timezone_id`, ...). Raises ValueError for an unknown kind.
+    (e.g. "en-US,en;q=0.9"; the page's HTTP cache is then off). Other keyword
+    arguments go to `Browser.new_context` (`base_url`, `timezone_id`, ...).
+    Each page has its own context (cookies, storage); all are closed after the
+    test. Raises ValueError for an unknown kind.
     """
     contexts: list[BrowserContext] = []
 
