@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install the real components the test suite starts: Prometheus and
-# Alertmanager from Debian's packages, Apache Kafka jars from Maven Central.
+# Install the real components the test suite starts: Prometheus, Alertmanager
+# and Chromium (the console's browser tests) from Debian's packages, Apache
+# Kafka jars from Maven Central.
 # Idempotent; nothing is started here (the tests start what they need).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,12 @@ need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+# Playwright drives this browser through executable_path: browsers come from
+# Debian here, never from `playwright install`.
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# The console is in Simplified Chinese: without a CJK font its screenshots and
+# text layout show empty boxes instead of characters.
+{ command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh-cn family | grep -q .; } || need_apt+=(fonts-noto-cjk)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh clone: installs riskwatch and the real
-# components (Kafka, Prometheus, Alertmanager), then runs pytest. Extra
+# components (Kafka, Prometheus, Alertmanager, Chromium), then runs pytest. Extra
 # arguments go to pytest (e.g. `-m "not kafka"` for the fast part).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -20,6 +20,11 @@ import pytest
 from riskwatch.testing import default_rules, final_states, to_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # `tests.support` when pytest is started from elsewhere
+    sys.path.insert(0, str(REPO))
+
+# Fixtures every directory may use; the module imports Playwright only when a browser test runs.
+pytest_plugins = ("tests.support.browser",)
 RULES_DIR = REPO / "rules"
 DATA = Path(__file__).resolve().parent / "data"
 CONSOLE_SCRIPT = Path(sys.executable).parent / "riskwatch"
