@@ -293,8 +293,11 @@ def _refuse_too_large(service: EmbeddedService, source: str) -> Callable[[int, i
     return refuse
 
 
-def _stop_run(metrics: RiskwatchMetrics, server, service: EmbeddedService, reason: str, status: int) -> None:
+def _stop_run(metrics: RiskwatchMetrics, server, service: EmbeddedService, reason: str, status: int,
+              view=None) -> None:
     """End `run` early: not up any more, the summary so far, the reason, the exit status."""
+    if view is not None:
+        view.stop()  # its last frame stays; the summary follows below it
     metrics.up.labels(component="run").set(0)
     server.shutdown()
     click.echo("", err=True)
@@ -415,7 +418,10 @@ def _serve_console_beside(settings, host: str, port: int | None):
               help="Where the alert desk keeps acknowledgements, plans and reviews (default var/store).")
 @click.option("--exit-when-done/--serve-when-done", default=False,
               help="With --input or --days: exit at the end instead of serving metrics until Ctrl-C.")
-@click.option("--quiet", is_flag=True, help="Only the summary, no alert lines.")
+@click.option("--live/--lines", "live", default=None,
+              help="A live summary of open alerts, the most urgent first (default when stdout is a terminal), "
+                   "or one line per alert change (default otherwise).")
+@click.option("--quiet", is_flag=True, help="Only the summary: no live view, no alert lines.")
 @click.option("--color/--no-color", default=None, help="Colour tiers (default: when stdout is a terminal).")
 @click.option("--console-port", type=int, default=None,
               help="Port of the console and API (default RISKWATCH_API_PORT, 8080; 0 picks a free one).")
@@ -424,9 +430,10 @@ def _serve_console_beside(settings, host: str, port: int | None):
 @_future_tolerance_option
 def run(seed: int, input_path: Path | None, customers: int, days: int, rate: float, metrics_port: int | None,
         metrics_host: str, rules_dir: Path | None, alertmanager: str | None, store_dir: Path | None,
-        exit_when_done: bool, quiet: bool, color: bool | None, console_port: int | None, with_console: bool,
-        future_tolerance: float | None) -> None:
-    """The main job, embedded: simulate (or read) events, evaluate, show alerts live, serve /metrics."""
+        exit_when_done: bool, live: bool | None, quiet: bool, color: bool | None, console_port: int | None,
+        with_console: bool, future_tolerance: float | None) -> None:
+    """The main job, embedded: simulate (or read) events, evaluate, show alerts live (a summary of what
+    needs attention on a terminal, one line per alert change otherwise), serve /metrics."""
     from prometheus_client import CollectorRegistry
 
     from riskwatch.metrics_server import serve_metrics
@@ -449,6 +456,12 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
     host, port = server.server_address[:2]
     click.echo(f"riskwatch run: metrics at http://{host}:{port}/metrics (rules: {settings.rules_dir})", err=True)
     colour = sys.stdout.isatty() if color is None else color
+    view = None
+    if not quiet and (sys.stdout.isatty() if live is None else live):
+        from riskwatch.cli.live import LiveView
+
+        # (label, URL) pairs the live view shows; whatever else run serves is added here.
+        view = LiveView([("metrics", f"http://{host}:{port}/metrics")], colour=colour)
 
     def show(record: dict) -> None:
         if not quiet:
@@ -466,7 +479,9 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
         click.echo(f"riskwatch run: {error}", err=True)
         sys.exit(EXIT_STORE)
     console = _serve_console_beside(settings, metrics_host, console_port) if with_console else None
-    sinks = [show, desk]
+    if console is not None and view is not None:
+        view.served.append(("console", console.url))
+    sinks = [view.record if view is not None else show, desk]
     last_resend = time.monotonic()
 
     def resend_open_alerts(final: bool = False) -> None:
@@ -491,6 +506,8 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if view is not None:
+        view.start(service, desk)
 
     if inputs is not None:
         (label, stream), = inputs
@@ -508,26 +525,42 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
             fed += 1
             service.feed(line, label, number)
             resend_open_alerts()
+            if view is not None:
+                view.tick()
             if rate > 0 and fed % 50 == 0:
                 ahead = fed / rate - (time.monotonic() - started)
                 if ahead > 0:
                     time.sleep(ahead)
         resend_open_alerts(final=True)  # the clock where the input ended, not where it was 5 s before
-        click.echo("", err=True)
-        _print_summary(service, err=True)
+        if view is None:
+            click.echo("", err=True)
+            _print_summary(service, err=True)
+        else:
+            view.status("stopped" if stopping["now"] else "input done")
         if not exit_when_done and not stopping["now"]:
-            click.echo(f"input done; still serving http://{host}:{port}/metrics; Ctrl-C to stop", err=True)
+            still = f"input done; still serving http://{host}:{port}/metrics; Ctrl-C to stop"
+            if view is not None:
+                view.status(still)
+            else:
+                click.echo(still, err=True)
             while not stopping["now"]:
                 time.sleep(0.2)
                 resend_open_alerts()
+                if view is not None:
+                    view.tick()
+        if view is not None:
+            # The view held the summary while serving; at exit it is printed as in line mode.
+            view.stop()
+            click.echo("", err=True)
+            _print_summary(service, err=True)
     except OSError as error:
         _stop_run(metrics, server, service, f"{label}: cannot read further after line {number}: {error.strerror or error}",
-                  EXIT_UNREADABLE)
+                  EXIT_UNREADABLE, view)
     except StoreError as error:
         # Going on would evaluate alerts the desk cannot record. What was
         # recorded stays; feeding the same input again stores each alert
         # change once, so a rerun after the fix loses nothing.
-        _stop_run(metrics, server, service, f"riskwatch run: stopped at {label} line {number}: {error}", EXIT_STORE)
+        _stop_run(metrics, server, service, f"riskwatch run: stopped at {label} line {number}: {error}", EXIT_STORE, view)
     metrics.up.labels(component="run").set(0)
     if am_sink is not None:
         am_sink.close()
