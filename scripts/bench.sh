@@ -7,6 +7,7 @@ scripts/bootstrap.sh --test
 cd benchmarks
 ../.venv/bin/python engine_throughput.py
 ../.venv/bin/python memory_per_entity.py
+../.venv/bin/python live_view.py
 if [ "${1:-all}" != core ]; then
   for bench in kafka_*.py; do
     [ -e "$bench" ] && ../.venv/bin/python "$bench"

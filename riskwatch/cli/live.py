@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import heapq
+import sys
 import time
 from collections import deque
 from datetime import datetime
@@ -117,8 +118,6 @@ class LiveView:
         """Start drawing: counts, clock and rates come from `service`; the
         owner and work status of the urgent rows from `desk` when given (an
         unacknowledged alert's owner moves up the chain past respond_by)."""
-        import sys
-
         self._service, self._desk = service, desk
         # Other output (the log, warnings) prints above the view instead of
         # through it; stderr only when it is this same terminal, so a
@@ -148,12 +147,6 @@ class LiveView:
             live, self._live = self._live, None
             live.update(self._frame(time.monotonic()), refresh=True)
             live.stop()
-
-    def __enter__(self) -> "LiveView":
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ drawing
 
