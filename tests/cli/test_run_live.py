@@ -121,8 +121,8 @@ def business(events_file):
 
 
 def run_args(business, tmp_path, *more: str) -> list[str]:
-    return ["run", "--input", business, "--metrics-port", "0", "--store-dir", tmp_path / "store", "--rate", "0",
-            *more]
+    return ["run", "--input", business, "--metrics-port", "0", "--console-port", "0", "--store-dir", tmp_path / "store",
+            "--rate", "0", *more]
 
 
 def line_with(screen: str, *words: str) -> str:
@@ -153,7 +153,9 @@ def test_on_a_terminal_run_shows_what_needs_attention_instead_of_scrolling(termi
     assert second.startswith("BLUE") and "overdue 1 d 2 h" in second and "shipment SHP-7 (BOLT)" in second
     assert "service clock 2024-03-31 02:00 UTC" in screen
     assert "0 rejected" in screen
-    assert line_with(screen, "serving", "metrics").endswith(address)
+    console = line_with(screen, "console at ").split("console at ")[1].split()[0]
+    serving = line_with(screen, "serving", "metrics")
+    assert f"metrics {address}" in serving and f"console {console}" in serving
     # No line per alert change: the view replaced them.
     assert "respond by" not in screen
     # At exit the summary follows, as in line mode.
