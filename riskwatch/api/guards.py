@@ -12,7 +12,8 @@ its corrective actions or an engine record, is a few KiB.
 `SecurityHeaders` adds `X-Content-Type-Options: nosniff`, `Cache-Control:
 no-store`, `Content-Security-Policy: default-src 'self'; frame-ancestors
 'none'` (what a console served from the same origin can keep), and
-`Referrer-Policy: no-referrer` to every answer that does not set them.
+`Referrer-Policy: no-referrer` to every answer that does not set them
+(`same-origin` on the console's pages, whose forms are checked by Origin).
 """
 
 from __future__ import annotations
@@ -97,10 +98,21 @@ class SecurityHeaders:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
 
+        path = scope.get("path", "")
+        # The console's pages keep the referrer on this site: with
+        # `no-referrer` a browser sends `Origin: null` on every form post, and
+        # the console could no longer tell its own forms from another site's.
+        console = path == "/" or path == "/console" or path.startswith("/console/")
+
         async def with_headers(message):
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", ())}
-                message = {**message, "headers": [*message.get("headers", ()),
+                if console:
+                    present.add(b"referrer-policy")
+                    extra = [(b"referrer-policy", b"same-origin")]
+                else:
+                    extra = []
+                message = {**message, "headers": [*message.get("headers", ()), *extra,
                                                   *((k, v) for k, v in SECURITY_HEADERS if k not in present)]}
             await send(message)
 
