@@ -89,6 +89,28 @@ class ConsoleBackend:
     sessions: Sessions = field(default_factory=Sessions)
 
 
+@dataclass
+class PageKit:
+    """What a page module gets to add its routes the way these are written:
+    `render(request, template, status=200, session=None, **context)`,
+    `reader(request) -> Session` (sign-in page otherwise),
+    `await form_of(request, roles) -> (Session, fields)` (401/403/CSRF checked),
+    `await sync()`, `now_or_none()` (the service clock or None) and
+    `desk_call(fn)` (the desk's refusals as 404/409/422 pages)."""
+
+    backend: ConsoleBackend
+    render: Callable[..., HTMLResponse]
+    reader: Callable[[Request], Session]
+    form_of: Callable[..., Any]
+    sync: Callable[[], Any]
+    now_or_none: Callable[[], datetime | None]
+    desk_call: Callable[[Callable[[], Any]], Any]
+
+
+# Page modules mounted after the core pages: each a function (app, PageKit) -> None.
+PAGES: list[Callable[[FastAPI, PageKit], None]] = []
+
+
 class Refused(Exception):
     """A form the console answers with a status and a message on the page."""
 
@@ -515,6 +537,11 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
     @app.get("/console/healthz", include_in_schema=False)
     async def console_health():
         return PlainTextResponse("ok\n")
+
+    kit = PageKit(backend=backend, render=render, reader=reader, form_of=form_of, sync=sync,
+                  now_or_none=now_or_none, desk_call=desk_call)
+    for mount in PAGES:
+        mount(app, kit)
 
 
 # ---------------------------------------------------------------- helpers
