@@ -96,10 +96,15 @@ class PageKit:
     `reader(request) -> Session` (sign-in page otherwise),
     `await form_of(request, roles) -> (Session, fields)` (401/403/CSRF checked),
     `await sync()`, `now_or_none()` (the service clock or None) and
-    `desk_call(fn)` (the desk's refusals as 404/409/422 pages)."""
+    `desk_call(fn)` (the desk's refusals as 404/409/422 pages);
+    `visible(session, work_item)` and `visible_linked(session, plan_or_review)`
+    say whether the session's region limit lets it see a thing: every
+    listing, export and detail goes through them (call inside `consistent`)."""
 
     backend: ConsoleBackend
     render: Callable[..., HTMLResponse]
+    visible: Callable[[Session, dict], bool]
+    visible_linked: Callable[[Session, dict], bool]
     reader: Callable[[Request], Session]
     form_of: Callable[..., Any]
     sync: Callable[[], Any]
@@ -209,6 +214,15 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
             raise Refused(404 if error.not_found else 409, error.reason) from None
         except InvalidField as error:
             raise Refused(422, f"{error.field}: {error.reason}") from None
+
+    def visible(session: Session, item: dict) -> bool:
+        return session.regions is None or item["alert"].get("region") in session.regions
+
+    def visible_linked(session: Session, thing: dict) -> bool:
+        if session.regions is None:
+            return True
+        item = backend.desk.ledger.alerts.get(thing.get("alert_id") or "")
+        return item is not None and visible(session, item)
 
     async def sync() -> None:
         await asyncio.to_thread(backend.sync)
@@ -538,7 +552,7 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
     async def console_health():
         return PlainTextResponse("ok\n")
 
-    kit = PageKit(backend=backend, render=render, reader=reader, form_of=form_of, sync=sync,
+    kit = PageKit(backend=backend, render=render, visible=visible, visible_linked=visible_linked, reader=reader, form_of=form_of, sync=sync,
                   now_or_none=now_or_none, desk_call=desk_call)
     for mount in PAGES:
         mount(app, kit)

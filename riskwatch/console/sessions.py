@@ -27,11 +27,16 @@ SESSION_COOKIE = "rw_session"
 class Session:
     """One signed-in browser. `role` is an API role (officer, director,
     operator, readonly); `actor` the name the audit trail records;
-    `csrf` the token every state-changing form must carry."""
+    `regions` the regions the token is limited to (None: all); `person`
+    and `team` who signed in, when the token names them; `csrf` the token
+    every state-changing form must carry."""
 
     session_id: str
     role: str
     actor: str
+    regions: frozenset[str] | None = None
+    person: str | None = None
+    team: str | None = None
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     last_seen: float = field(default_factory=time.monotonic)
 
@@ -49,10 +54,11 @@ class Sessions:
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def open(self, role: str, actor: str) -> Session:
+    def open(self, role: str, actor: str, regions: frozenset[str] | None = None, person: str | None = None,
+             team: str | None = None) -> Session:
         """A new session; the oldest ones go when more than `limit` are open,
         so repeated sign-ins cannot grow memory without bound."""
-        session = Session(secrets.token_urlsafe(32), role, actor)
+        session = Session(secrets.token_urlsafe(32), role, actor, regions, person, team)
         with self._lock:
             self._expire()
             while len(self._sessions) >= self.limit:
