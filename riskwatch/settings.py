@@ -54,6 +54,8 @@ class Settings:
     api_url: str = "http://127.0.0.1:8080"
     api_token: str | None = None
     api_tokens: str | None = None
+    # People, teams and region limits of tokens (riskwatch.api.auth.load_tokens_file).
+    api_tokens_file: Path | None = None
     store_dir: Path = Path("var/store")
     # Where the alert workflow log lives: "store" (SQLite under store_dir,
     # embedded) or "kafka" (the alerts and actions topics on `broker`).
@@ -102,6 +104,7 @@ ENVIRONMENT_FIELDS: dict[str, str] = {
     "RISKWATCH_API_URL": "api_url",
     "RISKWATCH_API_TOKEN": "api_token",
     "RISKWATCH_API_TOKENS": "api_tokens",
+    "RISKWATCH_API_TOKENS_FILE": "api_tokens_file",
     "RISKWATCH_STORE_DIR": "store_dir",
     "RISKWATCH_WORKFLOW_LOG": "workflow_log",
     "RISKWATCH_LOG_LEVEL": "log_level",

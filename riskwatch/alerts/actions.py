@@ -22,7 +22,7 @@ SYSTEM_ROLE = "system"
 
 # Kinds a person can record through the API, and the role allowed to.
 HUMAN_KINDS = (
-    "acknowledge", "start", "step_done", "step_skipped", "snooze", "unsnooze", "resolve", "comment",
+    "acknowledge", "start", "step_done", "step_skipped", "snooze", "unsnooze", "resolve", "comment", "assign",
     "plan_triggered", "plan_step_done", "plan_closed",
     "review_submitted", "review_signed_off",
     "rules_reloaded",

@@ -394,6 +394,21 @@ class AlertDesk:
         item = self.ledger.alerts.get(alert_id)
         return None if item is None else describe_alert(item, now)
 
+    def visible(self, regions: frozenset[str] | None, *, alert_id: str | None = None, plan_id: str | None = None,
+                review_id: str | None = None) -> bool:
+        """Whether a token limited to `regions` (None: all) may see the alert,
+        plan or review (a plan or review by its alert's region). An unknown
+        one is visible: the caller's own lookup answers 404 for it."""
+        if regions is None:
+            return True
+        if alert_id is None:
+            thing = self.ledger.plans.get(plan_id or "") if plan_id else self.ledger.reviews.get(review_id or "")
+            if thing is None:
+                return True
+            alert_id = thing.get("alert_id")
+        item = self.ledger.alerts.get(alert_id or "")
+        return item is None or item["alert"].get("region") in regions
+
     def alerts(self, now: datetime, **filters) -> list[dict]:
         return [describe_alert(i, now) for i in self.ledger.alerts.values() if _matches(i, filters)]
 
@@ -467,6 +482,9 @@ def _matches(item: dict, filters: dict) -> bool:
         wanted = filters.get(key)
         if wanted is not None and actual != wanted:
             return False
+    regions = filters.get("regions")
+    if regions is not None and alert.get("region") not in regions:
+        return False
     return _within(alert.get("raised_at"), filters.get("since"), filters.get("until"))
 
 
@@ -479,6 +497,9 @@ def _matches_linked(desk: AlertDesk, thing: dict, filters: dict) -> bool:
         wanted = filters.get(key)
         if wanted is not None and actual != wanted:
             return False
+    regions = filters.get("regions")
+    if regions is not None and checks["region"] not in regions:
+        return False
     when = thing.get("triggered_at") or thing.get("opened_at")
     return _within(when, filters.get("since"), filters.get("until"))
 

@@ -295,6 +295,10 @@ def check_action(ledger: Ledger, action: dict, now: datetime) -> None:
         return
     if kind == "plan_triggered":
         return
+    if kind == "assign":
+        assignee = data.get("assignee")
+        if assignee is not None and (not isinstance(assignee, str) or not assignee.strip() or len(assignee) > 64):
+            raise ActionRefused("assignee: a person's name of 1 to 64 characters, or null to unassign")
     if status == "resolved":
         raise ActionRefused(f"alert {item['alert_id']} is resolved")
     if kind == "acknowledge" and status != "open":
@@ -402,6 +406,10 @@ def apply_action(ledger: Ledger, action: dict, rules: ResponseRules) -> None:
                      "last_change": "unsnoozed", "last_notified_at": at})
     elif kind == "resolve" and status != "resolved":
         _resolve(ledger, item, at, who, action.get("reason"), rules)
+    elif kind == "assign" and status != "resolved":
+        # A named person works the alert; the owner role (and so escalation,
+        # notification and the respond-by) stays as the rules say.
+        item.update({"assignee": data.get("assignee"), "assigned_at": at, "assigned_by": who})
     elif kind == "escalate" and status != "resolved":
         if data.get("cycle", item["cycle"]) != item["cycle"] or data["to_level"] <= item["level"]:
             return

@@ -37,7 +37,7 @@ from riskwatch.alerts.idempotency import IdempotencyKeys
 from riskwatch.alerts.kafkalog import WorkflowLogUnavailable
 from riskwatch.api.guards import RequestGuard, SecurityHeaders
 from riskwatch.api.inputs import Identifier, Instant, Text, surrogate_paths, validation_errors
-from riskwatch.api.auth import DIRECTORS, OPERATORS, READERS, WORKERS, actor_name, role_for
+from riskwatch.api.auth import DIRECTORS, OPERATORS, READERS, WORKERS, Grants, actor_name
 from riskwatch.rules.loader import load_workflow_rules
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,12 @@ class StepBody(_Body):
     skipped: bool = False
 
 
+class AssignBody(_Body):
+    assignee: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w .@-]+$")] | None = Field(
+        description="The person who works the alert (as tokens name people); null to unassign")
+    reason: Text | None = None
+
+
 class SnoozeBody(_Body):
     reason: Text
     until: Instant | None = Field(None, description="Snooze until this instant (2000 to 2100)")
@@ -164,7 +170,7 @@ def field_error(field: str, message: str) -> RequestValidationError:
 
 def create_app(
     desk: AlertDesk,
-    tokens: dict[str, str],
+    tokens: dict[str, str] | Grants,
     *,
     clock: Callable[[], datetime] = wall_clock,
     rules_dir: Path | None = None,
@@ -204,6 +210,7 @@ def create_app(
     from riskwatch.console import ConsoleBackend, is_console_path, mount_console
 
     guard = threading.Lock()
+    grants = tokens if isinstance(tokens, Grants) else Grants.from_roles(tokens)
     if idempotency_keys is None:
         idempotency_keys = IdempotencyKeys(getattr(desk.store, "path", None))
 
@@ -264,7 +271,8 @@ def create_app(
             return await call_next(request)
         header = request.headers.get("authorization", "")
         scheme, _, presented = header.partition(" ")
-        role = role_for(tokens, presented.strip()) if scheme.lower() == "bearer" else None
+        grant = grants.grant_for(presented.strip()) if scheme.lower() == "bearer" else None
+        role = grant.role if grant is not None else None
         if role is None:
             return JSONResponse({"detail": "missing or invalid bearer token"}, status_code=401,
                                 headers={"WWW-Authenticate": "Bearer"})
@@ -277,7 +285,10 @@ def create_app(
                                         status_code=403)
                 break
         request.state.role = role
-        request.state.actor = actor_name(presented.strip(), request.headers.get("x-riskwatch-actor"))
+        request.state.regions = grant.regions
+        # A token that names its person is that person; the header names
+        # the person behind a shared token (a tool, a team account).
+        request.state.actor = actor_name(presented.strip(), grant.person or request.headers.get("x-riskwatch-actor"))
         await asyncio.to_thread(_tick)
         key = request.headers.get("idempotency-key")
         if key is not None and request.method in STATE_CHANGING:
@@ -353,12 +364,38 @@ def create_app(
         return JSONResponse({"detail": [{"loc": ["body", exc.field], "msg": exc.reason, "type": "value_error"}]},
                             status_code=422)
 
-    def act_as(actor: str, role: str, kind: str, **kw) -> dict:
+    def act_as(actor: str, role: str, kind: str, regions: frozenset[str] | None = None, **kw) -> dict:
         with guard:
+            out_of_scope(regions, alert_id=kw.get("alert_id"), plan_id=kw.get("plan_id"), review_id=kw.get("review_id"))
             return copy.deepcopy(desk.act(kind, now=clock(), clock=deadlines_clock(), actor=actor, role=role, **kw))
 
     def act(request: Request, kind: str, **kw) -> dict:
-        return act_as(request.state.actor, request.state.role, kind, **kw)
+        return act_as(request.state.actor, request.state.role, kind, regions=request.state.regions, **kw)
+
+    def out_of_scope(regions: frozenset[str] | None, **subject: str | None) -> None:
+        """404, as for an unknown one, for an alert, plan or review outside a
+        region-limited token's regions (the token learns nothing of it).
+        Call under `guard`."""
+        if not desk.visible(regions, **subject):
+            kind, name = next((k, v) for k, v in subject.items() if v)
+            raise ActionRefused(f"{kind.removesuffix('_id')} {name} not found", not_found=True)
+
+    def scoped_audit(regions: frozenset[str] | None, subject: str | None, after: int, limit: int) -> list[dict]:
+        """The audit trail a region-limited token may read: records about
+        alerts, plans and reviews in its regions, and the rule reloads.
+        Call under `guard`."""
+        if regions is None:
+            return desk.audit(subject=subject, after=after, limit=limit)
+        shown: list[dict] = []
+        while len(shown) < limit:
+            batch = desk.audit(subject=subject, after=after, limit=1000)
+            if not batch:
+                break
+            after = batch[-1]["seq"]
+            shown.extend(r for r in batch if r.get("subject_key") == "rules" or desk.visible(
+                regions, alert_id=r.get("alert_id") if not (r.get("plan_id") or r.get("review_id")) else None,
+                plan_id=r.get("plan_id"), review_id=r.get("review_id")))
+        return shown[:limit]
 
     def consistent(read: Callable[[], Any]) -> Any:
         """Run `read` against the desk while no change is folded, and return
@@ -368,21 +405,21 @@ def create_app(
         with guard:
             return copy.deepcopy(read())
 
-    def _show_alert(alert_id: str) -> dict:
+    def _show_alert(alert_id: str, regions: frozenset[str] | None) -> dict:
         item = desk.alert(alert_id, deadlines_clock())
-        if item is None:
+        if item is None or not desk.visible(regions, alert_id=alert_id):
             raise HTTPException(404, f"alert {alert_id} not found")
         return {**item, "audit": desk.audit(subject=alert_id)}
 
-    def show_alert(alert_id: str) -> dict:
-        return consistent(lambda: _show_alert(alert_id))
+    def show_alert(alert_id: str, regions: frozenset[str] | None = None) -> dict:
+        return consistent(lambda: _show_alert(alert_id, regions))
 
     # ---------------------------------------------------------------- alerts
 
     @app.get("/v1/alerts", tags=["alerts"], summary="Alerts, filtered")
     @roles(*READERS)
     def list_alerts(
-        tier: Tier | None = None, indicator: Annotated[str | None, Query(max_length=64)] = None,
+        request: Request, tier: Tier | None = None, indicator: Annotated[str | None, Query(max_length=64)] = None,
         owner: Annotated[str | None, Query(max_length=64)] = None, status: Status | None = None,
         customer_class: CustomerClass | None = None, region: Annotated[str | None, Query(max_length=64)] = None,
         since: Instant | None = None, until: Instant | None = None,
@@ -390,26 +427,26 @@ def create_app(
     ) -> list[dict[str, Any]]:
         found = consistent(lambda: desk.alerts(deadlines_clock(), tier=tier, indicator=indicator, owner=owner,
                                                status=status, customer_class=customer_class, region=region,
-                                               since=since, until=until))
+                                               since=since, until=until, regions=request.state.regions))
         return sorted(found, key=lambda a: a["alert"].get("raised_at") or "", reverse=True)[:limit]
 
     @app.get("/v1/alerts/{alert_id}", tags=["alerts"], summary="One alert with its steps and audit trail",
              responses={404: {"description": "No such alert"}})
     @roles(*READERS)
-    def get_alert(alert_id: Id) -> dict[str, Any]:
-        return show_alert(alert_id)
+    def get_alert(request: Request, alert_id: Id) -> dict[str, Any]:
+        return show_alert(alert_id, request.state.regions)
 
     @app.post("/v1/alerts/{alert_id}/ack", tags=["alerts"], summary="Acknowledge", responses={404: {}, 409: {}})
     @roles(*WORKERS)
     def acknowledge(request: Request, alert_id: Id, body: ReasonBody = Body(default_factory=ReasonBody)) -> dict[str, Any]:
         act(request, "acknowledge", alert_id=alert_id, reason=body.reason)
-        return show_alert(alert_id)
+        return show_alert(alert_id, request.state.regions)
 
     @app.post("/v1/alerts/{alert_id}/start", tags=["alerts"], summary="Mark in progress", responses={404: {}, 409: {}})
     @roles(*WORKERS)
     def start(request: Request, alert_id: Id, body: ReasonBody = Body(default_factory=ReasonBody)) -> dict[str, Any]:
         act(request, "start", alert_id=alert_id, reason=body.reason)
-        return show_alert(alert_id)
+        return show_alert(alert_id, request.state.regions)
 
     @app.post("/v1/alerts/{alert_id}/steps/{step}", tags=["alerts"], summary="Record a playbook step done (or skipped)",
               responses={404: {}, 409: {}})
@@ -418,7 +455,7 @@ def create_app(
                   body: StepBody = Body(default_factory=StepBody)) -> dict[str, Any]:
         act(request, "step_skipped" if body.skipped else "step_done", alert_id=alert_id, reason=body.note,
             data={"step": step, "note": body.note})
-        return show_alert(alert_id)
+        return show_alert(alert_id, request.state.regions)
 
     @app.post("/v1/alerts/{alert_id}/snooze", tags=["alerts"], summary="Snooze until a time or until recovery",
               responses={404: {}, 409: {}})
@@ -431,19 +468,26 @@ def create_app(
         act(request, "snooze", alert_id=alert_id, reason=body.reason,
             data={"until": body.until.astimezone(timezone.utc).isoformat() if body.until else None,
                   "until_recovery": body.until_recovery})
-        return show_alert(alert_id)
+        return show_alert(alert_id, request.state.regions)
 
     @app.post("/v1/alerts/{alert_id}/unsnooze", tags=["alerts"], summary="End a snooze", responses={404: {}, 409: {}})
     @roles(*WORKERS)
     def unsnooze(request: Request, alert_id: Id, body: ReasonBody = Body(default_factory=ReasonBody)) -> dict[str, Any]:
         act(request, "unsnooze", alert_id=alert_id, reason=body.reason)
-        return show_alert(alert_id)
+        return show_alert(alert_id, request.state.regions)
 
     @app.post("/v1/alerts/{alert_id}/resolve", tags=["alerts"], summary="Resolve, with a reason", responses={404: {}, 409: {}})
     @roles(*WORKERS)
     def resolve(request: Request, alert_id: Id, body: ReasonRequired) -> dict[str, Any]:
         act(request, "resolve", alert_id=alert_id, reason=body.reason)
-        return show_alert(alert_id)
+        return show_alert(alert_id, request.state.regions)
+
+    @app.post("/v1/alerts/{alert_id}/assign", tags=["alerts"], summary="Assign to a person (or unassign)",
+              responses={404: {}, 409: {}})
+    @roles(*WORKERS)
+    def assign(request: Request, alert_id: Id, body: AssignBody) -> dict[str, Any]:
+        act(request, "assign", alert_id=alert_id, reason=body.reason, data={"assignee": body.assignee})
+        return show_alert(alert_id, request.state.regions)
 
     @app.post("/v1/alerts/{alert_id}/comments", tags=["alerts"], summary="Add a note to the alert's trail",
               responses={404: {}})
@@ -465,11 +509,11 @@ def create_app(
     @app.get("/v1/actions", tags=["audit"], summary="The audit trail (read-only)")
     @roles(*READERS)
     def actions(
-        subject: Annotated[str | None, Query(max_length=128, description="alert_id, plan_id or review_id")] = None,
+        request: Request, subject: Annotated[str | None, Query(max_length=128, description="alert_id, plan_id or review_id")] = None,
         after: Annotated[int, Query(ge=0, le=2**62, description="Only records after this sequence number")] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 500,
     ) -> list[dict[str, Any]]:
-        return consistent(lambda: desk.audit(subject=subject, after=after, limit=limit))
+        return consistent(lambda: scoped_audit(request.state.regions, subject, after, limit))
 
     # ---------------------------------------------------------------- plans
 
@@ -477,10 +521,11 @@ def create_app(
               responses={404: {}, 409: {}})
     @roles(*DIRECTORS)
     def trigger_plan(request: Request, body: PlanTrigger) -> dict[str, Any]:
-        return trigger_plan_as(request.state.actor, request.state.role, body)
+        return trigger_plan_as(request.state.actor, request.state.role, body, request.state.regions)
 
-    def trigger_plan_as(actor: str, role: str, body: PlanTrigger) -> dict[str, Any]:
+    def trigger_plan_as(actor: str, role: str, body: PlanTrigger, regions: frozenset[str] | None = None) -> dict[str, Any]:
         with guard:
+            out_of_scope(regions, alert_id=body.alert_id)
             return copy.deepcopy(desk.trigger_plan(body.plan, alert_id=body.alert_id, now=clock(), reason=body.reason,
                                      committed_amount=body.committed_amount, currency=body.currency,
                                      annual_sales_budget=body.annual_sales_budget, another=body.another,
@@ -488,16 +533,16 @@ def create_app(
 
     @app.get("/v1/plans", tags=["plans"], summary="Triggered plans")
     @roles(*READERS)
-    def list_plans(status: Literal["active", "completed", "closed", "cancelled"] | None = None,
+    def list_plans(request: Request, status: Literal["active", "completed", "closed", "cancelled"] | None = None,
                    alert_id: Annotated[str | None, Query(max_length=128)] = None) -> list[dict[str, Any]]:
-        plans = consistent(lambda: desk.plans(deadlines_clock(), status=status))
+        plans = consistent(lambda: desk.plans(deadlines_clock(), status=status, regions=request.state.regions))
         return [p for p in plans if alert_id is None or p["alert_id"] == alert_id]
 
     @app.get("/v1/plans/{plan_id}", tags=["plans"], summary="One plan", responses={404: {}})
     @roles(*READERS)
-    def get_plan(plan_id: Id) -> dict[str, Any]:
+    def get_plan(request: Request, plan_id: Id) -> dict[str, Any]:
         def read():
-            for plan in desk.plans(deadlines_clock()):
+            for plan in desk.plans(deadlines_clock(), regions=request.state.regions):
                 if plan["plan_id"] == plan_id:
                     return {**plan, "audit": desk.audit(subject=plan_id)}
             raise HTTPException(404, f"plan {plan_id} not found")
@@ -509,28 +554,28 @@ def create_app(
     def plan_step(request: Request, plan_id: Id, step: Annotated[int, PathParam(ge=1, le=100)],
                   body: StepBody = Body(default_factory=StepBody)) -> dict[str, Any]:
         act(request, "plan_step_done", plan_id=plan_id, reason=body.note, data={"step": step, "note": body.note})
-        return get_plan(plan_id)
+        return get_plan(request, plan_id)
 
     @app.post("/v1/plans/{plan_id}/close", tags=["plans"], summary="Close or cancel a plan", responses={404: {}, 409: {}})
     @roles(*DIRECTORS)
     def close_plan(request: Request, plan_id: Id, body: PlanClose) -> dict[str, Any]:
         act(request, "plan_closed", plan_id=plan_id, reason=body.reason, data={"outcome": body.outcome})
-        return get_plan(plan_id)
+        return get_plan(request, plan_id)
 
     # ---------------------------------------------------------------- reviews
 
     @app.get("/v1/reviews", tags=["reviews"], summary="Post-incident reviews")
     @roles(*READERS)
-    def list_reviews(status: Literal["open", "submitted", "signed_off"] | None = None,
+    def list_reviews(request: Request, status: Literal["open", "submitted", "signed_off"] | None = None,
                      overdue: bool | None = None) -> list[dict[str, Any]]:
-        found = consistent(lambda: desk.reviews(deadlines_clock(), status=status))
+        found = consistent(lambda: desk.reviews(deadlines_clock(), status=status, regions=request.state.regions))
         return [r for r in found if overdue is None or r["overdue"] == overdue]
 
     @app.get("/v1/reviews/{review_id}", tags=["reviews"], summary="One review", responses={404: {}})
     @roles(*READERS)
-    def get_review(review_id: Id) -> dict[str, Any]:
+    def get_review(request: Request, review_id: Id) -> dict[str, Any]:
         def read():
-            for review in desk.reviews(deadlines_clock()):
+            for review in desk.reviews(deadlines_clock(), regions=request.state.regions):
                 if review["review_id"] == review_id:
                     return {**review, "audit": desk.audit(subject=review_id)}
             raise HTTPException(404, f"review {review_id} not found")
@@ -540,27 +585,27 @@ def create_app(
     @roles(*WORKERS)
     def submit_review(request: Request, review_id: Id, body: ReviewSubmit) -> dict[str, Any]:
         act(request, "review_submitted", review_id=review_id, reason=body.root_cause, data=body.model_dump())
-        return get_review(review_id)
+        return get_review(request, review_id)
 
     @app.post("/v1/reviews/{review_id}/signoff", tags=["reviews"], summary="Director sign-off", responses={404: {}, 409: {}})
     @roles(*DIRECTORS)
     def sign_off(request: Request, review_id: Id, body: SignOff = Body(default_factory=SignOff)) -> dict[str, Any]:
         act(request, "review_signed_off", review_id=review_id, reason=body.note)
-        return get_review(review_id)
+        return get_review(request, review_id)
 
     # ---------------------------------------------------------------- register
 
     @app.get("/v1/register", tags=["register"], summary="The risk register: alerts, plans and reviews, filtered")
     @roles(*READERS)
     def register(
-        tier: Tier | None = None, indicator: Annotated[str | None, Query(max_length=64)] = None,
+        request: Request, tier: Tier | None = None, indicator: Annotated[str | None, Query(max_length=64)] = None,
         owner: Annotated[str | None, Query(max_length=64)] = None,
         status: Annotated[str | None, Query(max_length=32)] = None,
         customer_class: CustomerClass | None = None,
         since: Instant | None = None, until: Instant | None = None,
     ) -> dict[str, Any]:
         filters = dict(tier=tier, indicator=indicator, owner=owner, customer_class=customer_class,
-                       since=since, until=until)
+                       since=since, until=until, regions=request.state.regions)
 
         def read():
             # One state for all three lists and the counts.
@@ -652,7 +697,7 @@ def create_app(
         return consistent(read)
 
     mount_console(app, ConsoleBackend(
-        desk=desk, tokens=tokens, consistent=consistent, act_as=act_as, trigger_plan_as=trigger_plan_as,
+        desk=desk, grants=grants, consistent=consistent, act_as=act_as, trigger_plan_as=trigger_plan_as,
         reload_rules_as=reload_rules_as, deadlines_clock=deadlines_clock, service_clock=measured,
         sync=lambda: _tick(), clock=clock, rules_dir=rules_dir, plan_trigger=PlanTrigger, **(console or {})))
     return app

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from riskwatch.alerts import AlertDesk, WorkflowStore
 from riskwatch.alerts.idempotency import IdempotencyKeys
 from riskwatch.api.app import create_app
-from riskwatch.api.auth import parse_tokens
+from riskwatch.api.auth import Grants, load_tokens_file, parse_tokens
 from riskwatch.metrics import RiskwatchMetrics
 from riskwatch.rules.loader import load_workflow_rules
 from riskwatch.settings import Settings
@@ -29,9 +29,15 @@ def app_from_settings(settings: Settings, *, metrics: RiskwatchMetrics | None = 
     Kafka). `tokens` ({token: role}) replaces RISKWATCH_API_TOKENS when given
     (`riskwatch run`'s tokens for one run). Raises ApiConfigError (no token,
     unusable rules, a bad limit or time zone), TokenConfigError, StoreError."""
-    tokens = parse_tokens(settings.api_tokens) if tokens is None else tokens
-    if not tokens:
-        raise ApiConfigError("RISKWATCH_API_TOKENS is empty: configure at least one token:role")
+    if tokens is not None:
+        grants = Grants.from_roles(tokens)
+    elif settings.api_tokens_file is not None:
+        grants = load_tokens_file(settings.api_tokens_file, parse_tokens(settings.api_tokens))
+    else:
+        grants = Grants.from_roles(parse_tokens(settings.api_tokens))
+    if not grants:
+        raise ApiConfigError("no token configured: set RISKWATCH_API_TOKENS (token:role,...) or "
+                             "RISKWATCH_API_TOKENS_FILE (people, teams, region limits)")
     rules, problems = load_workflow_rules(settings.rules_dir)
     if rules is None:
         raise ApiConfigError(f"rules in {settings.rules_dir} cannot be used:\n  " + "\n  ".join(problems))
@@ -50,7 +56,7 @@ def app_from_settings(settings: Settings, *, metrics: RiskwatchMetrics | None = 
     # store, never on this process's wall clock (a replayed history is not
     # overdue because it is old).
     try:
-        return create_app(desk, tokens, rules_dir=settings.rules_dir, metrics=metrics, keeps_clock=not on_kafka,
+        return create_app(desk, grants, rules_dir=settings.rules_dir, metrics=metrics, keeps_clock=not on_kafka,
                           service_clock=None if on_kafka else desk.service_clock,
                           tick_seconds=1.0 if on_kafka else 30.0, idempotency_keys=keys,
                           max_body_bytes=settings.api_max_body_bytes,

@@ -38,6 +38,9 @@ def _settings() -> Settings:
                    "'kafka' (the alerts and actions topics the workers read) (RISKWATCH_WORKFLOW_LOG, default store).")
 @click.option("--broker", default=None, help="Kafka bootstrap HOST:PORT[,...] with --workflow-log kafka (RISKWATCH_BROKER).")
 @click.option("--topic-prefix", default=None, help="Topic prefix with --workflow-log kafka (RISKWATCH_TOPIC_PREFIX).")
+@click.option("--tokens-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="YAML file of tokens with their person, team and region limits (RISKWATCH_API_TOKENS_FILE; "
+                   "docs/console.md).")
 @click.option("--max-body-bytes", type=int, default=None,
               help="413 above this request body size (RISKWATCH_API_MAX_BODY_BYTES, default 65536).")
 @click.option("--header-timeout", type=float, default=None,
@@ -46,7 +49,8 @@ def _settings() -> Settings:
               help="Seconds to receive a request's body, else 408 (RISKWATCH_API_BODY_TIMEOUT_SECONDS, default 10).")
 def api_command(host: str | None, port: int | None, store_dir: Path | None, rules_dir: Path | None,
                 workflow_log: str | None, broker: str | None, topic_prefix: str | None,
-                max_body_bytes: int | None, header_timeout: float | None, body_timeout: float | None) -> None:
+                tokens_file: Path | None, max_body_bytes: int | None, header_timeout: float | None,
+                body_timeout: float | None) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json); tokens from RISKWATCH_API_TOKENS."""
     from riskwatch.alerts import StoreError
     from riskwatch.api.auth import TokenConfigError
@@ -54,6 +58,7 @@ def api_command(host: str | None, port: int | None, store_dir: Path | None, rule
 
     settings = _settings().with_overrides(api_host=host, api_port=port, store_dir=store_dir, rules_dir=rules_dir,
                                           workflow_log=workflow_log, broker=broker, topic_prefix=topic_prefix,
+                                          api_tokens_file=tokens_file,
                                           api_max_body_bytes=max_body_bytes, api_header_timeout_seconds=header_timeout,
                                           api_body_timeout_seconds=body_timeout)
     try:

@@ -14,11 +14,11 @@ ends.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from riskwatch.api.auth import ROLES, parse_tokens
 from riskwatch.settings import Settings
 
 TOKENS_FILE = "console-tokens"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,7 +41,7 @@ class ConsoleServer:
     _thread: threading.Thread
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._server.should_exit = True
+        self._server.stop()
         self._thread.join(timeout)
 
 
@@ -67,18 +68,17 @@ def run_tokens(settings: Settings) -> tuple[dict[str, str], Path | None]:
 
 def serve_console(settings: Settings, host: str, port: int) -> ConsoleServer:
     """Start the API and console on host:port (0 picks a free port) in a
-    daemon thread over the store in settings.store_dir. Raises
-    ConsoleNotServed saying why, before anything is served."""
-    import uvicorn
-
-    from riskwatch.alerts import StoreError
+    daemon thread over the store in settings.store_dir, and return at once
+    with its address: the socket is bound here, the app is built and served
+    in the thread (its imports take a second `run` need not wait for).
+    Raises ConsoleNotServed when the tokens or the port are unusable; a
+    problem building the app (unusable rules or store) is logged by the
+    thread, and `run` goes on without a console."""
     from riskwatch.api.auth import TokenConfigError
-    from riskwatch.api.server import ApiConfigError, app_from_settings, header_deadline_protocol
 
     try:
         tokens, tokens_file = run_tokens(settings)
-        app = app_from_settings(settings.with_overrides(workflow_log="store"), tokens=tokens)
-    except (ApiConfigError, TokenConfigError, StoreError, OSError) as error:
+    except (TokenConfigError, OSError) as error:
         raise ConsoleNotServed(str(error)) from None
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -90,16 +90,44 @@ def serve_console(settings: Settings, host: str, port: int) -> ConsoleServer:
                                f"(--console-port picks another; 0 a free one)") from None
     listener.listen(128)
     bound_port = listener.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, log_level="warning", timeout_keep_alive=5,
-                            timeout_graceful_shutdown=2, h11_max_incomplete_event_size=16 * 1024,
-                            http=header_deadline_protocol(settings.api_header_timeout_seconds))
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="console-http", daemon=True)
+    holder = _Serving()
+    thread = threading.Thread(target=holder.serve, args=(settings, tokens, listener), name="console-http",
+                              daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if not server.started:
-        raise ConsoleNotServed("the console's server did not start (see the log above)")
     shown_host = f"[{host}]" if ":" in host else host
-    return ConsoleServer(f"http://{shown_host}:{bound_port}/", tokens, tokens_file, server, thread)
+    return ConsoleServer(f"http://{shown_host}:{bound_port}/", tokens, tokens_file, holder, thread)
+
+
+class _Serving:
+    """The console's server thread: builds the app, then serves until told to exit."""
+
+    def __init__(self):
+        self.server = None
+        self.should_exit = False
+
+    def serve(self, settings: Settings, tokens: dict[str, str], listener: socket.socket) -> None:
+        import uvicorn
+
+        from riskwatch.alerts import StoreError
+        from riskwatch.api.auth import TokenConfigError
+        from riskwatch.api.server import ApiConfigError, app_from_settings, header_deadline_protocol
+
+        try:
+            app = app_from_settings(settings.with_overrides(workflow_log="store"), tokens=tokens)
+        except (ApiConfigError, TokenConfigError, StoreError, OSError) as error:
+            log.error("console not served: %s", error)
+            listener.close()
+            return
+        config = uvicorn.Config(app, log_config=None, log_level="warning", timeout_keep_alive=5,
+                                timeout_graceful_shutdown=2, h11_max_incomplete_event_size=16 * 1024,
+                                http=header_deadline_protocol(settings.api_header_timeout_seconds))
+        self.server = uvicorn.Server(config)
+        if self.should_exit:
+            listener.close()
+            return
+        self.server.run(sockets=[listener])
+
+    def stop(self) -> None:
+        self.should_exit = True
+        if self.server is not None:
+            self.server.should_exit = True

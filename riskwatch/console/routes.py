@@ -31,7 +31,7 @@ from riskwatch.alerts import ActionRefused, InvalidField
 from riskwatch.alerts.desk import describe_alert, describe_plan, describe_review
 from riskwatch.console.i18n import parse as parse_instant_text
 from riskwatch.units import reading
-from riskwatch.api.auth import DIRECTORS, OPERATORS, READERS, WORKERS, actor_name, role_for
+from riskwatch.api.auth import DIRECTORS, OPERATORS, READERS, WORKERS, actor_name
 from riskwatch.console import words
 from riskwatch.console.i18n import LANGUAGE_COOKIE, LANGUAGES, Formatter, choose_language
 from riskwatch.console.sessions import SESSION_COOKIE, Session, Sessions
@@ -74,7 +74,7 @@ class ConsoleBackend:
     `time_zone` (IANA) is where the console shows times."""
 
     desk: Any
-    tokens: dict[str, str]
+    grants: Any
     consistent: Callable[[Callable[[], Any]], Any]
     act_as: Callable[..., dict]
     trigger_plan_as: Callable[..., dict]
@@ -224,6 +224,11 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
         item = backend.desk.ledger.alerts.get(thing.get("alert_id") or "")
         return item is not None and visible(session, item)
 
+    async def act(session: Session, kind: str, **kw) -> dict:
+        """The API's own action function, as this session's person, role and region limit."""
+        return await asyncio.to_thread(lambda: desk_call(lambda: backend.act_as(
+            session.actor, session.role, kind, regions=session.regions, **kw)))
+
     async def sync() -> None:
         await asyncio.to_thread(backend.sync)
 
@@ -252,11 +257,13 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
         fields = await request.form()
         token = str(fields.get("token") or "").strip()
         target = _local(str(fields.get("next") or "/console/"))
-        role = role_for(backend.tokens, token)
-        if role is None:
+        grant = backend.grants.grant_for(token)
+        if grant is None:
             return render(request, "login.html", status=401, next=target, error="unknown_token")
-        name = str(fields.get("name") or "").strip() or None
-        session = sessions.open(role, actor_name(token, name))
+        # A token that names its person is that person; otherwise the name
+        # typed at sign-in goes into the audit trail beside the token's fingerprint.
+        name = grant.person or str(fields.get("name") or "").strip() or None
+        session = sessions.open(grant.role, actor_name(token, name), grant.regions, grant.person, grant.team)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(SESSION_COOKIE, session.session_id, httponly=True, samesite="strict",
                             secure=request.url.scheme == "https", path="/")
@@ -294,20 +301,34 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
     # ------------------------------------------------------------ inbox
 
     def inbox_filters(request: Request) -> dict[str, str]:
-        keys = ("tier", "indicator", "owner", "customer_class", "region", "status", "cell")
+        keys = ("tier", "indicator", "owner", "customer_class", "region", "status", "cell", "view")
         return {k: request.query_params[k] for k in keys if request.query_params.get(k)}
 
-    def inbox_page(filters: dict[str, str], page: int) -> dict[str, Any]:
+    def assignees_for(session: Session, view: str | None) -> frozenset[str] | None:
+        """Whose alerts the inbox's view shows: "mine" the session's person,
+        "team" everyone of the person's team (the person alone without one)."""
+        me = person_of(session)
+        if view == "mine":
+            return frozenset({me})
+        if view == "team":
+            return backend.grants.team_of(session.team) | {me}
+        return None
+
+    def inbox_page(session: Session, filters: dict[str, str], page: int) -> dict[str, Any]:
+        assignees = assignees_for(session, filters.get("view"))
+
         def read():
             now = backend.deadlines_clock()
             wanted = (filters["status"],) if filters.get("status") in STATUSES else NEEDS_A_PERSON
             cell = _cell_of(filters.get("cell"))
             found = [i for i in backend.desk.ledger.alerts.values()
-                     if i["status"] in wanted and _item_matches(i, filters) and (cell is None or _in_cell(i, cell))]
+                     if i["status"] in wanted and visible(session, i) and _item_matches(i, filters)
+                     and (cell is None or _in_cell(i, cell))
+                     and (assignees is None or i.get("assignee") in assignees)]
             found.sort(key=_urgency)
             start = (page - 1) * PAGE_SIZE
             rows = [describe_alert(i, now) for i in found[start:start + PAGE_SIZE]]
-            choices = _choices(backend.desk.ledger.alerts.values())
+            choices = _choices(i for i in backend.desk.ledger.alerts.values() if visible(session, i))
             return {"total": len(found), "rows": rows, "choices": choices}
         found = backend.consistent(read)
         found["pages"] = max(1, math.ceil(found["total"] / PAGE_SIZE))
@@ -320,7 +341,7 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
         session = reader(request)
         await sync()
         filters = inbox_filters(request)
-        data = inbox_page(filters, max(1, min(page, 10_000)))
+        data = inbox_page(session, filters, max(1, min(page, 10_000)))
         return render(request, "inbox.html", session=session, filters=filters, **data,
                       rows_url="/console/inbox/rows?" + urlencode({**filters, "page": max(1, page)}))
 
@@ -328,15 +349,15 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
     async def inbox_rows(request: Request, page: int = 1):
         session = reader(request)
         await sync()
-        data = inbox_page(inbox_filters(request), max(1, min(page, 10_000)))
+        data = inbox_page(session, inbox_filters(request), max(1, min(page, 10_000)))
         return render(request, "_inbox_rows.html", session=session, **data)
 
     # ------------------------------------------------------------ one alert
 
-    def alert_view(alert_id: str) -> dict[str, Any]:
+    def alert_view(session: Session, alert_id: str) -> dict[str, Any]:
         def read():
             item = backend.desk.alert(alert_id, backend.deadlines_clock())
-            if item is None:
+            if item is None or not backend.desk.visible(session.regions, alert_id=alert_id):
                 return None
             indicator = item["indicator"]
             plans = [{"id": key, "title": plan.title, "fund": plan.fund.name if plan.fund else None}
@@ -345,7 +366,7 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
             linked = [describe_plan(p, backend.deadlines_clock()) for p in backend.desk.ledger.plans.values()
                       if p["alert_id"] == alert_id]
             return {"item": item, "audit": backend.desk.audit(subject=alert_id), "plans": plans,
-                    "linked_plans": linked}
+                    "linked_plans": linked, "people": sorted(backend.grants.people())}
         found = backend.consistent(read)
         if found is None:
             raise Refused(404, f"alert {alert_id} not found")
@@ -356,15 +377,15 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
     async def alert_page(request: Request, alert_id: str):
         session = reader(request)
         await sync()
-        return render(request, "alert.html", session=session, **alert_view(alert_id), error=None)
+        return render(request, "alert.html", session=session, **alert_view(session, alert_id), error=None)
 
     @app.get("/console/alerts/{alert_id}/status", include_in_schema=False)
     async def alert_status(request: Request, alert_id: str):
         session = reader(request)
         await sync()
-        return render(request, "_alert_status.html", session=session, **alert_view(alert_id))
+        return render(request, "_alert_status.html", session=session, **alert_view(session, alert_id))
 
-    ALERT_ACTIONS = {"ack": "acknowledge", "start": "start", "unsnooze": "unsnooze", "resolve": "resolve",
+    ALERT_ACTIONS = {"assign": "assign", "ack": "acknowledge", "start": "start", "unsnooze": "unsnooze", "resolve": "resolve",
                      "comment": "comment", "snooze": "snooze"}
 
     @app.post("/console/alerts/{alert_id}/{action}", include_in_schema=False)
@@ -379,7 +400,16 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
             raise Refused(422, "reason: give a reason (it goes into the audit trail)")
         if action == "snooze":
             kw["data"] = snooze_data(fields)
-        await asyncio.to_thread(lambda: desk_call(lambda: backend.act_as(session.actor, session.role, kind, **kw)))
+        if action == "assign":
+            # "Assign to me" names the session's person; a reassignment names
+            # one of the people the tokens name (or nobody, to unassign).
+            chosen = (fields.get("assignee") or "").strip()
+            if chosen == "me":
+                chosen = person_of(session)
+            if chosen and chosen not in backend.grants.people() and chosen != person_of(session):
+                raise Refused(422, f"assignee: {chosen[:64]!r} is not a person the tokens name")
+            kw["data"] = {"assignee": chosen or None}
+        await act(session, kind, **kw)
         return RedirectResponse(f"/console/alerts/{alert_id}", status_code=303)
 
     def snooze_data(fields: dict[str, str]) -> dict[str, Any]:
@@ -410,9 +440,9 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
         note = _text(fields.get("note"))
         if skipped and not note:
             raise Refused(422, "note: say why the step is skipped")
-        await asyncio.to_thread(lambda: desk_call(lambda: backend.act_as(
-            session.actor, session.role, "step_skipped" if skipped else "step_done", alert_id=alert_id,
-            reason=note, data={"step": step, "note": note})))
+        await act(
+            session, "step_skipped" if skipped else "step_done", alert_id=alert_id,
+            reason=note, data={"step": step, "note": note})
         return RedirectResponse(f"/console/alerts/{alert_id}", status_code=303)
 
     # ------------------------------------------------------------ plans
@@ -430,7 +460,7 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
         except (ValidationError, ValueError) as error:
             raise Refused(422, _validation_text(error)) from None
         plan = await asyncio.to_thread(lambda: desk_call(lambda: backend.trigger_plan_as(
-            session.actor, session.role, body)))
+            session.actor, session.role, body, session.regions)))
         return RedirectResponse(f"/console/plans#{plan['plan_id']}", status_code=303)
 
     @app.get("/console/plans", include_in_schema=False)
@@ -440,7 +470,7 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
 
         def read():
             now = backend.deadlines_clock()
-            plans = [describe_plan(p, now) for p in backend.desk.ledger.plans.values()]
+            plans = [describe_plan(p, now) for p in backend.desk.ledger.plans.values() if visible_linked(session, p)]
             return sorted(plans, key=lambda p: p["triggered_at"], reverse=True)
         plans = backend.consistent(read)
         return render(request, "plans.html", session=session, plans=plans, funds=_funds(plans))
@@ -449,9 +479,9 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
     async def plan_step(request: Request, plan_id: str, step: int):
         session, fields = await form_of(request, WORKERS)
         note = _text(fields.get("note"))
-        await asyncio.to_thread(lambda: desk_call(lambda: backend.act_as(
-            session.actor, session.role, "plan_step_done", plan_id=plan_id, reason=note,
-            data={"step": step, "note": note})))
+        await act(
+            session, "plan_step_done", plan_id=plan_id, reason=note,
+            data={"step": step, "note": note})
         return RedirectResponse(f"/console/plans#{plan_id}", status_code=303)
 
     # ------------------------------------------------------------ reviews
@@ -463,7 +493,8 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
 
         def read():
             now = backend.deadlines_clock()
-            reviews = [describe_review(r, now) for r in backend.desk.ledger.reviews.values()]
+            reviews = [describe_review(r, now) for r in backend.desk.ledger.reviews.values()
+                       if visible_linked(session, r)]
             order = {"open": 0, "submitted": 1, "signed_off": 2}
             return sorted(reviews, key=lambda r: (not r["overdue"], order.get(r["status"], 3), r.get("due_at") or ""))
         return render(request, "reviews.html", session=session, reviews=backend.consistent(read))
@@ -477,16 +508,16 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
         if not whys or not root:
             raise Refused(422, "whys: give at least the first why, and the root cause")
         data = {"whys": whys, "root_cause": root, "corrective_actions": actions[:50]}
-        await asyncio.to_thread(lambda: desk_call(lambda: backend.act_as(
-            session.actor, session.role, "review_submitted", review_id=review_id, reason=root, data=data)))
+        await act(
+            session, "review_submitted", review_id=review_id, reason=root, data=data)
         return RedirectResponse(f"/console/reviews#{review_id}", status_code=303)
 
     @app.post("/console/reviews/{review_id}/signoff", include_in_schema=False)
     async def review_signoff(request: Request, review_id: str):
         session, fields = await form_of(request, DIRECTORS)
-        await asyncio.to_thread(lambda: desk_call(lambda: backend.act_as(
-            session.actor, session.role, "review_signed_off", review_id=review_id,
-            reason=_text(fields.get("note")))))
+        await act(
+            session, "review_signed_off", review_id=review_id,
+            reason=_text(fields.get("note")))
         return RedirectResponse(f"/console/reviews#{review_id}", status_code=303)
 
     # ------------------------------------------------------------ heat map
@@ -499,7 +530,7 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
         def read():
             return [(i["tier"], i["alert"].get("probability"), i["alert"].get("impact"),
                      i["alert"].get("controllability"))
-                    for i in backend.desk.ledger.alerts.values() if i["status"] != "resolved"]
+                    for i in backend.desk.ledger.alerts.values() if i["status"] != "resolved" and visible(session, i)]
         cells = heat_cells(backend.consistent(read))
         return render(request, "heatmap.html", session=session, cells=cells,
                       total=sum(c["count"] for c in cells.values()))
@@ -559,6 +590,12 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
 
 
 # ---------------------------------------------------------------- helpers
+
+def person_of(session: Session) -> str:
+    """Who the session is, as assignments name people: the token's person,
+    else the name given at sign-in, else the token's fingerprint."""
+    return session.person or session.actor.split(" (token ")[0]
+
 
 def _local(target: str) -> str:
     """A redirect target kept on this site (no scheme, host or `//`)."""
