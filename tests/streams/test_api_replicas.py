@@ -12,6 +12,7 @@ by their order in the log, which every replica folds alike.
 
 from __future__ import annotations
 
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -182,3 +183,51 @@ def test_parallel_triggers_over_both_replicas_never_overrun_the_fund(kafka_broke
             plans = wait_until(lambda: (lambda p: p if len(p) == 2 else None)(active_plans(url, alert_id)),
                                10, 0.2, f"two plans on {url}")
             assert sum(Decimal(str(p["fund"]["committed_amount"])) for p in plans) == Decimal(40_000)
+
+
+def test_the_first_claim_in_the_partition_wins_whatever_the_replicas_clocks_say(kafka_broker, topic_prefix):
+    """Two replicas whose clocks disagree by a minute: the second claim in the
+    partition carries the earlier timestamp. The partition's order decides,
+    on a replica folding it live and on one reading the log afresh."""
+    import json
+
+    from kafka import KafkaProducer
+
+    from riskwatch.alerts.kafkalog import PLANS_KEY
+    from tests.support.kafka import read_topic
+
+    broker = kafka_broker.bootstrap
+    with running_api(free_port(), timeout=90, RISKWATCH_API_TOKENS=TOKENS, RISKWATCH_WORKFLOW_LOG="kafka",
+                     RISKWATCH_BROKER=broker, RISKWATCH_TOPIC_PREFIX=topic_prefix,
+                     RISKWATCH_LOG_LEVEL="WARNING") as live:
+        alert_id = price_cut_alert([live], "SKU-SKEW")
+        first = trigger(live, alert_id, 1000)
+        assert first.status_code == 201, first.text
+        closed = httpx.post(f"{live}/v1/plans/{first.json()['plan_id']}/close", headers=DIRECTOR,
+                            json={"reason": "wrong SKU", "outcome": "cancelled"}, timeout=30)
+        assert closed.status_code == 200, closed.text
+        # Two claims as two replicas write them: the same request, their own ids and clocks.
+        written = next(json.loads(r.value) for r in read_topic(broker, topic_prefix + "actions", idle_seconds=1.5)
+                       if json.loads(r.value).get("kind") == "plan_triggered")
+        now_ms = int(time.time() * 1000)
+        producer = KafkaProducer(bootstrap_servers=broker, acks="all")
+        claims = []
+        for n, stamped in enumerate([now_ms, now_ms - 60_000]):
+            plan_id = f"pl-skew{n}"
+            claim = {**written, "action_id": f"act-skew{n}", "plan_id": plan_id,
+                     "data": {**written["data"], "plan": {**written["data"]["plan"], "plan_id": plan_id}}}
+            producer.send(topic_prefix + "actions", key=PLANS_KEY, value=json.dumps(claim).encode(),
+                          timestamp_ms=stamped).get(timeout=30)
+            claims.append(plan_id)
+        producer.close()
+
+        def active_on(url: str) -> list[str]:
+            return [p["plan_id"] for p in active_plans(url, alert_id)]
+
+        assert wait_until(lambda: active_on(live) or None, 10, 0.2, "a plan decided live") == ["pl-skew0"]
+        with running_api(free_port(), timeout=90, RISKWATCH_API_TOKENS=TOKENS, RISKWATCH_WORKFLOW_LOG="kafka",
+                         RISKWATCH_BROKER=broker, RISKWATCH_TOPIC_PREFIX=topic_prefix,
+                         RISKWATCH_LOG_LEVEL="WARNING") as afresh:
+            assert active_on(afresh) == ["pl-skew0"]
+            refused = [row for row in audit(afresh, alert_id, "plan_triggered") if row["plan_id"] == "pl-skew1"]
+            assert len(refused) == 1 and "already active" in refused[0]["refused"]
