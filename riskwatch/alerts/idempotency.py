@@ -66,7 +66,8 @@ class Claim:
 
 class IdempotencyKeys:
     """Keys kept in SQLite at `path` (the workflow store's file), or in memory
-    with `path=None` (the Kafka deployment: per API process, lost at restart).
+    with `path=None` (an API over a desk without a store: per process, lost at
+    restart; the Kafka deployment uses `LoggedIdempotencyKeys`).
     `lifetime_seconds` > 0: how long a key is remembered."""
 
     def __init__(self, path: Path | None, lifetime_seconds: float = 24 * 3600.0):
