@@ -81,6 +81,8 @@ class AlertDesk:
         self.ledger = Ledger()
         self._seq = 0
         self._memory_log: list[tuple[str, dict]] = []  # without a store: the audit trail in memory
+        # Plan claims the log's order refused (the Kafka deployment): plan_id -> why.
+        self.refused_claims: dict[str, ActionRefused | InvalidField] = {}
         if store is not None:
             self._catch_up(notify=False)
         if notify is not None:
@@ -99,6 +101,10 @@ class AlertDesk:
 
     def _fold(self, kind: str, record: dict, notify: bool = True) -> None:
         try:
+            if kind == "action" and record.get("kind") == "plan_triggered" and "claim" in (record.get("data") or {}):
+                record = self._decide_claim(record)
+                if record is None:
+                    return
             if kind == "alert_change":
                 item = lifecycle.apply_change(self.ledger, record, self.rules)
             else:
@@ -117,6 +123,43 @@ class AlertDesk:
                 self.notify(lifecycle.notification_view(item))
             except Exception:  # a sink failure must not lose the record
                 log.exception("notification of %s failed", item["alert_id"])
+
+    def _decide_claim(self, action: dict) -> dict | None:
+        """A plan trigger written as a claim (a log that does not serialise
+        its writers: the Kafka deployment), decided where it stands in the
+        log: against the plans folded before it, by the rules `trigger_plan`
+        applies (one active plan per (alert, plan) unless `another`; the
+        fund's budget period). Returns the action to fold, its plan's fund
+        part and `another_alongside` as of that point, or None when refused
+        (the reason kept in `refused_claims`). Every desk folding the log in
+        the same order decides the same, so a claim refused here is refused
+        on every replica and in the worker."""
+        data = action["data"]
+        plan, claim = data["plan"], data["claim"]
+        plan_id = plan["plan_id"]
+        active = self._active_plans(plan["alert_id"], plan["plan"])
+        fund = plan.get("fund")
+        try:
+            if active and not claim.get("another"):
+                raise _already_active(plan["plan"], plan["alert_id"], active)
+            definition = self.rules.plans.get(plan["plan"])
+            if definition is not None and definition.fund is not None and fund is not None:
+                fund = self._fund_commitment(definition.fund, parse_instant(action["at"]), fund["committed_amount"],
+                                             fund["currency"], claim.get("annual_sales_budget"),
+                                             claim.get("budget_override"))
+        except (ActionRefused, InvalidField) as refusal:
+            self.refused_claims[plan_id] = refusal
+            log.info("plan claim %s refused by the log's order: %s", plan_id, refusal)
+            return None
+        decided = {k: v for k, v in plan.items() if k != "another_alongside"}
+        decided["fund"] = fund
+        if active:
+            decided["another_alongside"] = active
+        return {**action, "data": {**data, "plan": decided}}
+
+    def _active_plans(self, alert_id: str, plan_key: str) -> list[str]:
+        return sorted(p["plan_id"] for p in self.ledger.plans.values()
+                      if p["alert_id"] == alert_id and p["plan"] == plan_key and p["status"] == "active")
 
     def _record(self, kind: str, record: dict) -> bool:
         if self.store is None:
@@ -242,11 +285,9 @@ class AlertDesk:
             indicator = item["alert"].get("indicator")
             if definition.indicators and indicator not in definition.indicators:
                 raise InvalidField("plan", f"{plan_key} applies to {', '.join(definition.indicators)}, not {indicator}")
-            active = sorted(p["plan_id"] for p in self.ledger.plans.values()
-                            if p["alert_id"] == alert_id and p["plan"] == plan_key and p["status"] == "active")
+            active = self._active_plans(alert_id, plan_key)
             if active and not another:
-                raise ActionRefused(f"plan {plan_key} is already active on alert {alert_id} ({', '.join(active)}); "
-                                    "to run another one alongside, ask for it explicitly (`another: true`)")
+                raise _already_active(plan_key, alert_id, active)
             fund = None
             if definition.fund is not None:
                 if committed_amount is None:
@@ -270,10 +311,18 @@ class AlertDesk:
             }
             if active:
                 plan["another_alongside"] = active  # the director asked for it explicitly
+            data: dict = {"plan": plan}
+            if self.store is not None and not getattr(self.store, "serialises_writers", True):
+                # Another replica may be claiming the same plan or fund right now:
+                # the log's order decides (`_decide_claim`), with what was asked.
+                data["claim"] = {"another": another, "annual_sales_budget": annual_sales_budget,
+                                 "budget_override": budget_override}
             action = make_action("plan_triggered", at=now, actor=actor, role=role, reason=reason,
-                                 alert_id=alert_id, plan_id=plan_id, data={"plan": plan})
+                                 alert_id=alert_id, plan_id=plan_id, data=data)
             lifecycle.check_action(self.ledger, action, now)
             self._record("action", action)
+            if plan_id not in self.ledger.plans:
+                raise self.refused_claims.get(plan_id) or ActionRefused(f"plan {plan_id} was not recorded")
             return self.ledger.plans[plan_id]
 
     def _fund_commitment(self, fund, now: datetime, amount: float, currency: str,
@@ -388,7 +437,13 @@ class AlertDesk:
             rows = [(n, r) for n, (k, r) in enumerate(self._memory_log, start=1) if k == "action"]
             rows = [(n, r) for n, r in rows if n > after and (subject is None or r.get("subject_key") == subject)]
             return [{"seq": n, **r} for n, r in rows[:limit]]
-        return [{"seq": seq, **record} for seq, record in self.store.actions(subject=subject, after=after, limit=limit)]
+        rows = [{"seq": seq, **record} for seq, record in self.store.actions(subject=subject, after=after, limit=limit)]
+        for row in rows:
+            refusal = self.refused_claims.get(row.get("plan_id") or "") if row.get("kind") == "plan_triggered" else None
+            if refusal is not None:
+                # The claim is in the log, but the log's order gave the plan to another.
+                row["refused"] = getattr(refusal, "reason", None) or str(refusal)
+        return rows
 
     def alert(self, alert_id: str, now: datetime) -> dict | None:
         item = self.ledger.alerts.get(alert_id)
@@ -417,6 +472,11 @@ class AlertDesk:
 
     def reviews(self, now: datetime, **filters) -> list[dict]:
         return [describe_review(r, now) for r in self.ledger.reviews.values() if _matches_linked(self, r, filters)]
+
+
+def _already_active(plan_key: str, alert_id: str, active: list[str]) -> ActionRefused:
+    return ActionRefused(f"plan {plan_key} is already active on alert {alert_id} ({', '.join(active)}); "
+                         "to run another one alongside, ask for it explicitly (`another: true`)")
 
 
 def describe_alert(item: dict, now: datetime) -> dict:

@@ -17,6 +17,20 @@ order in which they happened. A record already folded (same action id, same
 alert id and sequence) is folded once, which makes redelivery, two workers
 recording the same missed deadline, and reading back one's own records all
 harmless.
+
+Within one partition the fold keeps the partition's order: records of a
+partition are folded in offset order even when their timestamps (stamped by
+each producer's own clock) say otherwise. That is what lets the log decide
+between replicas (docs/decisions.md, "Contingency plans in the Kafka
+deployment"): every action on a contingency plan is written under one
+Kafka key (`PLANS_KEY`), so all plan records share one partition, and a
+plan trigger is a *claim* that every desk decides at fold time against
+the plan records before it in that partition (`AlertDesk`). A replica
+that writes a plan record does not fold it at once: it waits until its own
+reader has read it back in its place (`append`), so its answer is the
+log's decision. Idempotency keys in the Kafka deployment are records on the
+actions topic too (`riskwatch.alerts.idempotency.LoggedIdempotencyKeys`);
+they are handed to `key_index` and never reach the desk or the audit trail.
 """
 
 from __future__ import annotations
@@ -31,14 +45,27 @@ from typing import Iterator
 import orjson
 
 from riskwatch.alerts.actions import KINDS, SYSTEM_ROLE
+from riskwatch.alerts.idempotency import KEY_RECORD, KeyIndex
 from riskwatch.alerts.store import record_id
 from riskwatch.sinks.kafka import ACTIONS, ALERTS, topic_name
 
 log = logging.getLogger(__name__)
 
 
+# The Kafka key of every action on a contingency plan (trigger, step done,
+# close): one partition holds them all, in one order every desk agrees on.
+PLANS_KEY = b"contingency-plans"
+PLAN_KINDS = frozenset({"plan_triggered", "plan_step_done", "plan_closed"})
+
+
 class WorkflowLogUnavailable(RuntimeError):
     """The broker did not take a record in time: nothing was recorded."""
+
+
+class WorkflowLogBehind(WorkflowLogUnavailable):
+    """A record was taken by the broker but this process did not read it back
+    in time: it is in the log and every desk will fold it, but its outcome
+    (a plan claim won or lost) is not known here yet."""
 
 
 def shape_problem(kind: str, body: object) -> str | None:
@@ -68,10 +95,19 @@ def shape_problem(kind: str, body: object) -> str | None:
 
 
 class KafkaWorkflowLog:
-    """Append-only log over two topics, read in full by every process."""
+    """Append-only log over two topics, read in full by every process.
+
+    `key_index` (a `KeyIndex`, the API's) receives the idempotency key
+    records of the actions topic in partition order; without one they are
+    passed over. The log does not serialise writers in other processes
+    (`serialises_writers` False): decisions two replicas could both take are
+    left to the log's order (see the module doc).
+    """
+
+    serialises_writers = False
 
     def __init__(self, broker: str, topic_prefix: str = "riskwatch.", *, client_id: str = "riskwatch-desk",
-                 catch_up_timeout: float = 120.0, send_timeout: float = 15.0):
+                 catch_up_timeout: float = 120.0, send_timeout: float = 15.0, key_index: KeyIndex | None = None):
         from kafka import KafkaProducer
 
         self.alerts_topic = topic_name(topic_prefix, ALERTS)
@@ -85,7 +121,15 @@ class KafkaWorkflowLog:
         self._unread: list[tuple[int, str, dict]] = []   # appended, not yet read by the desk
         self._actions: list[tuple[int, dict]] = []       # every action: the audit trail
         self._ids: set[str] = set()
+        self.key_index = key_index
         self.skipped = 0                                 # records read that could not be folded
+        # The reader hands records over through an inbox with a lock of its
+        # own, so that a writer holding the log's lock can wait for its record
+        # to be read back (`append`) without stopping the reader.
+        self._inbox: list[tuple[str, dict]] = []
+        self._inbox_cond = threading.Condition(threading.Lock())
+        self._read_to: dict[tuple[str, int], int] = {}   # (topic, partition) -> next offset not yet taken
+        self._partition_clock: dict[tuple[str, int], int] = {}  # latest timestamp folded per partition
         self._stopped = threading.Event()
         self._caught_up = threading.Event()
         self._failure: str | None = None
@@ -159,21 +203,74 @@ class KafkaWorkflowLog:
                 await consumer.stop()
 
     def _take(self, records: list) -> None:
-        records.sort(key=lambda r: (r.timestamp, r.topic != self.alerts_topic, r.offset))
-        with self._lock:
+        """Hand a batch of read records to the inbox, merged by timestamp.
+
+        A record's timestamp is its producer's clock; two replicas' clocks
+        disagree, so a later offset may carry an earlier time. Each record
+        is merged at the latest timestamp of its partition so far, which keeps
+        every partition in offset order: the order the log decides by."""
+        records.sort(key=lambda r: (r.topic, r.partition, r.offset))
+        merged = []
+        for record in records:
+            where = (record.topic, record.partition)
+            at = max(record.timestamp, self._partition_clock.get(where, record.timestamp))
+            self._partition_clock[where] = at
+            merged.append((at, record.topic != self.alerts_topic, record.partition, record.offset, record))
+        merged.sort(key=lambda entry: entry[:4])
+        taken: list[tuple[str, dict]] = []
+        for *_order, record in merged:
+            kind = self._kind_of.get(record.topic)
+            try:
+                body = orjson.loads(record.value)
+            except (orjson.JSONDecodeError, TypeError):
+                body = None
+            if kind == "action" and isinstance(body, dict) and body.get("record") == KEY_RECORD:
+                if self.key_index is not None:
+                    self.key_index.take(body)
+                continue
+            problem = "not JSON" if body is None else shape_problem(kind, body)
+            if problem is not None:
+                self.skipped += 1
+                log.warning("%s[%d]@%d: not a workflow record (%s); skipped",
+                            record.topic, record.partition, record.offset, problem)
+                continue
+            taken.append((kind, body))
+        with self._inbox_cond:
+            self._inbox.extend(taken)
             for record in records:
-                kind = self._kind_of.get(record.topic)
-                try:
-                    body = orjson.loads(record.value)
-                except (orjson.JSONDecodeError, TypeError):
-                    body = None
-                problem = "not JSON" if body is None else shape_problem(kind, body)
-                if problem is not None:
-                    self.skipped += 1
-                    log.warning("%s[%d]@%d: not a workflow record (%s); skipped",
-                                record.topic, record.partition, record.offset, problem)
-                    continue
-                self._append_local(kind, body)
+                where = (record.topic, record.partition)
+                self._read_to[where] = max(self._read_to.get(where, 0), record.offset + 1)
+            self._inbox_cond.notify_all()
+
+    def _drain(self) -> None:
+        """Move what the reader took into the log (the caller holds the log's lock)."""
+        with self._inbox_cond:
+            taken, self._inbox = self._inbox, []
+        for kind, body in taken:
+            self._append_local(kind, body)
+
+    def wait_read(self, topic: str, partition: int, offset: int, timeout: float) -> bool:
+        """Wait until this process's reader has taken the record at `offset`
+        of (`topic`, `partition`); True if it did within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._inbox_cond:
+            while self._read_to.get((topic, partition), 0) <= offset:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stopped.is_set():
+                    return False
+                self._inbox_cond.wait(remaining)
+            return True
+
+    def produce_key_record(self, kafka_key: bytes, record: dict) -> tuple[int, int]:
+        """Produce an idempotency key record on the actions topic and wait for
+        the broker; returns its (partition, offset). Raises
+        WorkflowLogUnavailable if the broker does not take it in time."""
+        try:
+            sent = self._producer.send(self.actions_topic, key=kafka_key, value=orjson.dumps(record))
+            metadata = sent.get(timeout=self._send_timeout)
+        except Exception as error:
+            raise WorkflowLogUnavailable(f"{self.actions_topic}: the broker did not take the record: {error}") from error
+        return metadata.partition, metadata.offset
 
     def _append_local(self, kind: str, body: dict) -> int | None:
         rid = record_id(kind, body)
@@ -207,8 +304,11 @@ class KafkaWorkflowLog:
         it does not take it); a system action is confirmed when the transaction ends.
         """
         with self._lock:
+            self._drain()
             if record_id(kind, record) in self._ids:
                 return None
+            if kind == "action" and record.get("kind") in PLAN_KINDS:
+                return self._append_in_log_order(record)
             if kind == "action":
                 topic, key = self.actions_topic, record["subject_key"].encode()
             else:
@@ -228,6 +328,25 @@ class KafkaWorkflowLog:
                 raise WorkflowLogUnavailable(f"{topic}: the broker did not take the record: {error}") from error
             return self._append_local(kind, record)
 
+    def _append_in_log_order(self, record: dict) -> int | None:
+        """A plan record: produced under PLANS_KEY, then folded only once this
+        process has read it back, after every plan record before it in the
+        partition, so this desk decides it as every other desk does."""
+        value = orjson.dumps(record)
+        try:
+            metadata = self._producer.send(self.actions_topic, key=PLANS_KEY, value=value).get(timeout=self._send_timeout)
+        except Exception as error:
+            raise WorkflowLogUnavailable(f"{self.actions_topic}: the broker did not take the record: {error}") from error
+        if not self.wait_read(self.actions_topic, metadata.partition, metadata.offset, self._send_timeout):
+            raise WorkflowLogBehind(f"{self.actions_topic}: the record was written but not read back within "
+                                    f"{self._send_timeout:.0f} s; it will be folded later")
+        self._drain()
+        rid = record_id("action", record)
+        for seq, kind, body in reversed(self._unread):
+            if kind == "action" and record_id(kind, body) == rid:
+                return seq
+        return None
+
     def _confirm(self) -> None:
         """Wait for the system records sent; send again what the broker did not take (ids fold repeats)."""
         if not self._unconfirmed:
@@ -244,17 +363,20 @@ class KafkaWorkflowLog:
 
     def read_after(self, seq: int) -> list[tuple[int, str, dict]]:
         with self._lock:
+            self._drain()
             # One desk reads this log: what it has read is not needed again.
             self._unread = [entry for entry in self._unread if entry[0] > seq]
             return list(self._unread)
 
     def actions(self, *, subject: str | None = None, after: int = 0, limit: int = 1000) -> list[tuple[int, dict]]:
         with self._lock:
+            self._drain()
             found = [(s, r) for s, r in self._actions if s > after and (subject is None or r.get("subject_key") == subject)]
         return found[:limit]
 
     def last_seq(self) -> int:
         with self._lock:
+            self._drain()
             return self._seq
 
     def describe(self) -> str:

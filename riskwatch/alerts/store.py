@@ -148,6 +148,10 @@ class WorkflowStore:
     a damaged, read-only or full store is refused at start-up. Every method
     raises StoreError (never a raw sqlite3 error) naming the file."""
 
+    # Writers in every process on the file take its write lock in turn, so a
+    # desk's check and its append are one step (the Kafka log's are not).
+    serialises_writers = True
+
     # How long the readiness probe waits for the write lock: a probe must
     # answer within a kubelet's timeout (1 s by default).
     PROBE_BUSY_MS = 500

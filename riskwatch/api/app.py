@@ -306,7 +306,11 @@ def create_app(
         digest = hashlib.sha256(b"\0".join([request.method.encode(), request.url.path.encode(),
                                             request.url.query.encode(), body])).hexdigest()
         scope = hashlib.sha256(token.encode()).hexdigest()
-        claim = await asyncio.to_thread(idempotency_keys.claim, scope, key, digest)
+        try:
+            claim = await asyncio.to_thread(idempotency_keys.claim, scope, key, digest)
+        except WorkflowLogUnavailable as error:
+            # Kafka deployment: the key could not be claimed on the log; nothing ran.
+            return JSONResponse({"detail": f"not recorded: {error}"}, status_code=503, headers={"Retry-After": "5"})
         if claim.outcome == "mismatch":
             return header_error("Idempotency-Key", "this key was already used for another request (other path or "
                                                    "body); use a new key for a new request")

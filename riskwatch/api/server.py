@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from riskwatch.alerts import AlertDesk, WorkflowStore
-from riskwatch.alerts.idempotency import IdempotencyKeys
+from riskwatch.alerts.idempotency import IdempotencyKeys, KeyIndex, LoggedIdempotencyKeys
 from riskwatch.api.app import create_app
 from riskwatch.api.auth import Grants, load_tokens_file, parse_tokens
 from riskwatch.metrics import RiskwatchMetrics
@@ -43,15 +43,21 @@ def app_from_settings(settings: Settings, *, metrics: RiskwatchMetrics | None = 
         raise ApiConfigError(f"rules in {settings.rules_dir} cannot be used:\n  " + "\n  ".join(problems))
     metrics = metrics or RiskwatchMetrics.create(CollectorRegistry())
     on_kafka = settings.workflow_log == "kafka"
-    store = workflow_log_on_kafka(settings) if on_kafka else WorkflowStore(settings.store_dir)
-    desk = AlertDesk(rules, store, metrics=metrics)
     for name, value in (("RISKWATCH_IDEMPOTENCY_KEY_HOURS", settings.idempotency_key_hours),
                         ("RISKWATCH_API_MAX_BODY_BYTES", settings.api_max_body_bytes),
                         ("RISKWATCH_API_BODY_TIMEOUT_SECONDS", settings.api_body_timeout_seconds),
                         ("RISKWATCH_API_HEADER_TIMEOUT_SECONDS", settings.api_header_timeout_seconds)):
         if not value > 0:
             raise ApiConfigError(f"{name} must be positive (got {value})")
-    keys = IdempotencyKeys(None if on_kafka else store.path, settings.idempotency_key_hours * 3600)
+    key_lifetime = settings.idempotency_key_hours * 3600
+    if on_kafka:
+        # Keys on the actions topic, shared by every replica (riskwatch.alerts.idempotency).
+        store = workflow_log_on_kafka(settings, KeyIndex(key_lifetime))
+        keys = LoggedIdempotencyKeys(store)
+    else:
+        store = WorkflowStore(settings.store_dir)
+        keys = IdempotencyKeys(store.path, key_lifetime)
+    desk = AlertDesk(rules, store, metrics=metrics)
     # Store mode: deadlines on the watermark `riskwatch run` records in the
     # store, never on this process's wall clock (a replayed history is not
     # overdue because it is old).
@@ -66,14 +72,15 @@ def app_from_settings(settings: Settings, *, metrics: RiskwatchMetrics | None = 
         raise ApiConfigError(f"RISKWATCH_CONSOLE_TIME_ZONE: {error}") from None
 
 
-def workflow_log_on_kafka(settings: Settings):
-    """The alerts and actions topics as the desk's log (created if the worker has not yet)."""
+def workflow_log_on_kafka(settings: Settings, key_index: KeyIndex | None = None):
+    """The alerts and actions topics as the desk's log (created if the worker
+    has not yet); `key_index` receives the idempotency key records read."""
     from riskwatch.alerts.kafkalog import KafkaWorkflowLog, WorkflowLogUnavailable
     from streams.topics import ensure_topics  # kafka-python only: no faust
 
     try:
         ensure_topics(settings.broker, settings.topic_prefix, settings.partitions)
-        return KafkaWorkflowLog(settings.broker, settings.topic_prefix, client_id="riskwatch-api")
+        return KafkaWorkflowLog(settings.broker, settings.topic_prefix, client_id="riskwatch-api", key_index=key_index)
     except WorkflowLogUnavailable as error:
         raise ApiConfigError(str(error)) from None
     except Exception as error:

@@ -16,6 +16,7 @@ import orjson
 
 from riskwatch.cli import main
 from riskwatch.cli.exitcodes import EXIT_REFUSED, EXIT_STORE, EXIT_UNREADABLE
+from riskwatch.cli.options import alertmanager_delivery_options
 from riskwatch.errors import RulesError
 from riskwatch.metrics import RiskwatchMetrics
 from riskwatch.models import MAX_EVENT_BYTES, Rejection
@@ -222,11 +223,12 @@ def _future_tolerance_option(function):
 @click.option("--lateness", type=float, default=None, help="Allowed lateness in seconds (default 600).")
 @click.option("--alertmanager", default=None, help="Also push alerts to this Alertmanager URL.")
 @_future_tolerance_option
+@alertmanager_delivery_options
 def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, lateness: float | None,
-           alertmanager: str | None, future_tolerance: float | None) -> None:
+           alertmanager: str | None, future_tolerance: float | None, **delivery: object) -> None:
     """Replay JSON-lines event files: alert changes on stdout, summary and rejected lines on stderr."""
     settings = _settings().with_overrides(rules_dir=rules_dir, lateness_seconds=lateness, alertmanager_url=alertmanager,
-                                          future_tolerance_seconds=future_tolerance)
+                                          future_tolerance_seconds=future_tolerance, **delivery)
     until_instant = None
     if until is not None:
         try:
@@ -428,10 +430,11 @@ def _serve_console_beside(settings, host: str, port: int | None):
 @click.option("--console/--no-console", "with_console", default=True, show_default=True,
               help="Serve the console (and the API) beside the run, on --metrics-host.")
 @_future_tolerance_option
+@alertmanager_delivery_options
 def run(seed: int, input_path: Path | None, customers: int, days: int, rate: float, metrics_port: int | None,
         metrics_host: str, rules_dir: Path | None, alertmanager: str | None, store_dir: Path | None,
         exit_when_done: bool, live: bool | None, quiet: bool, color: bool | None, console_port: int | None,
-        with_console: bool, future_tolerance: float | None) -> None:
+        with_console: bool, future_tolerance: float | None, **delivery: object) -> None:
     """The main job, embedded: simulate (or read) events, evaluate, show alerts live (a summary of what
     needs attention on a terminal, one line per alert change otherwise), serve /metrics."""
     from prometheus_client import CollectorRegistry
@@ -439,7 +442,7 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
     from riskwatch.metrics_server import serve_metrics
 
     settings = _settings().with_overrides(rules_dir=rules_dir, metrics_port=metrics_port, alertmanager_url=alertmanager,
-                                          store_dir=store_dir, future_tolerance_seconds=future_tolerance)
+                                          store_dir=store_dir, future_tolerance_seconds=future_tolerance, **delivery)
     if input_path is None:
         _refuse_a_simulation_into_the_future(days, settings.future_tolerance_seconds)
     ruleset = _rules_or_exit(settings.rules_dir)

@@ -18,6 +18,7 @@ import orjson
 
 from riskwatch.cli import main
 from riskwatch.cli.core import read_lines
+from riskwatch.cli.options import alertmanager_delivery_options
 from riskwatch.models import MAX_EVENT_BYTES
 from riskwatch.settings import Settings, SettingsError, load_settings
 from riskwatch.sinks.kafka import (
@@ -56,6 +57,7 @@ _prefix_option = click.option("--topic-prefix", help="Prefix of every topic name
 @click.option("--tick", "tick_seconds", type=float, default=None,
               help="Seconds between clock ticks that fire absence deadlines; default 0.25 (RISKWATCH_TICK_SECONDS).")
 @click.option("--log-level", help="Log level (RISKWATCH_LOG_LEVEL).")
+@alertmanager_delivery_options
 def worker(partitions: int | None, tick_seconds: float | None, **flags: object) -> None:
     """Run the Kafka stream processors (faust) until stopped."""
     from riskwatch.errors import RulesError
@@ -64,6 +66,15 @@ def worker(partitions: int | None, tick_seconds: float | None, **flags: object) 
 
     settings = _settings(partitions=partitions, tick_seconds=tick_seconds, **flags)
     partitions, tick_seconds = settings.partitions, settings.tick_seconds
+    if settings.alertmanager_url:
+        from riskwatch.sinks.delivery import DeliveryPolicy
+
+        # Refused before any broker is contacted, as `run` and `replay` do,
+        # rather than as a traceback from the desk once the topics exist.
+        try:
+            DeliveryPolicy.from_settings(settings)
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
     created = ensure_topics(settings.broker, settings.topic_prefix, partitions)
     if created:
         click.echo(f"riskwatch worker: created topics {', '.join(created)}", err=True)
