@@ -80,6 +80,7 @@ class AlertDesk:
         self.notify = notify
         self.ledger = Ledger()
         self._seq = 0
+        self._last_tick: tuple | None = None
         self._memory_log: list[tuple[str, dict]] = []  # without a store: the audit trail in memory
         # Plan claims the log's order refused (the Kafka deployment): plan_id -> why.
         self.refused_claims: dict[str, ActionRefused | InvalidField] = {}
@@ -367,16 +368,24 @@ class AlertDesk:
                 "budget_override": override if override and left is not None and Decimal(str(amount)) > left else None}
 
     def tick(self, now: datetime) -> list[dict]:
-        """Record every action the clock made due; returns them."""
+        """Record every action the clock made due; returns them.
+
+        What falls due is a function of the folded log and `now` alone, so a
+        tick at the same clock over the same log position finds nothing new
+        and is skipped: the API ticks before every request, and scanning
+        10,000 open alerts each time cost a third of a second per request."""
         recorded: list[dict] = []
         with self._transaction():
             self._catch_up()
+            if self._last_tick == (now, self.position, id(self.rules)):
+                return recorded
             for _ in range(64):  # each round moves at most one level per alert
                 due = lifecycle.due_actions(self.ledger, now, self.rules)
                 fresh = [a for a in due if self._record("action", a)]
                 if not fresh:
                     break
                 recorded.extend(fresh)
+            self._last_tick = (now, self.position, id(self.rules))
         self._update_metrics(now, recorded)
         return recorded
 
