@@ -112,8 +112,14 @@ class PageKit:
     desk_call: Callable[[Callable[[], Any]], Any]
 
 
+def _register_pages(app: FastAPI, kit: PageKit) -> None:
+    # Imported when mounted, not at the top: the page module imports PageKit from here.
+    from riskwatch.console.register import mount_register
+    mount_register(app, kit)
+
+
 # Page modules mounted after the core pages: each a function (app, PageKit) -> None.
-PAGES: list[Callable[[FastAPI, PageKit], None]] = []
+PAGES: list[Callable[[FastAPI, PageKit], None]] = [_register_pages]
 
 
 class Refused(Exception):
