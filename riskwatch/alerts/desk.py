@@ -473,6 +473,14 @@ class AlertDesk:
         item = self.ledger.alerts.get(alert_id or "")
         return item is None or item["alert"].get("region") in regions
 
+    def latest_alerts(self, now: datetime, limit: int, **filters) -> list[dict]:
+        """The `limit` most recently raised alerts matching `filters`, newest
+        first, described (`alerts` describes every match; a page of the
+        API's list describes only what it returns)."""
+        found = [i for i in self.ledger.alerts.values() if _matches(i, filters)]
+        found.sort(key=lambda i: i["alert"].get("raised_at") or "", reverse=True)
+        return [describe_alert(i, now) for i in found[:limit]]
+
     def alerts(self, now: datetime, **filters) -> list[dict]:
         return [describe_alert(i, now) for i in self.ledger.alerts.values() if _matches(i, filters)]
 

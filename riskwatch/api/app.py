@@ -429,10 +429,10 @@ def create_app(
         since: Instant | None = None, until: Instant | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[dict[str, Any]]:
-        found = consistent(lambda: desk.alerts(deadlines_clock(), tier=tier, indicator=indicator, owner=owner,
-                                               status=status, customer_class=customer_class, region=region,
-                                               since=since, until=until, regions=request.state.regions))
-        return sorted(found, key=lambda a: a["alert"].get("raised_at") or "", reverse=True)[:limit]
+        return consistent(lambda: desk.latest_alerts(deadlines_clock(), limit, tier=tier, indicator=indicator,
+                                                     owner=owner, status=status, customer_class=customer_class,
+                                                     region=region, since=since, until=until,
+                                                     regions=request.state.regions))
 
     @app.get("/v1/alerts/{alert_id}", tags=["alerts"], summary="One alert with its steps and audit trail",
              responses={404: {"description": "No such alert"}})

@@ -320,21 +320,44 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
             return backend.grants.team_of(session.team) | {me}
         return None
 
+    ordered: dict[str, Any] = {"key": None}
+
+    def by_urgency(regions: frozenset[str] | None) -> tuple[list[dict], dict[str, list]]:
+        """Unresolved work items the regions may see, most urgent first, and
+        the filters' choices; computed once per desk position and region
+        limit (call under the lock), so a page or a live refresh filters a
+        ready list instead of sorting 10,000 alerts again."""
+        key = (backend.desk.position, regions)
+        if ordered["key"] != key:
+            items = [i for i in backend.desk.ledger.alerts.values() if i["status"] != "resolved"
+                     and (regions is None or i["alert"].get("region") in regions)]
+            items.sort(key=_urgency)
+            visible_all = (i for i in backend.desk.ledger.alerts.values()
+                           if regions is None or i["alert"].get("region") in regions)
+            ordered.update(key=key, items=items, choices=_choices(visible_all))
+        return ordered["items"], ordered["choices"]
+
     def inbox_page(session: Session, filters: dict[str, str], page: int) -> dict[str, Any]:
         assignees = assignees_for(session, filters.get("view"))
+        wanted = (filters["status"],) if filters.get("status") in STATUSES else NEEDS_A_PERSON
+        cell = _cell_of(filters.get("cell"))
+        narrowing = {k: v for k, v in filters.items() if k in _FILTERED and v}
 
         def read():
             now = backend.deadlines_clock()
-            wanted = (filters["status"],) if filters.get("status") in STATUSES else NEEDS_A_PERSON
-            cell = _cell_of(filters.get("cell"))
-            found = [i for i in backend.desk.ledger.alerts.values()
-                     if i["status"] in wanted and visible(session, i) and _item_matches(i, filters)
+            if wanted == ("resolved",):
+                pool = [i for i in backend.desk.ledger.alerts.values() if i["status"] == "resolved"
+                        and visible(session, i)]
+                pool.sort(key=_urgency)
+                choices = by_urgency(session.regions)[1]
+            else:
+                pool, choices = by_urgency(session.regions)
+            found = [i for i in pool
+                     if i["status"] in wanted and (not narrowing or _item_matches(i, narrowing))
                      and (cell is None or _in_cell(i, cell))
                      and (assignees is None or i.get("assignee") in assignees)]
-            found.sort(key=_urgency)
             start = (page - 1) * PAGE_SIZE
             rows = [describe_alert(i, now) for i in found[start:start + PAGE_SIZE]]
-            choices = _choices(i for i in backend.desk.ledger.alerts.values() if visible(session, i))
             return {"total": len(found), "rows": rows, "choices": choices}
         found = backend.consistent(read)
         found["pages"] = max(1, math.ceil(found["total"] / PAGE_SIZE))
@@ -534,10 +557,10 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
         await sync()
 
         def read():
-            return [(i["tier"], i["alert"].get("probability"), i["alert"].get("impact"),
-                     i["alert"].get("controllability"))
-                    for i in backend.desk.ledger.alerts.values() if i["status"] != "resolved" and visible(session, i)]
-        cells = heat_cells(backend.consistent(read))
+            # The cells, not 10,000 tuples, leave the lock (and its deep copy).
+            return heat_cells([(i["tier"], i["alert"].get("probability"), i["alert"].get("impact"),
+                                i["alert"].get("controllability")) for i in by_urgency(session.regions)[0]])
+        cells = backend.consistent(read)
         return render(request, "heatmap.html", session=session, cells=cells,
                       total=sum(c["count"] for c in cells.values()))
 
@@ -658,6 +681,9 @@ def _urgency(item: dict) -> tuple:
     record = item["alert"]
     return (TIER_RANK.get(item["tier"], len(TIERS)), record.get("respond_by") or "9999",
             record.get("raised_at") or "", item["alert_id"])
+
+
+_FILTERED = ("tier", "indicator", "owner", "customer_class", "region")
 
 
 def _item_matches(item: dict, filters: dict[str, str]) -> bool:
