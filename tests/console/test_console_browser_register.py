@@ -9,7 +9,6 @@ A real `riskwatch run` fills the store with four simulated months; a real
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import httpx
 import pytest

@@ -9,6 +9,7 @@ A real `riskwatch run` fills the store; a real `riskwatch api` serves it."""
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import subprocess
 from pathlib import Path
@@ -73,6 +74,14 @@ def call(url: str, token: str, path: str, method: str = "GET", **kw) -> httpx.Re
     return httpx.request(method, url + path, headers={"Authorization": f"Bearer {token}"}, timeout=30, **kw)
 
 
+def _sheet_text(workbook: bytes) -> bytes:
+    """Every cell's text of an XLSX file (its shared strings and sheets)."""
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(workbook)) as archive:
+        return b"".join(archive.read(name) for name in archive.namelist() if name.startswith("xl/"))
+
+
 def signed_in(url: str, token: str) -> Browserless:
     person = Browserless(url, "en")
     response = person.http.post("/console/login", data={"token": token}, headers={"Origin": url})
@@ -130,6 +139,21 @@ def test_a_region_limited_token_sees_nothing_of_another_region_anywhere(api_url)
     heat = east.get("/console/heatmap").text
     assert sum(int(n) for n in re.findall(r'data-count="(\d+)"', heat)) == sum(
         1 for a in everything if a["region"] == "east" and a["status"] != "resolved")
+    # The register, its exports and the customer pages.
+    register = east.get("/console/register").text
+    assert north_alert["alert_id"] not in register and alert_ids(register)
+    csv_export = east.get("/console/register/export.csv")
+    assert csv_export.status_code == 200 and north_alert["alert_id"] not in csv_export.text
+    exported = [line.split(",")[0] for line in csv_export.text.lstrip("\ufeff").splitlines()[1:]]
+    assert exported and {by_id[i]["region"] for i in exported} == {"east"}
+    xlsx = east.get("/console/register/export.xlsx")
+    assert xlsx.status_code == 200 and north_alert["alert_id"].encode() not in _sheet_text(xlsx.content)
+    north_customer = north_alert["alert"]["subject"].get("customer_id") or north_alert["alert"].get("customer_id")
+    east_customers = {a["alert"]["subject"].get("customer_id") or a["alert"].get("customer_id")
+                      for a in everything if a["region"] == "east"}
+    if north_customer not in east_customers:
+        assert east.get(f"/console/customers/{north_customer}").status_code == 404
+        assert north_customer not in east.get(f"/console/customers?q={north_customer[:3]}").text
     plans_page = east.get("/console/plans").text
     assert north_alert["alert_id"] not in plans_page
     if resolved_north is not None:
