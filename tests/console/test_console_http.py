@@ -9,6 +9,7 @@ test_console_browser.py."""
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 from collections import Counter
 from pathlib import Path
@@ -21,6 +22,8 @@ from support.api import running_api
 from support.console import TOKENS, TOKENS_ENV, Browserless, actions, alert_ids, copy_store, filled_store, text_of
 
 pytestmark = [pytest.mark.api, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -190,14 +193,29 @@ def test_a_director_triggers_the_price_war_plan_and_sees_the_fund_against_its_bu
                         reason="not mine to do", committed_amount="1").status_code == 403
 
 
-def test_the_operator_reloads_rules_and_sees_why_broken_files_are_refused(console, tmp_path):
-    operator = person(console, "operator")
-    page = operator.get("/console/rules")
-    assert "rules-reload" in actions(page.text) and "Order delivery delay" in text_of(page.text)
-    reloaded = operator.post("/console/rules/reload")
-    assert reloaded.status_code == 200 and "reloaded and are in force" in text_of(reloaded.text)
-    assert any(a["kind"] == "rules_reloaded" for a in api(console, "/v1/actions?subject=rules"))
-    assert "rules-reload" not in actions(person(console, "officer").get("/console/rules").text)
+def test_the_operator_reloads_rules_and_sees_why_broken_files_are_refused(store_template, tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    store = copy_store(store_template, tmp_path / "store")
+    with running_api(free_port(), RISKWATCH_API_TOKENS=TOKENS_ENV, RISKWATCH_STORE_DIR=str(store),
+                     RISKWATCH_RULES=str(rules), RISKWATCH_LOG_LEVEL="WARNING") as console:
+        operator = person(console, "operator")
+        page = operator.get("/console/rules")
+        assert "rules-reload" in actions(page.text) and "Order delivery delay" in text_of(page.text)
+        reloaded = operator.post("/console/rules/reload")
+        assert reloaded.status_code == 200 and "reloaded and are in force" in text_of(reloaded.text)
+        assert any(a["kind"] == "rules_reloaded" for a in api(console, "/v1/actions?subject=rules"))
+        assert "rules-reload" not in actions(person(console, "officer").get("/console/rules").text)
+
+        escalation = rules / "escalation.yaml"
+        escalation.write_text(escalation.read_text().replace("  red: 1h", "  red: soon", 1))
+        refused = operator.post("/console/rules/reload")
+        shown = text_of(refused.text)
+        assert refused.status_code == 409 and "refused; the running rules stay" in shown
+        assert "escalation.yaml" in shown and "escalate_every.red" in shown
+        # The running rules stay: the API still answers with them.
+        assert api(console, "/v1/plans") is not None
+        assert [a["kind"] for a in api(console, "/v1/actions?subject=rules")].count("rules_reloaded") == 1
 
 
 def test_a_change_recorded_elsewhere_reaches_an_open_console_live(console):
