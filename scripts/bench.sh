@@ -8,6 +8,8 @@ cd benchmarks
 ../.venv/bin/python engine_throughput.py
 ../.venv/bin/python memory_per_entity.py
 ../.venv/bin/python live_view.py
+../.venv/bin/python console_render.py
+../.venv/bin/python console_register.py
 if [ "${1:-all}" != core ]; then
   for bench in kafka_*.py; do
     [ -e "$bench" ] && ../.venv/bin/python "$bench"
