@@ -11,30 +11,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import pytest
 
-from support.alertmanager import free_port
-from support.api import running_api
-from support.console import TOKENS, TOKENS_ENV, copy_store, filled_store
+from support.console import TOKENS
 from tests.support.browser import screenshot
 
 pytestmark = [pytest.mark.api, pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def store_template(tmp_path_factory) -> Path:
-    return filled_store(tmp_path_factory.mktemp("browser-store"))
-
-
-@pytest.fixture()
-def console(store_template, tmp_path):
-    store = copy_store(store_template, tmp_path / "store")
-    with running_api(free_port(), RISKWATCH_API_TOKENS=TOKENS_ENV, RISKWATCH_STORE_DIR=str(store),
-                     RISKWATCH_LOG_LEVEL="WARNING") as url:
-        yield url
 
 
 def api(url: str, path: str, role: str = "readonly", method: str = "GET", **kw):

@@ -13,21 +13,10 @@ import re
 import httpx
 import pytest
 
-from support.alertmanager import free_port
-from support.api import running_api
-from support.console import TOKENS, TOKENS_ENV, copy_store, filled_store
+from support.console import TOKENS
 from tests.support.browser import screenshot
 
 pytestmark = [pytest.mark.api, pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def console(tmp_path_factory):
-    store = copy_store(filled_store(tmp_path_factory.mktemp("browser-register-store")),
-                       tmp_path_factory.mktemp("browser-register") / "store")
-    with running_api(free_port(), RISKWATCH_API_TOKENS=TOKENS_ENV, RISKWATCH_STORE_DIR=str(store),
-                     RISKWATCH_LOG_LEVEL="WARNING") as url:
-        yield url
 
 
 def api(url: str, path: str, **params):
@@ -45,14 +34,14 @@ def sign_in(page, url: str, then: str):
 
 
 @pytest.mark.parametrize("kind", ["desktop", "phone"])
-def test_the_register_filters_and_leads_to_a_customers_page(console, page, kind):
+def test_the_register_filters_and_leads_to_a_customers_page(read_only_console, page, kind):
     view = page(kind, locale="en-US")
-    sign_in(view, console, "/console/register")
+    sign_in(view, read_only_console, "/console/register")
     if kind == "phone":
         assert view.evaluate("window.innerWidth") == 360
     screenshot(view, f"register-{kind}")
 
-    expected = api(console, "/v1/register", indicator="payment_overdue")["counts"]["alerts"]
+    expected = api(read_only_console, "/v1/register", indicator="payment_overdue")["counts"]["alerts"]
     view.select_option('select[name="indicator"]', "payment_overdue")
     with view.expect_navigation():
         view.locator('form[action="/console/register"] button[type="submit"]').click()
@@ -70,11 +59,11 @@ def test_the_register_filters_and_leads_to_a_customers_page(console, page, kind)
     screenshot(view, f"customer-{kind}")
 
 
-def test_a_customer_is_found_by_the_beginning_of_its_id_in_chinese(console, page):
-    customer = next(a["alert"]["subject"]["customer_id"] for a in api(console, "/v1/alerts", limit=1000)
+def test_a_customer_is_found_by_the_beginning_of_its_id_in_chinese(read_only_console, page):
+    customer = next(a["alert"]["subject"]["customer_id"] for a in api(read_only_console, "/v1/alerts", limit=1000)
                     if a["indicator"] == "delivery_delay")
     view = page("desktop", locale="zh-CN")
-    sign_in(view, console, "/console/register")
+    sign_in(view, read_only_console, "/console/register")
     view.fill('input[data-search="customer"]', customer[:-2])
     with view.expect_navigation():
         view.locator('form[action="/console/customers"] button[type="submit"]').click()

@@ -19,24 +19,11 @@ import pytest
 
 from support.alertmanager import free_port
 from support.api import running_api
-from support.console import TOKENS, TOKENS_ENV, Browserless, actions, alert_ids, copy_store, filled_store, text_of
+from support.console import TOKENS, TOKENS_ENV, Browserless, actions, alert_ids, copy_store, text_of
 
 pytestmark = [pytest.mark.api, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def store_template(tmp_path_factory) -> Path:
-    return filled_store(tmp_path_factory.mktemp("console-store"))
-
-
-@pytest.fixture()
-def console(store_template, tmp_path):
-    store = copy_store(store_template, tmp_path / "store")
-    with running_api(free_port(), RISKWATCH_API_TOKENS=TOKENS_ENV, RISKWATCH_STORE_DIR=str(store),
-                     RISKWATCH_LOG_LEVEL="WARNING") as url:
-        yield url
 
 
 def api(url: str, path: str, role: str = "readonly"):

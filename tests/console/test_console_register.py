@@ -14,7 +14,6 @@ import csv
 import io
 import re
 from datetime import datetime, time, timedelta
-from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -22,26 +21,10 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
-from support.alertmanager import free_port
-from support.api import running_api
-from support.console import TOKENS, TOKENS_ENV, Browserless, alert_ids, copy_store, filled_store, text_of
+from support.console import TOKENS, Browserless, alert_ids, text_of
 
 pytestmark = [pytest.mark.api, pytest.mark.slow]
 ZONE = ZoneInfo("Asia/Shanghai")  # the console's default time zone
-
-
-@pytest.fixture(scope="module")
-def store_template(tmp_path_factory) -> Path:
-    return filled_store(tmp_path_factory.mktemp("register-store"))
-
-
-@pytest.fixture(scope="module")
-def console(store_template, tmp_path_factory):
-    # Read-only tests: one API over one copy of the store for the module.
-    store = copy_store(store_template, tmp_path_factory.mktemp("register") / "store")
-    with running_api(free_port(), RISKWATCH_API_TOKENS=TOKENS_ENV, RISKWATCH_STORE_DIR=str(store),
-                     RISKWATCH_LOG_LEVEL="WARNING") as url:
-        yield url
 
 
 def api(url: str, path: str, **params):
@@ -96,10 +79,10 @@ FILTERS = [
 
 
 @pytest.mark.parametrize("filters", FILTERS, ids=lambda f: urlencode(f) or "everything")
-def test_the_register_shows_what_the_apis_register_gives_for_the_same_filter(console, filters):
-    reader = person(console)
+def test_the_register_shows_what_the_apis_register_gives_for_the_same_filter(read_only_console, filters):
+    reader = person(read_only_console)
     query = urlencode(filters)
-    expected = api(console, "/v1/register", **{k: v for k, v in filters.items() if k not in ("since", "until")},
+    expected = api(read_only_console, "/v1/register", **{k: v for k, v in filters.items() if k not in ("since", "until")},
                    **day_bounds(filters.get("since"), filters.get("until")))
     page = reader.get(f"/console/register?{query}")
     assert page.status_code == 200
@@ -112,16 +95,16 @@ def test_the_register_shows_what_the_apis_register_gives_for_the_same_filter(con
     assert sorted(shown_reviews) == sorted(r["review_id"] for r in expected["reviews"])[:200] or len(shown_reviews) == 200
 
 
-def test_a_region_filter_gives_the_apis_alerts_of_that_region(console):
-    reader = person(console)
-    listed = [a for a in api(console, "/v1/register")["alerts"] if a["region"] == "south"]
+def test_a_region_filter_gives_the_apis_alerts_of_that_region(read_only_console):
+    reader = person(read_only_console)
+    listed = [a for a in api(read_only_console, "/v1/register")["alerts"] if a["region"] == "south"]
     assert listed and sorted(every_page(reader, "region=south")) == sorted(a["alert_id"] for a in listed)
 
 
-def test_the_csv_export_holds_exactly_the_filtered_alerts_plans_and_reviews(console):
-    reader = person(console)
+def test_the_csv_export_holds_exactly_the_filtered_alerts_plans_and_reviews(read_only_console):
+    reader = person(read_only_console)
     filters = {"tier": "blue", "since": "2024-02-01", "until": "2024-03-31"}
-    expected = api(console, "/v1/register", tier="blue", **day_bounds(filters["since"], filters["until"]))
+    expected = api(read_only_console, "/v1/register", tier="blue", **day_bounds(filters["since"], filters["until"]))
     response = reader.get(f"/console/register/export.csv?{urlencode(filters)}")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     assert re.fullmatch(r'attachment; filename="riskwatch-register-\d{8}\.csv".*',
@@ -140,10 +123,10 @@ def test_the_csv_export_holds_exactly_the_filtered_alerts_plans_and_reviews(cons
         assert sorted(r[key] for r in listed) == sorted(x[id_key] for x in expected[table])
 
 
-def test_the_xlsx_export_holds_the_filtered_rows_with_numbers_as_numbers_and_chinese_intact(console):
-    reader = person(console, language="zh-CN,zh;q=0.9")
+def test_the_xlsx_export_holds_the_filtered_rows_with_numbers_as_numbers_and_chinese_intact(read_only_console):
+    reader = person(read_only_console, language="zh-CN,zh;q=0.9")
     filters = {"indicator": "payment_overdue"}
-    expected = api(console, "/v1/register", indicator="payment_overdue")
+    expected = api(read_only_console, "/v1/register", indicator="payment_overdue")
     response = reader.get(f"/console/register/export.xlsx?{urlencode(filters)}")
     assert response.status_code == 200
     assert re.fullmatch(r'attachment; filename="riskwatch-register-\d{8}\.xlsx".*',
@@ -164,9 +147,9 @@ def test_the_xlsx_export_holds_the_filtered_rows_with_numbers_as_numbers_and_chi
     assert sorted(r[0] for r in reviews) == sorted(r["review_id"] for r in expected["reviews"])
 
 
-def test_a_customers_page_lists_exactly_its_alerts_and_is_reached_from_an_alert(console):
-    reader = person(console)
-    everything = api(console, "/v1/alerts", limit=1000)
+def test_a_customers_page_lists_exactly_its_alerts_and_is_reached_from_an_alert(read_only_console):
+    reader = person(read_only_console)
+    everything = api(read_only_console, "/v1/alerts", limit=1000)
     assert len(everything) < 1000  # the whole desk, so "exactly" is checked against all of it
     invoice = next(a for a in everything if a["indicator"] == "payment_overdue")
     customer = invoice["alert"]["subject"]["customer_id"]
@@ -184,9 +167,9 @@ def test_a_customers_page_lists_exactly_its_alerts_and_is_reached_from_an_alert(
     assert f"Open alerts {len(open_ones)}" in text and f"Past alerts {len(theirs) - len(open_ones)}" in text
 
 
-def test_a_credit_limit_customer_shows_its_reading_and_search_finds_customers_by_prefix(console):
-    reader = person(console)
-    credit = next(a for a in api(console, "/v1/alerts", limit=1000, indicator="credit_limit_breach"))
+def test_a_credit_limit_customer_shows_its_reading_and_search_finds_customers_by_prefix(read_only_console):
+    reader = person(read_only_console)
+    credit = next(a for a in api(read_only_console, "/v1/alerts", limit=1000, indicator="credit_limit_breach"))
     customer = credit["alert"]["subject"]["id"]
     text = text_of(reader.get(f"/console/customers/{customer}").text)
     assert "Receivables against the credit limit:" in text
@@ -199,11 +182,11 @@ def test_a_credit_limit_customer_shows_its_reading_and_search_finds_customers_by
     assert reader.get("/console/customers/CUST-NOBODY").status_code == 404
 
 
-def test_the_register_links_each_alerts_customer_and_refuses_a_date_that_is_not_one(console):
-    reader = person(console)
+def test_the_register_links_each_alerts_customer_and_refuses_a_date_that_is_not_one(read_only_console):
+    reader = person(read_only_console)
     page = reader.get("/console/register?indicator=delivery_delay").text
     assert re.search(r'<a href="/console/customers/CUST-\d+" class="customer-link"', page)
     bad = reader.get("/console/register?since=31/01/2024")
     assert bad.status_code == 422 and "since" in text_of(bad.text)
-    anonymous = Browserless(console)
+    anonymous = Browserless(read_only_console)
     assert anonymous.get("/console/register/export.csv").status_code == 303  # to the sign-in page, no data

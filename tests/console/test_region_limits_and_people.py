@@ -12,14 +12,13 @@ import hashlib
 import io
 import re
 import subprocess
-from pathlib import Path
 
 import httpx
 import pytest
 
 from support.alertmanager import free_port
 from support.api import clean_env, running_api
-from support.console import RISKWATCH, Browserless, alert_ids, copy_store, filled_store, text_of
+from support.console import RISKWATCH, Browserless, alert_ids, copy_store, text_of
 
 pytestmark = [pytest.mark.api, pytest.mark.slow]
 
@@ -53,11 +52,6 @@ tokens:
 roles:
   readonly: {{regions: [east]}}
 """
-
-
-@pytest.fixture(scope="module")
-def store_template(tmp_path_factory) -> Path:
-    return filled_store(tmp_path_factory.mktemp("regions-store"))
 
 
 @pytest.fixture()
