@@ -99,6 +99,12 @@ def test_alerts_of_one_customer_and_indicator_are_one_notification(am, hook, sin
 
 def test_red_alert_inhibits_lower_tiers_of_the_same_customer(am, hook, sink):
     sink.send(live("al-inh-red", tier="red", owner="general_manager", customer_id="C-INH", indicator="delivery_delay"))
+    # The red alert is in Alertmanager before the lower tiers arrive: its
+    # inhibitor learns of alerts asynchronously, and on a loaded machine a
+    # blue alert sent in the same instant was once digested before it.
+    assert sink.flush()
+    am.wait_for_alerts(lambda alerts: any(a["labels"]["alert_id"] == "al-inh-red" and a["status"]["state"] == "active"
+                                          for a in alerts))
     sink.send(live("al-inh-blue", tier="blue", owner="frontline_team", customer_id="C-INH"))
     sink.send(live("al-inh-other", tier="blue", owner="frontline_team", customer_id="C-OTHER"))
 
