@@ -75,6 +75,7 @@ class RiskwatchMetrics:
     alertmanager_notifications_dropped: Counter
     alertmanager_circuit_open: Gauge
     worker_partitions_assigned: Gauge
+    source_topic_partitions: Gauge
     worker_keeps_alert_desk: Gauge
     risk_matrix_alerts_open: Gauge
     alert_responses: Counter
@@ -112,6 +113,7 @@ class RiskwatchMetrics:
             alertmanager_notifications_dropped=Counter(p + "alertmanager_notifications_dropped_total", "Alert notifications dropped unposted, by reason: age (waited longer than the limit) or overflow (queue full).", ["reason"], registry=registry),
             alertmanager_circuit_open=Gauge(p + "alertmanager_circuit_open", "1 while posts to Alertmanager are paused after repeated failures (only back-off probes go out).", registry=registry),
             worker_partitions_assigned=Gauge(p + "worker_partitions_assigned", "Source partitions this worker actively owns.", registry=registry),
+            source_topic_partitions=Gauge(p + "source_topic_partitions", "Partitions of each source topic in the worker's consumer metadata; 0 while a topic is missing (deleted or being recreated: the consumer ignores it until it exists again, within the metadata refresh).", ["topic"], registry=registry),
             worker_keeps_alert_desk=Gauge(p + "worker_keeps_alert_desk", "1 on the worker whose alert desk records escalations and pushes to Alertmanager.", registry=registry),
             risk_matrix_alerts_open=Gauge(p + "risk_matrix_alerts_open", "Open alerts by probability band and impact band (the heat map).", ["probability_band", "impact_band"], registry=registry),
             alert_responses=Counter(p + "alert_responses_total", "Alerts acknowledged by respond_by (in_time) or not (late), by tier.", ["tier", "outcome"], registry=registry),

@@ -736,6 +736,19 @@ class Processor:
             m.watermark_lag_seconds.set(time.time() - watermark)
         m.tracked_entities.set(sum(len(u.state) for u in self.units.values()))
         m.deadlines_pending.set(sum(len(u.engine.deadlines) for u in self.units.values()))
+        self.refresh_source_topics()
+
+    def refresh_source_topics(self) -> None:
+        """Set riskwatch_source_topic_partitions from the consumer's metadata:
+        a recreated or deleted source topic shows as 0 until the consumer sees
+        it again (at most METADATA_MAX_AGE_SECONDS later), so an operator can
+        alert on it instead of reading "Ignoring missing topic" in the log."""
+        try:
+            driver = self.app.consumer._thread._consumer
+        except Exception:  # not started yet: nothing known to show
+            return
+        for name in sorted(self.source_names):
+            self.metrics.source_topic_partitions.labels(topic=name).set(len(driver.partitions_for_topic(name) or ()))
 
 
 def read_committed_only() -> None:

@@ -46,3 +46,7 @@ def test_a_recreated_source_topic_is_read_again_within_a_minute(kafka_broker, st
     wait_processed([worker], 12, timeout=90)
     assert time.monotonic() - started < 90
     assert worker.process.poll() is None
+    # What the operator's dashboard shows for it: the topic's partitions as the worker's consumer sees them.
+    shown = worker.metrics()
+    assert shown[f'riskwatch_source_topic_partitions{{topic="{topic}"}}'] == 4
+    assert shown[f'riskwatch_source_topic_partitions{{topic="{topic_prefix}payments"}}'] == 4
