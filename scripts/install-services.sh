@@ -9,6 +9,8 @@ need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+# `kubectl kustomize` renders the Kubernetes manifests in the deployment tests.
+command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
 # Playwright drives this browser through executable_path: browsers come from
 # Debian here, never from `playwright install`.
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need_apt+=(chromium)

@@ -119,8 +119,8 @@ def _alertmanager_config_path() -> Path:
     raise AssertionError(f"{config} is not mounted into the alertmanager service")
 
 
-@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool (Debian prometheus-alertmanager) not installed")
 def test_compose_alertmanager_config_is_valid():
+    assert shutil.which("amtool"), "amtool is missing: scripts/install-services.sh installs Debian's prometheus-alertmanager"
     result = subprocess.run(["amtool", "check-config", str(_alertmanager_config_path())],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -235,8 +235,8 @@ def test_services_select_their_pods_and_expose_the_probed_port(name):
     assert {p["targetPort"] for p in service["spec"]["ports"]} <= ports
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
 def test_kustomize_renders_the_manifests_with_the_rules():
+    assert shutil.which("kubectl"), "kubectl is missing: scripts/install-services.sh installs Debian's kubernetes-client"
     result = subprocess.run(
         ["kubectl", "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(KUBERNETES_DIR)],
         capture_output=True, text=True, timeout=120,

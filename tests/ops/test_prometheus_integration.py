@@ -27,12 +27,11 @@ from tests.support.ops import (
 )
 from riskwatch.models import Rejection, parse_event
 from riskwatch.simulate import SimulationSettings, simulate
-from tests.support.prometheus import PROMETHEUS, PrometheusServer, free_port, http_get, stop_process, wait_for
+from tests.support.prometheus import PrometheusServer, free_port, http_get, stop_process, wait_for
 
 pytestmark = [
     pytest.mark.prometheus,
     pytest.mark.slow,
-    pytest.mark.skipif(not Path(PROMETHEUS).exists(), reason="prometheus not installed (scripts/install-services.sh)"),
 ]
 
 JOB = "riskwatch-run"

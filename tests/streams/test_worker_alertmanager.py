@@ -20,8 +20,8 @@ def _price(event_id: str, price: int, minute: int) -> bytes:
                        "sku": "SKU-AM", "price": price, "occurred_at": f"2026-03-01T10:{minute:02d}:00Z"}).encode()
 
 
-@pytest.mark.skipif(shutil.which(ALERTMANAGER) is None, reason="prometheus-alertmanager is not installed (scripts/install-services.sh installs it)")
 def test_worker_alerts_reach_alertmanager_with_their_alert_id(kafka_broker, start_worker, topic_prefix, tmp_path):
+    assert shutil.which(ALERTMANAGER), "prometheus-alertmanager is missing: scripts/install-services.sh installs it"
     with webhook_receiver() as webhook, running_alertmanager(config_for_test(webhook.url), tmp_path / "am") as am:
         start_worker(extra_args=("--alertmanager", am.url))
         produce_lines(kafka_broker.bootstrap, topic_prefix, [_price("am-1", 100, 0), _price("am-2", 80, 1),
