@@ -110,6 +110,21 @@ def reading(value: float, threshold: float, unit: str, direction: str = "above")
     return Reading(value_text, threshold_text, relation, relation == direction)
 
 
+def span(seconds: float) -> str:
+    """A rule's window (seconds) as its file states it: "90 days", "1 day",
+    "36 h", "45 min"; used in alert texts so they follow the configured
+    window instead of the seed plan's figure."""
+    whole = int(round(seconds))
+    if whole % 86400 == 0 and whole:
+        days = whole // 86400
+        return f"{days} day" if days == 1 else f"{days} days"
+    if whole % 3600 == 0 and whole:
+        return f"{whole // 3600} h"
+    if whole % 60 == 0 and whole:
+        return f"{whole // 60} min"
+    return f"{whole} s"
+
+
 def round_beside(value: float, threshold: float, digits: int = 4) -> float:
     """`value` rounded to `digits` decimals, unless that would move it onto
     or across `threshold`: then rounded away from the threshold instead (or,

@@ -19,6 +19,7 @@ from typing import Callable, MutableMapping
 from riskwatch.engine.alertbook import AlertBook, Finding
 from riskwatch.engine.clock import Watermark
 from riskwatch.rules.loader import RuleSet
+from riskwatch.units import span
 
 MEMBER = "gm:"     # churn membership: customer -> (segment, last order ts, previous order ts, event ids,
                    #   purchases fen as of the last order, as of the previous one)
@@ -223,7 +224,7 @@ class SegmentEngine:
             if breached or self._previously_alerted(indicator.id, "segment", segment):
                 findings.append(self._segment_finding(
                     indicator, segment, breached, rate, as_of, tuple(evidence),
-                    f"segment {segment}: {churned} of {base} customers without an order for 90 days; churn",
+                    f"segment {segment}: {churned} of {base} customers without an order for {span(churn_after)}; churn",
                     customer_class=segment if segment in ("A", "B", "C", "D") else None,
                     # What the churned customers bought in a year, of what the base did.
                     amount_cny=churned_fen / 100, reference_cny=base_fen / 100 if base_fen else None,
@@ -267,7 +268,7 @@ class SegmentEngine:
             if breached or self._previously_alerted(indicator.id, "segment", segment):
                 findings.append(self._segment_finding(
                     indicator, segment, breached, rate, as_of, tuple(evidence),
-                    f"segment {segment}: {collected / 100:,.0f} of {due_total / 100:,.0f} CNY due in 30 days collected; rate",
+                    f"segment {segment}: {collected / 100:,.0f} of {due_total / 100:,.0f} CNY due in {span(window)} collected; rate",
                     amount_cny=(due_total - collected) / 100, reference_cny=due_total / 100,
                     customer_class=segment if segment in ("A", "B", "C", "D") else None,
                 ))

@@ -20,6 +20,7 @@ from riskwatch.engine.aggregates import TICK, SegmentEngine
 from riskwatch.engine.alertbook import ALERT_PREFIX, AlertBook, Finding
 from riskwatch.engine.clock import Watermark
 from riskwatch.engine.deadlines import DeadlineIndex
+from riskwatch.units import span
 from riskwatch.engine.entities import (
     DAY,
     EMPTY,
@@ -664,7 +665,7 @@ class Engine:
                     open=breached, observed=max(decline, 0.0), onset_ts=None, resolved_ts=None if breached else as_of,
                     amount_cny=max(0, prior - recent) / 100, customer_class=customer.customer_class,
                     region=customer.region, evidence=tuple(recent_events[-20:]),
-                    detail=f"key account {customer_id}: {recent / 100:,.0f} CNY ordered in 90 days against {prior / 100:,.0f} CNY before; decline",
+                    detail=f"key account {customer_id}: {recent / 100:,.0f} CNY ordered in {span(window)} against {prior / 100:,.0f} CNY before; decline",
                     resolution=None if breached else "orders recovered",
                 ), as_of))
         return changes
