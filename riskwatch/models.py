@@ -331,10 +331,3 @@ def _span(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.0f} s"
     return human_duration(seconds)
-
-
-def routing_key(event: Event) -> str:
-    """The partition key of the event's source topic (DOMAIN.md §3)."""
-    if isinstance(event, CompetitorPriceObserved):
-        return event.sku
-    return event.customer_id

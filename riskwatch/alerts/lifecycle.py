@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from riskwatch.alerts.actions import isoformat, make_action, parse_instant
 from riskwatch.rules.response import TIERS, ResponseRules, UnknownRole
@@ -542,7 +542,3 @@ def notification_view(item: dict) -> dict:
         },
     })
     return view
-
-
-def deadline_after(now: datetime, within: timedelta) -> str:
-    return isoformat(now + within)

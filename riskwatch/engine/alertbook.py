@@ -17,7 +17,7 @@ from typing import MutableMapping
 from riskwatch.engine.scoring import score
 from riskwatch.rules.loader import CompiledIndicator, RuleSet
 from riskwatch.rules.schema import TIER_RANK
-from riskwatch.timeutil import human_duration, iso, parse_duration
+from riskwatch.timeutil import iso, parse_duration
 from riskwatch.units import reading, round_beside
 
 ALERT_PREFIX = "a:"
@@ -222,7 +222,3 @@ class AlertBook:
         if not finding.open and finding.resolution:
             text += f"; cleared: {finding.resolution}"
         return text
-
-
-def describe_delay(seconds: float) -> str:
-    return human_duration(seconds)

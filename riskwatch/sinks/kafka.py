@@ -7,9 +7,7 @@ records:
 - which source topic and key an input event goes to (DOMAIN.md §3),
 - the alert record for `riskwatch.alerts`, keyed by `alert_id` (§7),
 - the dead-letter record: original bytes unchanged, Kafka Connect style
-  headers, cut (keeping the start) when too large for the broker (§7),
-- `KafkaAlertSink`, a kafka-python sink for commands that run outside the
-  worker and want their alert changes on the alerts topic.
+  headers, cut (keeping the start) when too large for the broker (§7).
 """
 
 from __future__ import annotations
@@ -109,22 +107,3 @@ def dead_letter(
 
 def describe_headers(headers: Iterable[tuple[str, bytes]] | None) -> dict[str, str]:
     return {name: (value or b"").decode("utf-8", "replace") for name, value in headers or ()}
-
-
-class KafkaAlertSink:
-    """Alert changes to the alerts topic with kafka-python (outside the worker)."""
-
-    def __init__(self, broker: str, topic_prefix: str = "riskwatch."):
-        from kafka import KafkaProducer  # imported here: only commands that send need it
-
-        self.topic = topic_name(topic_prefix, ALERTS)
-        self._producer = KafkaProducer(bootstrap_servers=broker.split(","), acks="all", linger_ms=5)
-
-    def send(self, changes: Iterable[dict]) -> None:
-        for change in changes:
-            key, value = alert_record(change)
-            self._producer.send(self.topic, key=key, value=value)
-
-    def close(self) -> None:
-        self._producer.flush()
-        self._producer.close()
