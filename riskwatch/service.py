@@ -7,6 +7,7 @@ sinks. A bad record is counted and reported, never fatal.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -72,6 +73,9 @@ class EmbeddedService:
         # Long-running commands (run, replay) set aside long-lived state from the
         # cyclic collector; a library user keeps the interpreter's defaults.
         self._collector = FreezeLongLived() if manage_gc else None
+        # Held while the engine changes, so another thread (the console beside
+        # `run`) reads its state between two events, never in the middle of one.
+        self._engine_lock = threading.Lock()
 
     def feed(self, raw: bytes | str, source: str = "-", line: int = 0) -> list[dict]:
         """One raw record: parsed, checked against the wall clock, evaluated; its alert changes.
@@ -95,7 +99,8 @@ class EmbeddedService:
         duplicates_before = self.engine.stats["duplicate"]
         late_before = self.engine.stats["late"]
         try:
-            changes = self.engine.process(event)
+            with self._engine_lock:
+                changes = self.engine.process(event)
         except EventRejected as refused:
             self._reject(source, line, refused.rejection)
             return []
@@ -112,11 +117,17 @@ class EmbeddedService:
         return changes
 
     def advance_to(self, instant) -> list[dict]:
-        changes = self.engine.advance_to(instant)
+        with self._engine_lock:
+            changes = self.engine.advance_to(instant)
         if self.metrics is not None:
             self._update_clock_gauges()
         self._publish(changes)
         return changes
+
+    def customer_view(self, customer_id: str) -> dict | None:
+        """`Engine.customer_view` between two events (safe from another thread)."""
+        with self._engine_lock:
+            return self.engine.customer_view(customer_id)
 
     def refuse(self, source: str, line: int, rejection: Rejection) -> None:
         """Count a record refused before it could be fed (a line over the

@@ -24,10 +24,11 @@ class ApiConfigError(RuntimeError):
 
 
 def app_from_settings(settings: Settings, *, metrics: RiskwatchMetrics | None = None,
-                      tokens: dict[str, str] | None = None) -> FastAPI:
+                      tokens: dict[str, str] | None = None, customer_facts=None) -> FastAPI:
     """The API and console over the workflow log settings name (store or
     Kafka). `tokens` ({token: role}) replaces RISKWATCH_API_TOKENS when given
-    (`riskwatch run`'s tokens for one run). Raises ApiConfigError (no token,
+    (`riskwatch run`'s tokens for one run); `customer_facts` the engine's view
+    of a customer for the console, where the engine runs in this process. Raises ApiConfigError (no token,
     unusable rules, a bad limit or time zone), TokenConfigError, StoreError."""
     if tokens is not None:
         grants = Grants.from_roles(tokens)
@@ -67,7 +68,7 @@ def app_from_settings(settings: Settings, *, metrics: RiskwatchMetrics | None = 
                           tick_seconds=1.0 if on_kafka else 30.0, idempotency_keys=keys,
                           max_body_bytes=settings.api_max_body_bytes,
                           body_timeout_seconds=settings.api_body_timeout_seconds,
-                          console={"time_zone": settings.console_time_zone})
+                          console={"time_zone": settings.console_time_zone, "customer_facts": customer_facts})
     except ValueError as error:  # the console's time zone
         raise ApiConfigError(f"RISKWATCH_CONSOLE_TIME_ZONE: {error}") from None
 

@@ -382,14 +382,15 @@ def _refuse_a_simulation_into_the_future(days: int, tolerance_seconds: float) ->
             f"to turn the check off)", param_hint="--days")
 
 
-def _serve_console_beside(settings, host: str, port: int | None):
+def _serve_console_beside(settings, host: str, port: int | None, customer_facts=None):
     """The console beside `run` (riskwatch.console.beside), its address and
     sign-in tokens printed on stderr; None, with the reason, when it cannot
     be served: the run itself goes on."""
     from riskwatch.console.beside import ConsoleNotServed, serve_console
 
     try:
-        console = serve_console(settings, host, settings.api_port if port is None else port)
+        console = serve_console(settings, host, settings.api_port if port is None else port,
+                                customer_facts=customer_facts)
     except ConsoleNotServed as error:
         click.echo(f"riskwatch run: console not served: {error}", err=True)
         return None
@@ -481,9 +482,6 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
         server.shutdown()
         click.echo(f"riskwatch run: {error}", err=True)
         sys.exit(EXIT_STORE)
-    console = _serve_console_beside(settings, metrics_host, console_port) if with_console else None
-    if console is not None and view is not None:
-        view.served.append(("console", console.url))
     sinks = [view.record if view is not None else show, desk]
     last_resend = time.monotonic()
 
@@ -501,6 +499,10 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
             last_resend = time.monotonic()
     service = EmbeddedService(ruleset, settings.lateness_seconds, metrics=metrics, sinks=sinks, manage_gc=True,
                               future_tolerance_seconds=settings.future_tolerance_seconds)
+    console = (_serve_console_beside(settings, metrics_host, console_port, customer_facts=service.customer_view)
+               if with_console else None)
+    if console is not None and view is not None:
+        view.served.append(("console", console.url))
 
     stopping = {"now": False}
 

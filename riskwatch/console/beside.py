@@ -66,9 +66,10 @@ def run_tokens(settings: Settings) -> tuple[dict[str, str], Path | None]:
     return tokens, path
 
 
-def serve_console(settings: Settings, host: str, port: int) -> ConsoleServer:
+def serve_console(settings: Settings, host: str, port: int, customer_facts=None) -> ConsoleServer:
     """Start the API and console on host:port (0 picks a free port) in a
-    daemon thread over the store in settings.store_dir, and return at once
+    daemon thread over the store in settings.store_dir (`customer_facts`: the
+    engine's view of a customer for the customer page), and return at once
     with its address: the socket is bound here, the app is built and served
     in the thread (its imports take a second `run` need not wait for).
     Raises ConsoleNotServed when the tokens or the port are unusable; a
@@ -91,7 +92,7 @@ def serve_console(settings: Settings, host: str, port: int) -> ConsoleServer:
     listener.listen(128)
     bound_port = listener.getsockname()[1]
     holder = _Serving()
-    thread = threading.Thread(target=holder.serve, args=(settings, tokens, listener), name="console-http",
+    thread = threading.Thread(target=holder.serve, args=(settings, tokens, listener, customer_facts), name="console-http",
                               daemon=True)
     thread.start()
     shown_host = f"[{host}]" if ":" in host else host
@@ -105,7 +106,7 @@ class _Serving:
         self.server = None
         self.should_exit = False
 
-    def serve(self, settings: Settings, tokens: dict[str, str], listener: socket.socket) -> None:
+    def serve(self, settings: Settings, tokens: dict[str, str], listener: socket.socket, customer_facts=None) -> None:
         import uvicorn
 
         from riskwatch.alerts import StoreError
@@ -113,7 +114,8 @@ class _Serving:
         from riskwatch.api.server import ApiConfigError, app_from_settings, header_deadline_protocol
 
         try:
-            app = app_from_settings(settings.with_overrides(workflow_log="store"), tokens=tokens)
+            app = app_from_settings(settings.with_overrides(workflow_log="store"), tokens=tokens,
+                                    customer_facts=customer_facts)
         except (ApiConfigError, TokenConfigError, StoreError, OSError) as error:
             log.error("console not served: %s", error)
             listener.close()

@@ -123,8 +123,8 @@ class Formatter:
         shown = self.gettext(english)
         return shown[:1].upper() + shown[1:] if self.language == "en" else shown
 
-    def instant(self, value: str | datetime | None, form: str = "medium") -> str:
-        """An RFC 3339 instant (or aware datetime) in the console's zone, '' for None."""
+    def instant(self, value: str | datetime | float | None, form: str = "medium") -> str:
+        """An RFC 3339 instant (or aware datetime, or Unix seconds) in the console's zone, '' for None."""
         moment = parse(value)
         if moment is None:
             return ""
@@ -172,11 +172,15 @@ _UNIT_WORDS = {"day": N_("unit:day"), "days": N_("unit:days"), "h": N_("unit:h")
                "s": N_("unit:s"), "ms": N_("unit:ms")}
 
 
-def parse(value: str | datetime | None) -> datetime | None:
+def parse(value: str | datetime | float | None) -> datetime | None:
+    """An instant from RFC 3339 text, an aware (or UTC) datetime or Unix
+    seconds; None for None, '' or text that is not an instant."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):  # Unix seconds, as the engine keeps time
+        return datetime.fromtimestamp(value, timezone.utc)
     try:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:

@@ -273,6 +273,20 @@ def customer_view(kit: PageKit, session, customer_id: str) -> dict[str, Any] | N
             "at_stake_cny": sum(e["amount_cny"] for e in exposure.values())}
 
 
+def engine_view(kit: PageKit, session, customer_id: str) -> dict | None:
+    """The engine's view of the customer (`Engine.customer_view`: recent
+    orders, open invoices with days past due, late shipments, credit limit
+    and receivables) where the engine runs beside the console (`riskwatch
+    run`), if the session's regions include the customer's; None otherwise."""
+    facts = kit.backend.customer_facts
+    if facts is None:
+        return None
+    view = facts(customer_id)
+    if view is None or (session.regions is not None and view.get("region") not in session.regions):
+        return None
+    return view
+
+
 def customer_index(kit: PageKit, session, prefix: str) -> list[dict]:
     """Customers whose id starts with `prefix` (case ignored), as far as
     `session` may see their alerts: [{"customer_id", "customer_class",
@@ -587,10 +601,16 @@ def mount_register(app: FastAPI, kit: PageKit) -> None:
         if not 1 <= len(customer_id) <= 128:
             raise Refused(404, "no such customer")
         found = await asyncio.to_thread(customer_view, kit, session, customer_id)
+        engine = await asyncio.to_thread(engine_view, kit, session, customer_id)
+        if found is None and engine is not None:
+            found = {"customer_id": customer_id, "customer_class": engine["customer_class"], "region": engine["region"],
+                     "open": [], "past": [], "plans": [], "reviews": [], "credit": None, "exposure": [],
+                     "at_stake_cny": 0.0}
         if found is None:
             # The same answer for an unknown customer and one outside the session's regions.
             raise Refused(404, f"no alert about customer {customer_id} is visible to you")
-        return kit.render(request, "customer.html", session=session, c=found, now=kit.now_or_none())
+        return kit.render(request, "customer.html", session=session, c=found, engine=engine,
+                          engine_runs_here=kit.backend.customer_facts is not None, now=kit.now_or_none())
 
 
 def _status_choices() -> list[tuple[str, str]]:

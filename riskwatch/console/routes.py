@@ -71,7 +71,8 @@ class ConsoleBackend:
     API's; `deadlines_clock()` is the clock deadlines are measured on (the
     service clock, `datetime.min` before one was recorded); `service_clock()`
     that clock or None; `sync()` folds what other processes recorded.
-    `time_zone` (IANA) is where the console shows times."""
+    `time_zone` (IANA) is where the console shows times; `customer_facts`
+    the engine's view of a customer when the engine runs beside the console."""
 
     desk: Any
     grants: Any
@@ -87,6 +88,9 @@ class ConsoleBackend:
     plan_trigger: type
     time_zone: str = "Asia/Shanghai"
     sessions: Sessions = field(default_factory=Sessions)
+    # The engine's view of one customer (`EmbeddedService.customer_view`) where
+    # the engine runs in this process (`riskwatch run`); None elsewhere.
+    customer_facts: Callable[[str], dict | None] | None = None
 
 
 @dataclass

@@ -41,6 +41,7 @@ from riskwatch.engine.entities import (
     micro_units,
     minor_units,
     newer_revision,
+    open_micro,
     payments_in_fen,
     price_finding,
     shipment_finding,
@@ -211,6 +212,65 @@ class Engine:
         return [v for k, v in self.state.items() if k.startswith(ALERT_PREFIX)]
 
     # --- the clock ------------------------------------------------------------
+
+    def customer_view(self, customer_id: str, limit: int = 20) -> dict | None:
+        """What the engine holds about one customer, read at the watermark, for
+        the console's customer page (docs/console.md): None for a customer it
+        holds nothing about.
+
+        {"customer_class", "region", "sales_rep", "credit_limit_cny" (None: no
+        limit; 0: credit hold), "receivables_cny" (open invoices, converted at
+        the rules' rates), "orders": newest first, [{"order_id", "placed_at"
+        (Unix s), "amount_cny", "cancelled"}] of the recent window the
+        key-account check keeps, "open_invoices": [{"invoice_id", "currency",
+        "amount", "open" (in the invoice's currency), "open_cny", "due_at",
+        "days_past_due" (0 before the due date)}], "late_shipments":
+        [{"shipment_id", "order_id", "promised_at", "eta_at", "hours_late"}]
+        (undelivered past their promise), each list at most `limit` long}.
+        Shipments are not indexed by customer: this walks the open ones."""
+        raw = self.state.get(CUSTOMER + customer_id)
+        now = self.clock.now
+        if raw is None or now is None:
+            return None
+        customer = _as(Customer, raw)
+        cancelled = set(customer.cancelled)
+        # An order in the window is (ts, fen, order_id, region, event_id[, cancelled_ts]).
+        orders = [{"order_id": order[2], "placed_at": order[0], "amount_cny": order[1] / 100,
+                   "cancelled": order[2] in cancelled or (len(order) > 5 and order[5] is not None)}
+                  for order in reversed(customer.orders)][:limit]
+        invoices, receivable_fen = [], 0
+        for invoice_id in customer.invoices:
+            held = self.state.get(INVOICE + invoice_id)
+            if held is None:
+                continue
+            rec = _as(Invoice, held)
+            open_micro_units = open_micro(rec, now, self._rates)
+            if open_micro_units <= 0:
+                continue
+            currency = rec.currency or "CNY"
+            open_fen = fen_of(open_micro_units, currency, self._rates)
+            receivable_fen += open_fen
+            invoices.append({
+                "invoice_id": invoice_id, "currency": currency,
+                "amount": rec.amount / 1_000_000 if rec.amount is not None else None,
+                "open": open_micro_units / 1_000_000, "open_cny": open_fen / 100, "due_at": rec.due_ts,
+                "days_past_due": max(0, int((now - rec.due_ts) // DAY)) if rec.due_ts is not None else 0})
+        invoices.sort(key=lambda i: -i["days_past_due"])
+        late = []
+        for key, held in list(self.state.items()):  # a snapshot: list() copies the items in one step
+            if not key.startswith(SHIPMENT) or held[0] != customer_id:
+                continue
+            rec = _as(Shipment, held)
+            if rec.delivered_ts is None and rec.promised_ts is not None and rec.promised_ts < now:
+                late.append({"shipment_id": key[len(SHIPMENT):], "order_id": rec.order_id,
+                             "promised_at": rec.promised_ts, "eta_at": rec.eta_ts,
+                             "hours_late": (now - rec.promised_ts) / 3600})
+        late.sort(key=lambda s: -s["hours_late"])
+        limit_fen = customer.credit_limit
+        return {"customer_class": customer.customer_class, "region": customer.region, "sales_rep": customer.sales_rep,
+                "credit_limit_cny": None if limit_fen is None else limit_fen / 100,
+                "receivables_cny": receivable_fen / 100, "orders": orders, "open_invoices": invoices[:limit],
+                "late_shipments": late[:limit], "as_of": now}
 
     def _advance(self) -> list[dict]:
         now = self.clock.now

@@ -479,7 +479,7 @@ class Customer(NamedTuple):
     sales_rep: str | None
     credit_limit: int | None        # CNY fen
     profile_ts: float | None
-    orders: tuple                   # ((ts, fen, order_id, region, event_id), ...) recent window, sorted
+    orders: tuple                   # ((ts, fen, order_id, region, event_id[, cancelled_ts]), ...) recent window, sorted
     cancelled: tuple                # order ids
     invoices: tuple                 # invoice ids with receivables to follow
     evidence: tuple                 # profile event id(s)

@@ -4,6 +4,7 @@ live while the run replays its input."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import threading
@@ -70,6 +71,19 @@ def test_run_prints_the_consoles_address_and_tokens_and_the_console_follows_the_
         assert "Service clock:" in officer.get("/console/").text
         assert officer.http.post("/console/login", data={"token": "rw-officer-not-this-one"},
                                  headers={"Origin": url}).status_code == 401
+
+        # A customer with an overdue invoice, as the engine sees it beside the run.
+        overdue = [line for line in events.read_text().splitlines() if '"invoice.issued"' in line]
+        customers = {json.loads(line)["customer_id"] for line in overdue}
+        shown = None
+        for customer in sorted(customers):
+            page = officer.get(f"/console/customers/{customer}")
+            if page.status_code == 200 and 'data-invoice-id="' in page.text:
+                shown = page.text
+                break
+        assert shown is not None, "no customer page shows the engine's open invoices"
+        assert "data-engine-view" in shown and "As the engine sees it" in shown
+        assert re.search(r"Receivables</dt><dd class=\"receivables\">¥[\d,]+\.\d\d", shown)
     finally:
         process.terminate()
         process.wait(timeout=30)
