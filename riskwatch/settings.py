@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
+from riskwatch.errors import RiskwatchError
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 PACKAGED_RULES_DIR = Path(__file__).resolve().parent / "default_rules"
@@ -120,7 +121,7 @@ WORKFLOW_LOGS = ("store", "kafka")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-class SettingsError(ValueError):
+class SettingsError(RiskwatchError, ValueError):
     pass
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from riskwatch.errors import RiskwatchError
 
 # RFC 3339 §5.6 date-time, with the §5.6 note's allowances: a lower-case
 # "t"/"z" and a space between date and time. Seconds are required; a leap
@@ -55,7 +56,7 @@ BUSINESS_START = datetime(2000, 1, 1, tzinfo=timezone.utc)
 BUSINESS_END = datetime(2101, 1, 1, tzinfo=timezone.utc)  # exclusive: all of 2100 is in range
 
 
-class InstantError(ValueError):
+class InstantError(RiskwatchError, ValueError):
     """Text that is not an RFC 3339 instant in the range asked for; the message says why."""
 
 

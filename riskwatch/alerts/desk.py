@@ -31,6 +31,7 @@ from riskwatch.alerts.lifecycle import ActionRefused, Ledger
 from riskwatch.alerts.store import StoreError, WorkflowStore
 from riskwatch.rules.response import ResponseRules
 from riskwatch.units import reading
+from riskwatch.errors import RiskwatchError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ _SHOWN_ACTIONS = frozenset({
 })
 
 
-class InvalidField(ValueError):
+class InvalidField(RiskwatchError, ValueError):
     """A request field whose value the rules refuse (HTTP 422 naming the field)."""
 
     def __init__(self, field: str, reason: str):

@@ -48,6 +48,7 @@ from riskwatch.alerts.actions import KINDS, SYSTEM_ROLE
 from riskwatch.alerts.idempotency import KEY_RECORD, KeyIndex
 from riskwatch.alerts.store import record_id
 from riskwatch.sinks.kafka import ACTIONS, ALERTS, topic_name
+from riskwatch.errors import RiskwatchError
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ PLANS_KEY = b"contingency-plans"
 PLAN_KINDS = frozenset({"plan_triggered", "plan_step_done", "plan_closed"})
 
 
-class WorkflowLogUnavailable(RuntimeError):
+class WorkflowLogUnavailable(RiskwatchError, RuntimeError):
     """The broker did not take a record in time: nothing was recorded."""
 
 

@@ -25,6 +25,7 @@ from datetime import datetime
 
 from riskwatch.alerts.actions import isoformat, make_action, parse_instant
 from riskwatch.rules.response import TIERS, ResponseRules, UnknownRole
+from riskwatch.errors import RiskwatchError
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ STATUSES = ("open", "acknowledged", "in_progress", "snoozed", "resolved")
 _RANK = {tier: len(TIERS) - i for i, tier in enumerate(TIERS)}  # red 4 ... blue 1
 
 
-class ActionRefused(Exception):
+class ActionRefused(RiskwatchError):
     """A person's action that the current state does not allow (HTTP 409/404)."""
 
     def __init__(self, reason: str, *, not_found: bool = False):

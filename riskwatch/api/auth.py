@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
+from riskwatch.errors import RiskwatchError
 
 ROLES = ("officer", "director", "operator", "readonly")
 READERS = ROLES
@@ -22,7 +23,7 @@ OPERATORS = ("operator",)
 _ACTOR = re.compile(r"^[\w .@-]{1,64}$")
 
 
-class TokenConfigError(ValueError):
+class TokenConfigError(RiskwatchError, ValueError):
     pass
 
 

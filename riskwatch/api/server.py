@@ -14,12 +14,13 @@ from riskwatch.api.auth import Grants, load_tokens_file, parse_tokens
 from riskwatch.metrics import RiskwatchMetrics
 from riskwatch.rules.loader import load_workflow_rules
 from riskwatch.settings import Settings
+from riskwatch.errors import RiskwatchError
 
 
 log = logging.getLogger(__name__)
 
 
-class ApiConfigError(RuntimeError):
+class ApiConfigError(RiskwatchError, RuntimeError):
     pass
 
 

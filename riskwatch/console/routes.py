@@ -35,6 +35,7 @@ from riskwatch.api.auth import DIRECTORS, OPERATORS, READERS, WORKERS, actor_nam
 from riskwatch.console import words
 from riskwatch.console.i18n import LANGUAGE_COOKIE, LANGUAGES, Formatter, choose_language
 from riskwatch.console.sessions import SESSION_COOKIE, Session, Sessions
+from riskwatch.errors import RiskwatchError
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def _register_pages(app: FastAPI, kit: PageKit) -> None:
 PAGES: list[Callable[[FastAPI, PageKit], None]] = [_register_pages]
 
 
-class Refused(Exception):
+class Refused(RiskwatchError):
     """A form the console answers with a status and a message on the page."""
 
     def __init__(self, status: int, message: str):
@@ -819,7 +820,6 @@ def rules_view(rules_dir: Path | None) -> dict[str, Any]:
     with thresholds, the tier matrix, playbooks, plans; `rules_error` when
     the directory cannot be read."""
     from riskwatch.rules.loader import load_rules
-    from riskwatch.errors import RiskwatchError
 
     if rules_dir is None:
         return {"rules": None, "rules_error": "no rule directory configured", "rules_dir": None}

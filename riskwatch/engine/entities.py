@@ -19,6 +19,7 @@ from typing import Callable, Iterable, NamedTuple
 from riskwatch.engine.alertbook import Finding
 from riskwatch.rules.loader import CompiledIndicator
 from riskwatch.timeutil import iso
+from riskwatch.errors import RiskwatchError
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -28,7 +29,7 @@ EMPTY: tuple = ()
 MICRO = 1_000_000
 
 
-class UnknownCurrency(ValueError):
+class UnknownCurrency(RiskwatchError, ValueError):
     """A currency the rule files give no rate for (DOMAIN §3: never taken 1:1).
 
     `currency` is the ISO 4217 code as the event spelt it."""
