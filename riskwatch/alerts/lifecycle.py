@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from riskwatch.alerts.actions import isoformat, make_action, parse_instant
-from riskwatch.rules.response import TIERS, ResponseRules, UnknownRole
+from riskwatch.rules.response import ResponseRules, UnknownRole
+from riskwatch.rules.schema import TIER_RANK
 from riskwatch.errors import RiskwatchError
 
 log = logging.getLogger(__name__)
 
 WORKING = ("open", "acknowledged", "in_progress")
 STATUSES = ("open", "acknowledged", "in_progress", "snoozed", "resolved")
-_RANK = {tier: len(TIERS) - i for i, tier in enumerate(TIERS)}  # red 4 ... blue 1
 
 
 class ActionRefused(RiskwatchError):
@@ -51,7 +51,8 @@ class Ledger:
 
 
 def tier_rank(tier: str | None) -> int:
-    return _RANK.get(tier or "", 0)
+    """The rules' tier rank (`TIER_RANK`: blue 0 ... red 3); -1 for no or an unknown tier."""
+    return TIER_RANK.get(tier or "", -1)
 
 
 def _t(value) -> datetime | None:
