@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --test
 scripts/install-services.sh
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest --durations=15 "$@"
 status=$?
 set -e
 if [ "$status" = 5 ]; then
