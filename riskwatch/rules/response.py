@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from riskwatch.rules.loader import UNREADABLE, read_yaml, validate_file
+from riskwatch.rules.files import UNREADABLE, read_yaml, validate_file
 from riskwatch.rules.schema import INDICATOR_IDS
 
 ESCALATION_FILE = "escalation.yaml"

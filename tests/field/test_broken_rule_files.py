@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from riskwatch.alerts import AlertDesk, WorkflowStore
 from riskwatch.api import create_app
-from riskwatch.rules.loader import MAX_RULE_FILE_BYTES
+from riskwatch.rules.files import MAX_RULE_FILE_BYTES
 from riskwatch.rules.response import load_response_rules
 
 COMPLEX_KEY = ("  delivery_delay:\n", "  ? [delivery_delay, shipment_delay]\n  :\n")
