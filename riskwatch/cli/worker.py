@@ -17,7 +17,7 @@ import click
 import orjson
 
 from riskwatch.cli import main
-from riskwatch.cli.core import read_lines
+from riskwatch.lines import read_lines
 from riskwatch.cli.options import alertmanager_delivery_options
 from riskwatch.models import MAX_EVENT_BYTES
 from riskwatch.settings import Settings, SettingsError, load_settings

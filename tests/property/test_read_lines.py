@@ -1,4 +1,4 @@
-"""The bounded line reader (`riskwatch.cli.core.read_lines`) gives exactly
+"""The bounded line reader (`riskwatch.lines.read_lines`) gives exactly
 what reading the whole input and splitting it would, with lines over the
 limit reported by number and size instead of held, plain or gzip."""
 
@@ -10,7 +10,7 @@ import io
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from riskwatch.cli.core import UTF8_BOM, read_lines
+from riskwatch.lines import UTF8_BOM, read_lines
 
 LIMIT = 16
 # No 0x1f: a plain input starting with the gzip magic bytes is read as gzip
