@@ -64,7 +64,7 @@ def start_worker(**options) -> Worker:
 def preload(broker: str, prefix: str, lines: list[bytes]) -> float:
     from kafka import KafkaProducer
 
-    from streams.topics import ensure_topics
+    from riskwatch.topics import ensure_topics
 
     ensure_topics(broker, prefix, 4)
     producer = KafkaProducer(bootstrap_servers=broker, linger_ms=20, batch_size=512 * 1024, acks=1)
@@ -406,7 +406,7 @@ def main() -> None:
         print(f"absence alert lateness: {result['absence_lateness']}", flush=True)
         worker.stop()
 
-        from streams.topics import ensure_topics
+        from riskwatch.topics import ensure_topics
 
         ensure_topics(b, "latp.", 4)
         plain = start_plain(b, "latp.", "latp.plain", idle_stop=600.0)

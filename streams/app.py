@@ -57,7 +57,7 @@ from riskwatch.sinks.kafka import (
 from streams.clock import SharedClock, follow_clock_topic
 from streams.monitor import WorkerMonitor
 from streams.state import PartitionState
-from streams.topics import CLOCK, SEGMENT_FACTS
+from riskwatch.topics import CLOCK, SEGMENT_FACTS
 from streams.workflow import WorkerDesk
 
 log = logging.getLogger("riskwatch.worker")
@@ -224,7 +224,7 @@ class Processor:
         process (batches wait uncommitted, `/readyz` answers 503 with the
         message) instead of failing their records.
         """
-        from streams.topics import copartition_problem
+        from riskwatch.topics import copartition_problem
 
         try:
             driver = self.app.consumer._thread._consumer

@@ -78,7 +78,7 @@ def workflow_log_on_kafka(settings: Settings, key_index: KeyIndex | None = None)
     """The alerts and actions topics as the desk's log (created if the worker
     has not yet); `key_index` receives the idempotency key records read."""
     from riskwatch.alerts.kafkalog import KafkaWorkflowLog, WorkflowLogUnavailable
-    from streams.topics import ensure_topics  # kafka-python only: no faust
+    from riskwatch.topics import ensure_topics  # kafka-python only: no faust
 
     try:
         ensure_topics(settings.broker, settings.topic_prefix, settings.partitions)

@@ -62,7 +62,7 @@ def worker(partitions: int | None, tick_seconds: float | None, **flags: object) 
     """Run the Kafka stream processors (faust) until stopped."""
     from riskwatch.errors import RulesError
     from streams.app import WorkerOptions, create_app, run_worker
-    from streams.topics import copartition_problem, copartitioned_topics, ensure_topics, partition_counts
+    from riskwatch.topics import copartition_problem, copartitioned_topics, ensure_topics, partition_counts
 
     settings = _settings(partitions=partitions, tick_seconds=tick_seconds, **flags)
     partitions, tick_seconds = settings.partitions, settings.tick_seconds

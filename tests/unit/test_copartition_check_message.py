@@ -3,7 +3,7 @@ more partitions than the changelog is named with every count and the way out."""
 
 from __future__ import annotations
 
-from streams.topics import copartition_problem, copartitioned_topics
+from riskwatch.topics import copartition_problem, copartitioned_topics
 
 
 def test_equal_counts_and_topics_not_created_yet_are_no_problem():

@@ -1,4 +1,6 @@
-"""Create the worker's topics before faust subscribes.
+"""The deployment's Kafka topics: their names, and creating them before faust subscribes.
+
+kafka-python only (no faust), so the API and the CLI use it as the worker does.
 
 A consumer that subscribes to a topic that does not exist yet only notices
 it at its next metadata refresh (`metadata.max.age.ms`, five minutes by
