@@ -279,6 +279,34 @@ def _refuse_a_simulation_into_the_future(days: int, tolerance_seconds: float) ->
             f"to turn the check off)", param_hint="--days")
 
 
+def _fresh_store_for_a_simulation(settings) -> None:
+    """A simulation is a new business each time: a store an earlier run left
+    (it holds a service clock) is set aside, not fed again. Fed again, the
+    same alert ids would arrive behind the states already recorded and the
+    console would keep showing the earlier run. The earlier store is kept
+    beside it, renamed; `--input` runs keep theirs (re-feeding the same
+    events records nothing twice)."""
+    from riskwatch.alerts import StoreError, WorkflowStore
+
+    store_dir = Path(settings.store_dir)
+    if not store_dir.is_dir() or not any(store_dir.iterdir()):
+        return
+    try:
+        store = WorkflowStore(store_dir)
+        try:
+            clock = store.service_clock()
+        finally:
+            store.close()
+    except StoreError:
+        return  # opening the desk reports what is wrong with it
+    if clock is None:
+        return
+    kept = store_dir.with_name(f"{store_dir.name}.{time.strftime('%Y%m%dT%H%M%S')}")
+    store_dir.rename(kept)
+    click.echo(f"riskwatch run: {store_dir} holds an earlier run (service clock {clock:%Y-%m-%d}); this simulation "
+               f"starts in a fresh store, the earlier one is kept as {kept}", err=True)
+
+
 def _serve_console_beside(settings, host: str, port: int | None, customer_facts=None):
     """The console beside `run` (riskwatch.console.beside), its address and
     sign-in tokens printed on stderr; None, with the reason, when it cannot
@@ -371,6 +399,8 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
     from riskwatch.alerts import StoreError, open_desk
 
     am_sink = _alertmanager_sink(settings, metrics)
+    if input_path is None:
+        _fresh_store_for_a_simulation(settings)
     # The desk tracks acknowledgement, escalation and reviews; Alertmanager
     # gets the desk's view (escalated owner, snoozes), not the raw engine record.
     try:
@@ -440,7 +470,8 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
         else:
             view.status("stopped" if stopping["now"] else "input done")
         if not exit_when_done and not stopping["now"]:
-            still = f"input done; still serving http://{host}:{port}/metrics; Ctrl-C to stop"
+            still = (f"input done; still serving http://{host}:{port}/metrics"
+                     + (f" and the console at {console.url}" if console is not None else "") + "; Ctrl-C to stop")
             if view is not None:
                 view.status(still)
             else:
@@ -455,6 +486,8 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
             view.stop()
             click.echo("", err=True)
             _print_summary(service, err=True)
+        if stopping["now"]:
+            click.echo("riskwatch run: stopped (signal); what was recorded stays in the store", err=True)
     except OSError as error:
         _stop_run(metrics, server, service, f"{label}: cannot read further after line {number}: {error.strerror or error}",
                   EXIT_UNREADABLE, view)

@@ -98,3 +98,18 @@ def test_run_refuses_a_missing_input_file(riskwatch, tmp_path):
     done = riskwatch("run", "--input", tmp_path / "missing.jsonl", "--metrics-port", "0", "--exit-when-done")
     assert done.returncode != 0
     assert "missing.jsonl: cannot read" in done.stderr
+
+
+def test_a_second_simulation_starts_in_a_fresh_store_and_keeps_the_first(riskwatch, tmp_path):
+    store = tmp_path / "store"
+    args = ("run", "--days", "20", "--rate", "0", "--exit-when-done", "--quiet", "--no-console",
+            "--metrics-port", "0", "--store-dir", str(store))
+    first = riskwatch(*args, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "earlier run" not in first.stderr
+    second = riskwatch(*args, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert f"{store} holds an earlier run (service clock 2024-01-20)" in second.stderr
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("store.")]
+    assert len(kept) == 1 and (kept[0] / "workflow.sqlite3").exists()
+    assert store.is_dir() and any(store.iterdir())
