@@ -10,7 +10,15 @@ fi
 extras=""
 if [ "${1:-}" = "--test" ]; then extras="[test]"; fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+# pip's own output (build warnings included) goes to a log shown only when
+# the install fails: the first thing a newcomer reads should be riskwatch's.
+log=$(mktemp)
+if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}" >"$log" 2>&1; then
+  cat "$log" >&2
+  rm -f "$log"
+  exit 1
+fi
+rm -f "$log"
 # The console's browser libraries (htmx and its server-sent-events extension)
 # come from the npm registry at the versions package-lock.json pins; the
 # console serves them itself, so a browser fetches nothing from outside.

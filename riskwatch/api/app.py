@@ -43,7 +43,7 @@ from riskwatch.rules.loader import load_workflow_rules
 log = logging.getLogger(__name__)
 
 # Probes and scrapes carry no token (kubelet, Prometheus); they reveal no business data.
-PUBLIC_PATHS = frozenset({"/openapi.json", "/healthz", "/livez", "/readyz", "/metrics"})
+PUBLIC_PATHS = frozenset({"/openapi.json", "/healthz", "/livez", "/readyz", "/metrics", "/favicon.ico"})
 Tier = Literal["red", "orange", "yellow", "blue"]
 Status = Literal["open", "acknowledged", "in_progress", "snoozed", "resolved"]
 CustomerClass = Literal["A", "B", "C", "D"]
@@ -682,6 +682,10 @@ def create_app(
         app.add_route(path, probe, methods=["GET"], include_in_schema=False)
     app.add_route("/readyz", ready, methods=["GET"], include_in_schema=False)
     app.add_route("/metrics", scrape, methods=["GET"], include_in_schema=False)
+
+    async def no_icon(request: Request):
+        return Response(status_code=204)  # browsers ask on every page; no 401 in their consoles
+    app.add_route("/favicon.ico", no_icon, methods=["GET"], include_in_schema=False)
 
     @app.get("/v1/health", tags=["operations"], summary="Health of the API and its store")
     @roles("operator", "readonly")

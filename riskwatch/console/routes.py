@@ -28,9 +28,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 
 from riskwatch.alerts import ActionRefused, InvalidField
-from riskwatch.alerts.desk import describe_alert, describe_plan, describe_review
+from riskwatch.alerts.desk import FundExceeded, describe_alert, describe_plan, describe_review
 from riskwatch.console.i18n import parse as parse_instant_text
-from riskwatch.units import reading
+from riskwatch.units import reading, span
 from riskwatch.api.auth import DIRECTORS, OPERATORS, READERS, WORKERS, actor_name
 from riskwatch.console import words
 from riskwatch.console.i18n import LANGUAGE_COOKIE, LANGUAGES, Formatter, choose_language
@@ -50,6 +50,7 @@ TIER_RANK = {tier: rank for rank, tier in enumerate(TIERS)}
 NEEDS_A_PERSON = ("open", "acknowledged", "in_progress")
 STATUSES = ("open", "acknowledged", "in_progress", "snoozed", "resolved")
 PAGE_SIZE = 50
+REVIEWS_PAGE = 20
 # Live updates: how often the desk is looked at, and how long one stream
 # lasts before the browser reconnects (so a server stop never waits on it).
 LIVE_POLL_SECONDS = 1.0
@@ -128,12 +129,16 @@ PAGES: list[Callable[[FastAPI, PageKit], None]] = [_register_pages]
 
 
 class Refused(RiskwatchError):
-    """A form the console answers with a status and a message on the page."""
+    """A form the console answers with a status and a message on the page.
+    `kind` names a refusal the page explains in the reader's language
+    ("fund_exceeded", "plan_active"), with `facts` for its figures."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, kind: str | None = None, facts: dict | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.kind = kind
+        self.facts = facts or {}
 
 
 def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
@@ -151,7 +156,7 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
         STATUS_NAMES=words.STATUS_NAMES, ROLE_NAMES=words.ROLE_NAMES, STEP_NAMES=words.STEP_NAMES,
         PLAN_NAMES=words.PLAN_NAMES, REVIEW_NAMES=words.REVIEW_NAMES, ACTION_NAMES=words.ACTION_NAMES,
         seconds_between=_seconds_between, cell_of=_cell_key, cell_label=_cell_label,
-        threshold_text=_threshold_text, matrix_grids=_matrix_grids)
+        threshold_text=_threshold_text, matrix_grids=_matrix_grids, shown_params=_shown_params)
     sessions = backend.sessions
     missing_vendor = [name for name, path in VENDOR.items() if not path.exists()]
     if missing_vendor:
@@ -175,7 +180,7 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
             request=request, lang=lang, fmt=fmt, _=fmt.gettext, ngettext=fmt.ngettext, session=session,
             role=role, csrf=session.csrf if session else "", vendor_ready=not missing_vendor,
             can_work=role in WORKERS, can_direct=role in DIRECTORS, can_operate=role in OPERATORS,
-            path=request.url.path, query=str(request.url.query), **context)
+            path=request.url.path, query=str(request.url.query), status_code=status, **context)
         return HTMLResponse(body, status_code=status, headers={"Vary": "Cookie, Accept-Language"})
 
     def reader(request: Request) -> Session:
@@ -203,8 +208,11 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
         return session, fields
 
     def problem_page(request: Request, error: Refused) -> HTMLResponse:
+        # Back to the page the form was on (this site's own pages only).
+        referer = urlsplit(request.headers.get("referer") or "")
+        back = referer.path if referer.netloc == request.headers.get("host") and referer.path.startswith("/console") else None
         return render(request, "problem.html", status=error.status, session=session_of(request),
-                      message=error.message)
+                      message=error.message, kind=error.kind, facts=error.facts, back=back)
 
     class _SignIn(Exception):
         def __init__(self, target: str):
@@ -221,8 +229,11 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
     def desk_call(action: Callable[[], Any]) -> Any:
         try:
             return action()
+        except FundExceeded as error:
+            raise Refused(409, error.reason, kind="fund_exceeded", facts=dict(error.facts)) from None
         except ActionRefused as error:
-            raise Refused(404 if error.not_found else 409, error.reason) from None
+            kind = "plan_active" if "already active" in error.reason else None
+            raise Refused(404 if error.not_found else 409, error.reason, kind=kind) from None
         except InvalidField as error:
             raise Refused(422, f"{error.field}: {error.reason}") from None
 
@@ -381,10 +392,13 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
 
     @app.get("/console/inbox/rows", include_in_schema=False)
     async def inbox_rows(request: Request, page: int = 1):
+        # The live part of the inbox (count, service clock, rows, pages), swapped in on a change.
         session = reader(request)
         await sync()
-        data = inbox_page(session, inbox_filters(request), max(1, min(page, 10_000)))
-        return render(request, "_inbox_rows.html", session=session, **data)
+        filters = inbox_filters(request)
+        data = inbox_page(session, filters, max(1, min(page, 10_000)))
+        return render(request, "_inbox_live.html", session=session, filters=filters, **data,
+                      rows_url="/console/inbox/rows?" + urlencode({**filters, "page": max(1, page)}))
 
     # ------------------------------------------------------------ one alert
 
@@ -504,7 +518,15 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
 
         def read():
             now = backend.deadlines_clock()
-            plans = [describe_plan(p, now) for p in backend.desk.ledger.plans.values() if visible_linked(session, p)]
+            alerts = backend.desk.ledger.alerts
+            plans = []
+            for plan in backend.desk.ledger.plans.values():
+                if not visible_linked(session, plan):
+                    continue
+                record = (alerts.get(plan.get("alert_id") or "") or {}).get("alert") or {}
+                # What the plan answers, so a director knows it without opening the alert.
+                plans.append({**describe_plan(plan, now), "alert_title": record.get("title"),
+                              "subject_id": (record.get("subject") or {}).get("id")})
             return sorted(plans, key=lambda p: p["triggered_at"], reverse=True)
         plans = backend.consistent(read)
         return render(request, "plans.html", session=session, plans=plans, funds=_funds(plans))
@@ -525,13 +547,35 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
         session = reader(request)
         await sync()
 
+        show = request.query_params.get("show") or "to_do"
+        page = max(1, min(int(request.query_params.get("page") or 1) if (request.query_params.get("page") or "1").isdigit() else 1, 10_000))
+        wanted = {"to_do": ("open", "submitted"), "open": ("open",), "submitted": ("submitted",),
+                  "signed_off": ("signed_off",), "all": ("open", "submitted", "signed_off")}.get(show, ("open", "submitted"))
+
         def read():
             now = backend.deadlines_clock()
-            reviews = [describe_review(r, now) for r in backend.desk.ledger.reviews.values()
-                       if visible_linked(session, r)]
-            order = {"open": 0, "submitted": 1, "signed_off": 2}
-            return sorted(reviews, key=lambda r: (not r["overdue"], order.get(r["status"], 3), r.get("due_at") or ""))
-        return render(request, "reviews.html", session=session, reviews=backend.consistent(read))
+            alerts = backend.desk.ledger.alerts
+            reviews = []
+            for review in backend.desk.ledger.reviews.values():
+                if review["status"] not in wanted or not visible_linked(session, review):
+                    continue
+                item = alerts.get(review.get("alert_id") or "")
+                record = item["alert"] if item else {}
+                # What the incident was, so a reviewer knows it without opening the alert.
+                reviews.append({**describe_review(review, now), "title": record.get("title"),
+                                "subject_id": (record.get("subject") or {}).get("id"),
+                                "customer_id": record.get("customer_id") or (record.get("subject") or {}).get("customer_id"),
+                                "summary": record.get("summary")})
+            # A director's to-do is signing off submitted reviews; everyone else's is writing open ones.
+            first = "submitted" if session.role in DIRECTORS else "open"
+            reviews.sort(key=lambda r: (r["status"] != first, r["status"] == "signed_off", not r["overdue"],
+                                        r.get("due_at") or ""))
+            return reviews
+        reviews = backend.consistent(read)
+        pages = max(1, math.ceil(len(reviews) / REVIEWS_PAGE))
+        shown = reviews[(page - 1) * REVIEWS_PAGE:page * REVIEWS_PAGE]
+        return render(request, "reviews.html", session=session, reviews=shown, total=len(reviews), show=show,
+                      page=page, pages=pages, now=now_or_none())
 
     @app.post("/console/reviews/{review_id}", include_in_schema=False)
     async def review_submit(request: Request, review_id: str):
@@ -728,6 +772,27 @@ def _cell_key(record: dict) -> str:
 def _cell_label(value) -> str:
     tenth = _bucket(value)
     return "" if tenth is None else f"{tenth / GRID:.1f}–{(tenth + 1) / GRID:.1f}"
+
+
+# Indicator parameters the loader turned into seconds (rules/indicators.yaml writes "90d").
+_DURATION_PARAMS = frozenset({"base_window", "churn_after", "window", "min_elapsed"})
+
+
+def _shown_params(params: dict) -> list[tuple[str, str]]:
+    """An indicator's parameters as the rule file states them ("churn_after",
+    "90 days"), without the loader's derived ones (names starting with _)."""
+    shown = []
+    for key, value in params.items():
+        if key.startswith("_"):
+            continue
+        if key in _DURATION_PARAMS and isinstance(value, (int, float)):
+            text = span(value)
+        elif isinstance(value, (list, tuple)):
+            text = ", ".join(str(v) for v in value)
+        else:
+            text = str(value)
+        shown.append((key, text))
+    return shown
 
 
 def _threshold_text(indicator) -> str:

@@ -174,7 +174,14 @@ def test_a_director_triggers_the_price_war_plan_and_sees_the_fund_against_its_bu
     # The same plan again on the same alert: refused, and the page says why.
     again = director.post("/console/plans", alert_id=price_cut["alert_id"], plan="price_war_response",
                           reason="again", committed_amount="1000", annual_sales_budget="100000000")
-    assert again.status_code == 409 and "already active" in text_of(again.text)
+    assert again.status_code == 409 and "This plan is already active on the alert" in text_of(again.text)
+    over = director.http.post("/console/plans", data={
+        "csrf": director.csrf, "alert_id": price_cut["alert_id"], "plan": "price_war_response", "another": "1",
+        "reason": "more", "committed_amount": "4700000", "annual_sales_budget": "100000000"},
+        headers={"Origin": console, "Referer": f"{console}/console/alerts/{price_cut['alert_id']}"})
+    shown = text_of(over.text)
+    assert over.status_code == 409 and "The fund has ¥4,600,000.00 left of its ¥5,000,000.00 budget" in shown
+    assert f'href="/console/alerts/{price_cut["alert_id"]}"' in over.text  # back to the alert the form was on
     officer = person(console, "officer")
     assert officer.post("/console/plans", alert_id=price_cut["alert_id"], plan="price_war_response",
                         reason="not mine to do", committed_amount="1").status_code == 403
@@ -229,3 +236,29 @@ def test_a_change_recorded_elsewhere_reaches_an_open_console_live(console):
     assert "event: change" in received
     rows = officer.get("/console/inbox/rows").text
     assert f'data-alert-id="{alert_id}"' in rows and "Acknowledged" in text_of(rows)
+
+
+def test_a_review_is_found_by_its_incident_submitted_as_five_whys_and_signed_off(console):
+    review = next(r for r in api(console, "/v1/reviews") if r["status"] == "open")
+    alert = api(console, f"/v1/alerts/{review['alert_id']}")
+    officer = person(console, "officer", name="Ann Lee")
+    page = officer.get("/console/reviews")
+    card = page.text[page.text.index(f'data-review-id="{review["review_id"]}"'):]
+    card = card[:card.index("</article>")]
+    # The incident by its title and subject, not by an id.
+    assert alert["alert"]["title"] in text_of(card) and alert["alert"]["subject"]["id"] in text_of(card)
+    if review["overdue"]:
+        assert "overdue by" in text_of(card)
+    submitted = officer.post(f"/console/reviews/{review['review_id']}", why1="the customer's credit was not reviewed",
+                             why2="no owner for credit reviews", root_cause="credit reviews have no owner",
+                             corrective_actions="name an owner\ncredit review every quarter")
+    assert submitted.status_code == 303
+    assert "signoff" not in actions(officer.get("/console/reviews").text)  # an officer does not sign off
+    director = person(console, "director")
+    assert "signoff" in actions(director.get("/console/reviews").text)
+    assert director.post(f"/console/reviews/{review['review_id']}/signoff", note="agreed").status_code == 303
+    shown = api(console, f"/v1/reviews/{review['review_id']}")
+    assert shown["status"] == "signed_off" and shown["root_cause"] == "credit reviews have no owner"
+    assert shown["corrective_actions"] == ["name an owner", "credit review every quarter"]
+    assert f'data-review-id="{review["review_id"]}"' not in director.get("/console/reviews").text  # done: off the to-do list
+    assert f'data-review-id="{review["review_id"]}"' in director.get("/console/reviews?show=signed_off").text
