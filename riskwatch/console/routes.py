@@ -212,7 +212,7 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
         referer = urlsplit(request.headers.get("referer") or "")
         back = referer.path if referer.netloc == request.headers.get("host") and referer.path.startswith("/console") else None
         return render(request, "problem.html", status=error.status, session=session_of(request),
-                      message=error.message, kind=error.kind, facts=error.facts, back=back)
+                      message=error.message, kind=error.kind, facts=error.facts, back=back, lang_back=back)
 
     class _SignIn(Exception):
         def __init__(self, target: str):
@@ -507,8 +507,13 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
                 another=bool(fields.get("another")), budget_override=_text(fields.get("budget_override")))
         except (ValidationError, ValueError) as error:
             raise Refused(422, _validation_text(error)) from None
-        plan = await asyncio.to_thread(lambda: desk_call(lambda: backend.trigger_plan_as(
-            session.actor, session.role, body, session.regions)))
+        try:
+            plan = await asyncio.to_thread(lambda: desk_call(lambda: backend.trigger_plan_as(
+                session.actor, session.role, body, session.regions)))
+        except Refused as refusal:
+            if refusal.kind == "fund_exceeded":
+                refusal.facts["asked"] = body.committed_amount
+            raise
         return RedirectResponse(f"/console/plans#{plan['plan_id']}", status_code=303)
 
     @app.get("/console/plans", include_in_schema=False)
@@ -572,10 +577,15 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
                                         r.get("due_at") or ""))
             return reviews
         reviews = backend.consistent(read)
+        # The review just submitted or signed off comes first, with a word that it was recorded.
+        done_id = request.query_params.get("done")
+        done = next((r for r in reviews if r["review_id"] == done_id), None)
+        if done is not None:
+            reviews = [done] + [r for r in reviews if r is not done]
         pages = max(1, math.ceil(len(reviews) / REVIEWS_PAGE))
         shown = reviews[(page - 1) * REVIEWS_PAGE:page * REVIEWS_PAGE]
         return render(request, "reviews.html", session=session, reviews=shown, total=len(reviews), show=show,
-                      page=page, pages=pages, now=now_or_none())
+                      page=page, pages=pages, now=now_or_none(), done=done)
 
     @app.post("/console/reviews/{review_id}", include_in_schema=False)
     async def review_submit(request: Request, review_id: str):
@@ -588,7 +598,7 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
         data = {"whys": whys, "root_cause": root, "corrective_actions": actions[:50]}
         await act(
             session, "review_submitted", review_id=review_id, reason=root, data=data)
-        return RedirectResponse(f"/console/reviews#{review_id}", status_code=303)
+        return RedirectResponse(f"/console/reviews?show=submitted&done={review_id}#{review_id}", status_code=303)
 
     @app.post("/console/reviews/{review_id}/signoff", include_in_schema=False)
     async def review_signoff(request: Request, review_id: str):
@@ -596,7 +606,7 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
         await act(
             session, "review_signed_off", review_id=review_id,
             reason=_text(fields.get("note")))
-        return RedirectResponse(f"/console/reviews#{review_id}", status_code=303)
+        return RedirectResponse(f"/console/reviews?show=signed_off&done={review_id}#{review_id}", status_code=303)
 
     # ------------------------------------------------------------ heat map
 

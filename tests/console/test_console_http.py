@@ -181,6 +181,7 @@ def test_a_director_triggers_the_price_war_plan_and_sees_the_fund_against_its_bu
         headers={"Origin": console, "Referer": f"{console}/console/alerts/{price_cut['alert_id']}"})
     shown = text_of(over.text)
     assert over.status_code == 409 and "The fund has ¥4,600,000.00 left of its ¥5,000,000.00 budget" in shown
+    assert "You asked to commit ¥4,700,000.00." in shown and "budget_override" not in shown
     assert f'href="/console/alerts/{price_cut["alert_id"]}"' in over.text  # back to the alert the form was on
     officer = person(console, "officer")
     assert officer.post("/console/plans", alert_id=price_cut["alert_id"], plan="price_war_response",
@@ -253,10 +254,16 @@ def test_a_review_is_found_by_its_incident_submitted_as_five_whys_and_signed_off
                              why2="no owner for credit reviews", root_cause="credit reviews have no owner",
                              corrective_actions="name an owner\ncredit review every quarter")
     assert submitted.status_code == 303
+    landed = officer.get(submitted.headers["location"])
+    assert f"Review submitted: {alert['alert']['title']}" in text_of(landed.text)
+    assert landed.text.index(f'data-review-id="{review["review_id"]}"') < landed.text.index("</article>")  # first
     assert "signoff" not in actions(officer.get("/console/reviews").text)  # an officer does not sign off
     director = person(console, "director")
     assert "signoff" in actions(director.get("/console/reviews").text)
-    assert director.post(f"/console/reviews/{review['review_id']}/signoff", note="agreed").status_code == 303
+    signed = director.post(f"/console/reviews/{review['review_id']}/signoff", note="agreed")
+    assert signed.status_code == 303
+    landed = text_of(director.get(signed.headers["location"]).text)
+    assert "Signed off: " in landed and "agreed" in landed and "Ann Lee" in landed
     shown = api(console, f"/v1/reviews/{review['review_id']}")
     assert shown["status"] == "signed_off" and shown["root_cause"] == "credit reviews have no owner"
     assert shown["corrective_actions"] == ["name an owner", "credit review every quarter"]
