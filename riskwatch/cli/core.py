@@ -280,7 +280,7 @@ def _refuse_a_simulation_into_the_future(days: int, tolerance_seconds: float) ->
 
 
 def _fresh_store_for_a_simulation(settings) -> None:
-    """A simulation is a new business each time: a store an earlier run left
+    """A simulation starts its business over each time: a store an earlier run left
     (it holds a service clock) is set aside, not fed again. Fed again, the
     same alert ids would arrive behind the states already recorded and the
     console would keep showing the earlier run. The earlier store is kept
