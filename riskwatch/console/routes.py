@@ -381,24 +381,22 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
         found["now"] = now_or_none()
         return found
 
-    @app.get("/console/", include_in_schema=False)
-    async def inbox(request: Request, page: int = 1):
+    async def inbox_view(request: Request, page: int, template: str) -> HTMLResponse:
         session = reader(request)
         await sync()
         filters = inbox_filters(request)
         data = inbox_page(session, filters, max(1, min(page, 10_000)))
-        return render(request, "inbox.html", session=session, filters=filters, **data,
+        return render(request, template, session=session, filters=filters, **data,
                       rows_url="/console/inbox/rows?" + urlencode({**filters, "page": max(1, page)}))
+
+    @app.get("/console/", include_in_schema=False)
+    async def inbox(request: Request, page: int = 1):
+        return await inbox_view(request, page, "inbox.html")
 
     @app.get("/console/inbox/rows", include_in_schema=False)
     async def inbox_rows(request: Request, page: int = 1):
         # The live part of the inbox (count, service clock, rows, pages), swapped in on a change.
-        session = reader(request)
-        await sync()
-        filters = inbox_filters(request)
-        data = inbox_page(session, filters, max(1, min(page, 10_000)))
-        return render(request, "_inbox_live.html", session=session, filters=filters, **data,
-                      rows_url="/console/inbox/rows?" + urlencode({**filters, "page": max(1, page)}))
+        return await inbox_view(request, page, "_inbox_live.html")
 
     # ------------------------------------------------------------ one alert
 
