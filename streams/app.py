@@ -630,10 +630,16 @@ class Processor:
         faust handed to the agent has been processed.
         """
         consumer = self.app.consumer
+        # Every topic of the partition is looked at, even after one that is
+        # behind: each caught-up one gets its trailing markers acknowledged.
+        # Stopping at the first one behind (in an order the assignment does
+        # not fix) left another topic's last commit marker uncommitted.
+        caught_up = True
         for tp in tps:
             end = consumer.highwater(tp)
             if end is None:
-                return False
+                caught_up = False
+                continue
             stable = self._last_stable_offset(tp)
             if stable is not None and 0 <= stable < end:
                 end = stable
@@ -642,7 +648,8 @@ class Processor:
                 continue
             position = await consumer.position(tp)
             if position is None or position < end:
-                return False
+                caught_up = False
+                continue
             handed = consumer._read_offset.get(tp)
             if handed is None or done is None:
                 # Nothing processed since the assignment and the fetch position
@@ -653,10 +660,11 @@ class Processor:
             # on while it still holds some it fetched; only once nothing new
             # was handed on for a while is the rest of the gap offsets
             # without records (markers, aborted or compacted records).
-            if done is None or done < handed or not self._settled(tp, handed):
-                return False
+            if done < handed or not self._settled(tp, handed):
+                caught_up = False
+                continue
             self._skip_unread_offsets(tp, handed, done, position)
-        return True
+        return caught_up
 
     def _settled(self, tp: Any, handed: int) -> bool:
         seen = self._handed.get(tp)
