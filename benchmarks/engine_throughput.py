@@ -54,7 +54,7 @@ def engine_loop(lines: list[bytes], rules) -> tuple[float, int]:
         event = parse_event(line)
         if isinstance(event, Rejection):
             continue
-        changes += len(process(event))
+        changes += len(process(event).changes)
     return time.perf_counter() - started, changes
 
 

@@ -115,7 +115,7 @@ async def plain_loop(broker: str, prefix: str, group: str, idle_stop: float) -> 
                     event = parse_event(record.value)
                     if isinstance(event, Rejection):
                         continue
-                    for change in engine.process(event):
+                    for change in engine.process(event).changes:
                         key, value = alert_record(public_record(change))
                         await producer.send(alerts, key=key, value=value)
                     count += 1

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from riskwatch.engine import Engine, EventRejected
+from riskwatch.engine import Engine
 from riskwatch.gcpolicy import FreezeLongLived
 from riskwatch.metrics import AlertTally, RiskwatchMetrics
 from riskwatch.models import Rejection, future_rejection, parse_event
@@ -96,21 +96,19 @@ class EmbeddedService:
         if future is not None:
             self._reject(source, line, future)
             return []
-        duplicates_before = self.engine.stats["duplicate"]
-        late_before = self.engine.stats["late"]
-        try:
-            with self._engine_lock:
-                changes = self.engine.process(event)
-        except EventRejected as refused:
-            self._reject(source, line, refused.rejection)
+        with self._engine_lock:
+            outcome = self.engine.process(event)
+        if outcome.rejection is not None:
+            self._reject(source, line, outcome.rejection)
             return []
+        changes = outcome.changes
         self.summary.accepted += 1
         if self.metrics is not None:
             self.metrics.events_processed.labels(type=event.type).inc()
             self.metrics.evaluation_seconds.observe(time.perf_counter() - started)
-            if self.engine.stats["duplicate"] > duplicates_before:
+            if outcome.duplicate:
                 self.metrics.events_duplicate.inc()
-            if self.engine.stats["late"] > late_before:
+            if outcome.late:
                 self.metrics.events_late.inc()
             self._update_clock_gauges()
         self._publish(changes)

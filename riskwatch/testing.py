@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterable
 
-from riskwatch.engine import Engine, EventRejected
+from riskwatch.engine import Engine
 from riskwatch.models import Rejection, parse_event
 from riskwatch.rules.loader import RuleSet, load_rules
 from riskwatch.timeutil import parse_instant
@@ -202,10 +202,10 @@ class Scenario:
             if isinstance(parsed, Rejection):
                 self.rejections.append(parsed)
                 continue
-            try:
-                self.changes.extend(self.engine.process(parsed))
-            except EventRejected as refused:
-                self.rejections.append(refused.rejection)
+            outcome = self.engine.process(parsed)
+            if outcome.rejection is not None:
+                self.rejections.append(outcome.rejection)
+            self.changes.extend(outcome.changes)
         return self
 
     def advance_to(self, moment: Instant) -> "Scenario":

@@ -39,7 +39,7 @@ from aiohttp.web import Response
 from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from riskwatch.engine import Engine, EventRejected, SegmentEngine
+from riskwatch.engine import Engine, SegmentEngine
 from riskwatch.metrics import RiskwatchMetrics
 from riskwatch.models import Rejection, future_rejection, parse_event
 from riskwatch.rules import load_rules
@@ -421,17 +421,15 @@ class Processor:
             unit = touched.get(partition)
             if unit is None:
                 unit = touched[partition] = self._unit(partition)
-            stats = unit.engine.stats
-            before_duplicate, before_late = stats["duplicate"], stats["late"]
-            try:
-                changes.extend(unit.engine.process(parsed))
-            except EventRejected as refused:
+            outcome = unit.engine.process(parsed)
+            if outcome.rejection is not None:
                 # Refused before it changed anything, the shared clock included.
-                await self._dead_letter(message, refused.rejection)
+                await self._dead_letter(message, outcome.rejection)
                 continue
+            changes.extend(outcome.changes)
             clock.observe_event(parsed.occurred_at.timestamp())
-            duplicates += stats["duplicate"] - before_duplicate
-            late += stats["late"] - before_late
+            duplicates += outcome.duplicate
+            late += outcome.late
             if unit.facts:
                 facts.extend(unit.facts)
                 unit.facts.clear()

@@ -2,6 +2,6 @@
 
 from riskwatch.engine.aggregates import SegmentEngine
 from riskwatch.engine.alertbook import alert_id_for
-from riskwatch.engine.core import Engine, EventRejected
+from riskwatch.engine.core import Engine, Outcome
 
-__all__ = ["Engine", "EventRejected", "SegmentEngine", "alert_id_for"]
+__all__ = ["Engine", "Outcome", "SegmentEngine", "alert_id_for"]

@@ -188,8 +188,7 @@ class SegmentEngine:
         return changes
 
     def _previously_alerted(self, indicator_id: str, kind: str, subject_id: str) -> bool:
-        from riskwatch.engine.alertbook import ALERT_PREFIX, alert_id_for
-        return (ALERT_PREFIX + alert_id_for(indicator_id, kind, subject_id)) in self.state
+        return self.book.has_alert(indicator_id, kind, subject_id)
 
     def _churn(self, as_of: float) -> list[dict]:
         indicator = self.rules.indicators["customer_churn_rate"]
@@ -335,8 +334,7 @@ class SegmentEngine:
         return self._emit(findings, as_of)
 
     def _open(self, indicator_id: str, kind: str, subject_id: str) -> bool:
-        from riskwatch.engine.alertbook import ALERT_PREFIX, alert_id_for
-        record = self.state.get(ALERT_PREFIX + alert_id_for(indicator_id, kind, subject_id))
+        record = self.book.current(indicator_id, kind, subject_id)
         return record is not None and record["status"] == "open"
 
     def _segment_finding(self, indicator, subject_id, breached, observed, as_of, evidence, detail,

@@ -63,6 +63,16 @@ class AlertBook:
         self.rules = rules
         self.state = state
 
+    def has_alert(self, indicator_id: str, subject_kind: str, subject_id: str) -> bool:
+        """Whether an alert about this subject was ever raised (open or resolved):
+        a scheduled check must then keep measuring it, to resolve or reopen it."""
+        return (ALERT_PREFIX + alert_id_for(indicator_id, subject_kind, subject_id)) in self.state
+
+    def current(self, indicator_id: str, subject_kind: str, subject_id: str) -> dict | None:
+        """The latest change record of the alert about this subject (DOMAIN §5
+        shape plus the book's internal fields), or None if none was raised."""
+        return self.state.get(ALERT_PREFIX + alert_id_for(indicator_id, subject_kind, subject_id))
+
     def record(self, finding: Finding, now_ts: float) -> dict | None:
         """The change record for this finding, or None if nothing changed."""
         indicator = finding.indicator

@@ -15,7 +15,6 @@ from typing import Callable, MutableMapping
 
 from riskwatch import models
 from riskwatch.engine import exposure
-from riskwatch.errors import RiskwatchError
 from riskwatch.engine.aggregates import TICK, SegmentEngine
 from riskwatch.engine.alertbook import ALERT_PREFIX, AlertBook, Finding
 from riskwatch.engine.clock import Watermark
@@ -60,16 +59,32 @@ SEEN = "e:"
 UNCLASSIFIED = "unclassified"
 
 
-class EventRejected(RiskwatchError):
-    """A well-formed event the engine refuses: a currency the rules carry no
-    rate for, or an event id reused with different content (DOMAIN §3, §4).
+class Outcome:
+    """What one event did (`Engine.process`): `changes`, the alert change
+    records it caused (list of dicts, DOMAIN §5 plus internal fields);
+    `duplicate`, an event (or fact) seen before, which changed nothing of its
+    own; `late`, dated before the clock; `rejection`, the `models.Rejection`
+    that refused it (an unknown currency, an event id reused with different
+    content: DOMAIN §3, §4), None when it was applied.
 
-    `rejection` is the `models.Rejection` to report (replay report, dead-letter
-    topic); the event changed nothing, not even the clock."""
+    The shells count and report from this instead of diffing engine counters."""
 
-    def __init__(self, rejection: models.Rejection):
+    __slots__ = ("changes", "duplicate", "late", "rejection")
+
+    def __init__(self, changes: list[dict], duplicate: bool = False, late: bool = False,
+                 rejection: models.Rejection | None = None):
+        self.changes = changes
+        self.duplicate = duplicate
+        self.late = late
         self.rejection = rejection
-        super().__init__(rejection.reason)
+
+    @classmethod
+    def refused(cls, rejection: models.Rejection) -> "Outcome":
+        return cls([], rejection=rejection)
+
+    def __repr__(self) -> str:
+        return (f"Outcome(changes={len(self.changes)}, duplicate={self.duplicate}, late={self.late}, "
+                f"rejection={self.rejection!r})")
 
 
 def fingerprint(event: models.Event) -> int:
@@ -135,44 +150,51 @@ class Engine:
         now = self.clock.now
         return None if now is None else from_epoch(now)
 
-    def process(self, event: models.Event) -> list[dict]:
-        """Apply one event; returns every alert change it caused (including
-        deadlines its event time carried the clock past).
+    def process(self, event: models.Event) -> "Outcome":
+        """Apply one event; its `Outcome`: every alert change it caused
+        (including deadlines its event time carried the clock past), whether it
+        was a duplicate or late, or the rejection that refused it.
 
-        Raises EventRejected (before anything changes) for a currency without
-        a rate or an event id reused with different content."""
+        A refused event (a currency without a rate, an event id reused with
+        different content: DOMAIN §3, §4) changes nothing, not even the clock."""
         seen_key = SEEN + event.event_id
         content = fingerprint(event)
         seen = self.state.get(seen_key)
         if seen is not None and seen != content:
-            raise EventRejected(models.Rejection(
+            return Outcome.refused(models.Rejection(
                 "conflict", f"event_id {event.event_id!r} reused with different content; not applied"))
         if seen is None:
-            self._check_currencies(event)
+            rejection = self._currency_rejection(event)
+            if rejection is not None:
+                return Outcome.refused(rejection)
+        stats = self.stats
         ts = event.occurred_at.timestamp()
         now = self.clock.now
-        if now is not None and ts < now:
-            self.stats["late"] += 1
+        late = now is not None and ts < now
+        if late:
+            stats["late"] += 1
         self.clock.observe(ts)
         changes = self._advance()
         if seen is not None:
-            self.stats["duplicate"] += 1
-            return changes
+            stats["duplicate"] += 1
+            return Outcome(changes, True, late)
         self.state[seen_key] = content
+        duplicates_before = stats["duplicate"]
         changes.extend(self._handlers[event.type](event, ts))
-        self.stats[event.type] += 1
-        return changes
+        stats[event.type] += 1
+        return Outcome(changes, stats["duplicate"] > duplicates_before, late)
 
-    def _check_currencies(self, event: models.Event) -> None:
+    def _currency_rejection(self, event: models.Event) -> models.Rejection | None:
         # Every money field of an event is in its one `currency` field
         # (our_price included); a payment without one is in its invoice's.
         currency = getattr(event, "currency", None)
         if currency is not None and currency not in self._rates:
-            raise EventRejected(models.Rejection(
+            return models.Rejection(
                 "unknown_currency",
                 f"currency: no rate for {currency!r} in the rules (indicators.yaml currency_rates_to_cny); "
                 "an amount is never taken as CNY",
-            ))
+            )
+        return None
 
     def advance_to(self, instant: datetime | float) -> list[dict]:
         """Move the clock to an instant (idle advance, `--until`, a shared clock)."""
@@ -316,7 +338,7 @@ class Engine:
     def _record(self, finding: Finding | None, now: float | None) -> list[dict]:
         if finding is None:
             return []
-        exposure.attach_reference(self.state, self.rules, finding, now)
+        exposure.attach_reference(self.state, self.rules, finding, now, self.book)
         record = self.book.record(finding, now if now is not None else (finding.onset_ts or 0.0))
         return [record] if record is not None else []
 
@@ -657,7 +679,7 @@ class Engine:
             # A limit of 0 is a credit hold: any open receivable breaches it.
             ratio = receivable / limit if limit else (float("inf") if receivable > 0 else 0.0)
             breached = indicator.breached(ratio)
-            alerted = (ALERT_PREFIX + _alert_id("credit_limit_breach", "customer", customer_id)) in self.state
+            alerted = self.book.has_alert("credit_limit_breach", "customer", customer_id)
             if breached or alerted:
                 evidence = []
                 for invoice_id in customer.invoices:
@@ -714,7 +736,7 @@ class Engine:
                     recent_events.append(event_id)
                 elif ts > as_of - 2 * window:
                     prior += fen
-            alerted = (ALERT_PREFIX + _alert_id("key_account_decline", "customer", customer_id)) in self.state
+            alerted = self.book.has_alert("key_account_decline", "customer", customer_id)
             if prior <= 0:
                 continue
             decline = 1.0 - recent / prior
@@ -730,11 +752,6 @@ class Engine:
                 ), as_of))
         return changes
 
-
-
-def _alert_id(indicator: str, kind: str, subject_id: str) -> str:
-    from riskwatch.engine.alertbook import alert_id_for
-    return alert_id_for(indicator, kind, subject_id)
 
 
 def _as(kind, value):

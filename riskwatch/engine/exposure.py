@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from typing import MutableMapping
 
-from riskwatch.engine.alertbook import ALERT_PREFIX, Finding, alert_id_for
+from riskwatch.engine.alertbook import AlertBook, Finding
 from riskwatch.rules.loader import RuleSet
 
 PURCHASES = "x:"
@@ -130,7 +130,8 @@ def uses_customer_reference(rules: RuleSet, indicator_id: str) -> bool:
                for spec in (indicator.probability, indicator.impact, indicator.controllability))
 
 
-def attach_reference(state: MutableMapping[str, object], rules: RuleSet, finding: Finding, now: float | None) -> None:
+def attach_reference(state: MutableMapping[str, object], rules: RuleSet, finding: Finding, now: float | None,
+                     book: AlertBook) -> None:
     """Set a customer-level finding's `reference_cny`, when its rules ask for one.
 
     Measured as of the instant the condition began (an overdue invoice's
@@ -145,7 +146,7 @@ def attach_reference(state: MutableMapping[str, object], rules: RuleSet, finding
     customer_id = finding.subject.get("customer_id")
     if customer_id is None or finding.reference_cny is not None or not uses_customer_reference(rules, indicator.id):
         return
-    previous = state.get(ALERT_PREFIX + alert_id_for(indicator.id, finding.subject["kind"], finding.subject["id"]))
+    previous = book.current(indicator.id, finding.subject["kind"], finding.subject["id"])
     if previous is not None and previous["status"] == "open" and previous.get("impact_reference_cny") is not None:
         finding.reference_cny = previous["impact_reference_cny"]
         return
