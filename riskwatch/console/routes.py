@@ -35,6 +35,7 @@ from riskwatch.api.auth import DIRECTORS, OPERATORS, READERS, WORKERS, actor_nam
 from riskwatch.console import words
 from riskwatch.console.i18n import LANGUAGE_COOKIE, LANGUAGES, Formatter, choose_language
 from riskwatch.console.sessions import SESSION_COOKIE, Session, Sessions
+from riskwatch.engine.indicators import spec_of
 from riskwatch.errors import RiskwatchError
 
 log = logging.getLogger(__name__)
@@ -782,18 +783,14 @@ def _cell_label(value) -> str:
     return "" if tenth is None else f"{tenth / GRID:.1f}–{(tenth + 1) / GRID:.1f}"
 
 
-# Indicator parameters the loader turned into seconds (rules/indicators.yaml writes "90d").
-_DURATION_PARAMS = frozenset({"base_window", "churn_after", "window", "min_elapsed"})
-
-
-def _shown_params(params: dict) -> list[tuple[str, str]]:
+def _shown_params(indicator_id: str, params: dict) -> list[tuple[str, str]]:
     """An indicator's parameters as the rule file states them ("churn_after",
     "90 days"), without the loader's derived ones (names starting with _)."""
     shown = []
     for key, value in params.items():
         if key.startswith("_"):
             continue
-        if key in _DURATION_PARAMS and isinstance(value, (int, float)):
+        if key in spec_of(indicator_id).duration_params and isinstance(value, (int, float)):
             text = span(value)
         elif isinstance(value, (list, tuple)):
             text = ", ".join(str(v) for v in value)

@@ -73,6 +73,11 @@ class AlertBook:
         shape plus the book's internal fields), or None if none was raised."""
         return self.state.get(ALERT_PREFIX + alert_id_for(indicator_id, subject_kind, subject_id))
 
+    def is_open(self, indicator_id: str, subject_kind: str, subject_id: str) -> bool:
+        """Whether the alert about this subject is open now."""
+        record = self.current(indicator_id, subject_kind, subject_id)
+        return record is not None and record["status"] == "open"
+
     def record(self, finding: Finding, now_ts: float) -> dict | None:
         """The change record for this finding, or None if nothing changed."""
         indicator = finding.indicator

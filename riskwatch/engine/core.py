@@ -15,11 +15,10 @@ from typing import Callable, MutableMapping
 
 from riskwatch import models
 from riskwatch.engine import exposure
-from riskwatch.engine.aggregates import TICK, SegmentEngine
+from riskwatch.engine.aggregates import SegmentEngine
 from riskwatch.engine.alertbook import ALERT_PREFIX, AlertBook, Finding
 from riskwatch.engine.clock import Watermark
 from riskwatch.engine.deadlines import DeadlineIndex
-from riskwatch.units import span
 from riskwatch.engine.entities import (
     DAY,
     EMPTY,
@@ -30,22 +29,19 @@ from riskwatch.engine.entities import (
     Observation,
     PriceHistory,
     Shipment,
-    balance_as_of,
-    decided,
     doc_micro,
     exact_rates,
     fen_of,
     intern,
-    invoice_finding,
     micro_units,
     minor_units,
     newer_revision,
     open_micro,
     payments_in_fen,
-    price_finding,
-    shipment_finding,
-    walk_prices,
 )
+from riskwatch.engine.indicators.base import Context, create, takes_segment_facts
+from riskwatch.engine.indicators.competitor_price_cut import decided
+from riskwatch.engine.indicators.scheduler import Scheduler
 from riskwatch.rules.loader import RuleSet
 
 SHIPMENT, INVOICE, PRICE, CUSTOMER = "s:", "i:", "p:", "c:"
@@ -57,6 +53,11 @@ ORDER = "o:"
 # same id with other content is a conflict (DOMAIN §4).
 SEEN = "e:"
 UNCLASSIFIED = "unclassified"
+# Evaluated by the engine's own fact handlers; any other indicator is fed the
+# events its spec consumes (docs/indicators.md).
+_BUILT_IN_ENTITY_INDICATORS = frozenset({
+    "delivery_delay", "payment_overdue", "competitor_price_cut", "credit_limit_breach", "key_account_decline"})
+
 
 
 class Outcome:
@@ -111,22 +112,34 @@ class Engine:
         self.deadlines = DeadlineIndex()
         self.stats: Counter[str] = Counter()
         self._rates = exact_rates(rules.currency_rates_exact)
-        # customer -> invoices changed since its last credit check, and
-        # customer -> (as of, receivables then, invoices kept): the check adds
-        # the changes instead of summing every open invoice every hour.
-        self._credit_dirty: dict[str, set[str]] = {}
-        self._credit_base: dict[str, tuple[float, int, int]] = {}
-        self._key_accounts: set[str] = set()
         self._open_delays: dict[str, set[str]] = {}
-        self._key_classes = set(rules.indicators["key_account_decline"].params["classes"])
         self._order_window = 2 * rules.indicators["key_account_decline"].params["window"] + DAY
+        context = Context(rules, self.state, self.book, schedule=self.deadlines.schedule,
+                          lateness=self.clock.lateness, facts=self)
+        # The indicators over this engine's facts; the group ones are the segment engine's.
+        self.indicators = create(rules, context, only=lambda spec: not takes_segment_facts(spec))
+        self._delivery = self.indicators["delivery_delay"]
+        self._overdue = self.indicators["payment_overdue"]
+        self._price_cut = self.indicators["competitor_price_cut"]
+        self._credit = self.indicators["credit_limit_breach"]
+        self._key_account = self.indicators["key_account_decline"]
+        # Indicators beyond the built-in ones, by the event types they consume
+        # (docs/indicators.md), and by the prefix of the deadlines they set.
+        self._on_event: dict[str, list] = {}
+        self._deadline_owners: dict[str, object] = {}
+        for indicator in self.indicators.values():
+            if indicator.id in _BUILT_IN_ENTITY_INDICATORS:
+                continue
+            for event_type in indicator.spec.consumes:
+                self._on_event.setdefault(event_type, []).append(indicator)
+            self._deadline_owners[indicator.id + ":"] = indicator
+        self.scheduler = Scheduler(self.state, self.indicators.values(), self._record_all)
         if segment_sink is None:
             self.segments: SegmentEngine | None = SegmentEngine(rules, self.state, clock=self.clock)
             self._send_fact = self.segments.apply
         else:
             self.segments = None
             self._send_fact = segment_sink
-        self._next_tick = float("-inf")
         self._handlers = {
             "order.placed": self._order_placed,
             "order.cancelled": self._order_cancelled,
@@ -181,6 +194,10 @@ class Engine:
         self.state[seen_key] = content
         duplicates_before = stats["duplicate"]
         changes.extend(self._handlers[event.type](event, ts))
+        consumers = self._on_event.get(event.type)
+        if consumers:
+            for indicator in consumers:
+                changes.extend(self._record_all(indicator.on_event(event, ts, self.clock.now), self.clock.now))
         stats[event.type] += 1
         return Outcome(changes, stats["duplicate"] > duplicates_before, late)
 
@@ -210,9 +227,9 @@ class Engine:
     def rebuild_deadlines(self) -> None:
         """Re-derive deadlines and indexes from state recovered elsewhere."""
         self.deadlines.clear()
-        self._credit_dirty.clear()
-        self._credit_base.clear()
-        self._key_accounts.clear()
+        for indicator in self.indicators.values():
+            indicator.rebuild()
+        self.scheduler.reset()
         # Every shipment is evaluated again at the next clock move, which
         # rebuilds the open delays by order too.
         self._open_delays.clear()
@@ -220,10 +237,10 @@ class Engine:
             if key.startswith(SHIPMENT) or key.startswith(INVOICE) or key.startswith(PRICE):
                 self.deadlines.schedule(float("-inf"), key)
             elif key.startswith(CUSTOMER):
-                if value.invoices if isinstance(value, Customer) else value[7]:
-                    self._credit_dirty.setdefault(key[2:], set())
-                if (value[0] if not isinstance(value, Customer) else value.customer_class) in self._key_classes:
-                    self._key_accounts.add(key[2:])
+                customer = _as(Customer, value)
+                if customer.invoices:
+                    self._credit.watch(key[2:])
+                self._key_account.customer_changed(key[2:], customer.customer_class)
         if self.segments is not None:
             self.segments.rebuild()
 
@@ -303,25 +320,10 @@ class Engine:
         if next_deadline is not None and next_deadline < now:
             for key in self.deadlines.due(now):
                 changes.extend(self._reevaluate(key, now))
-        if now > self._next_tick:
-            changes.extend(self._customer_ticks(now))
-            if self.segments is not None:
-                changes.extend(self.segments.advance_to())
-            self._next_tick = self._earliest_tick()
+        changes.extend(self.scheduler.run(now))
+        if self.segments is not None:
+            changes.extend(self.segments.advance_to())
         return changes
-
-    def _earliest_tick(self) -> float:
-        """The next scheduled evaluation instant of any group indicator."""
-        earliest = float("inf")
-        for indicator in self.rules.indicators.values():
-            every = indicator.evaluate_every
-            if not every or not indicator.enabled:
-                continue
-            last = self.state.get(TICK + indicator.id)
-            if last is None:
-                return float("-inf")
-            earliest = min(earliest, last + every)
-        return earliest
 
     def _reevaluate(self, key: str, now: float) -> list[dict]:
         if key.startswith(SHIPMENT):
@@ -333,6 +335,9 @@ class Engine:
         if key.startswith(PRICE):
             rec = self.state.get(key)
             return self._evaluate_price(key, rec, now) if rec is not None else []
+        owner = self._deadline_owners.get(key[:key.find(":") + 1])
+        if owner is not None:
+            return self._record_all(owner.on_deadline(key, now), now)
         return []
 
     def _record(self, finding: Finding | None, now: float | None) -> list[dict]:
@@ -341,6 +346,31 @@ class Engine:
         exposure.attach_reference(self.state, self.rules, finding, now, self.book)
         record = self.book.record(finding, now if now is not None else (finding.onset_ts or 0.0))
         return [record] if record is not None else []
+
+    def _record_all(self, findings, now: float | None) -> list[dict]:
+        changes: list[dict] = []
+        for finding in findings:
+            changes.extend(self._record(finding, now))
+        return changes
+
+    # --- facts, for the indicators (Context.facts) ------------------------------------
+
+    @property
+    def rates(self):
+        """The rules' exact rates to CNY (ISO 4217 code -> Fraction)."""
+        return self._rates
+
+    def customer(self, customer_id: str) -> Customer:
+        """What is known of a customer (an empty record for one never seen)."""
+        return self._customer(customer_id)
+
+    def invoice(self, invoice_id: str) -> Invoice | None:
+        raw = self.state.get(INVOICE + invoice_id)
+        return None if raw is None else _as(Invoice, raw)
+
+    def follow_invoices(self, customer_id: str, customer: Customer, invoice_ids: tuple) -> None:
+        """Keep only these invoices on the customer's list of receivables to follow."""
+        self.state[CUSTOMER + customer_id] = tuple(customer._replace(invoices=invoice_ids))
 
     # --- customers ---------------------------------------------------------------
 
@@ -446,14 +476,11 @@ class Engine:
         )
         self.state[CUSTOMER + customer_id] = tuple(updated)
         self._after_customer_change(customer_id, customer, updated)
-        self._credit_dirty.setdefault(customer_id, set())
+        self._credit.customer_changed(customer_id)
         return []
 
     def _after_customer_change(self, customer_id: str, before: Customer, after: Customer) -> None:
-        if after.customer_class in self._key_classes:
-            self._key_accounts.add(customer_id)
-        else:
-            self._key_accounts.discard(customer_id)
+        self._key_account.customer_changed(customer_id, after.customer_class)
         if before.customer_class != after.customer_class:
             old, new = self._segment_of(before), self._segment_of(after)
             if before.orders:
@@ -509,9 +536,8 @@ class Engine:
                     rec = rec._replace(order_fen=order[1])
                     self.state[key] = tuple(rec)
                     break
-        finding, deadline = shipment_finding(
-            key[2:], rec, self.rules.indicators["delivery_delay"], now,
-            customer.customer_class, customer.region, amount, self._cancellation(rec.order_id),
+        finding, deadline = self._delivery.assess(
+            key[2:], rec, now, customer.customer_class, customer.region, amount, self._cancellation(rec.order_id),
         )
         if deadline is not None:
             self.deadlines.schedule(deadline, key)
@@ -559,7 +585,7 @@ class Engine:
         if event.invoice_id not in customer.invoices:
             customer = customer._replace(invoices=customer.invoices + (event.invoice_id,))
             self.state[CUSTOMER + customer_id] = tuple(customer)
-        self._credit_dirty.setdefault(customer_id, set()).add(event.invoice_id)
+        self._credit.invoice_changed(customer_id, event.invoice_id)
         self._send_receivable(event.invoice_id, rec, customer)
         return self._evaluate_invoice(key, rec, self.clock.now)
 
@@ -575,9 +601,8 @@ class Engine:
     def _evaluate_invoice(self, key: str, rec, now: float | None) -> list[dict]:
         rec = _as(Invoice, rec)
         customer = self._customer(rec.customer_id)
-        finding, deadline = invoice_finding(
-            key[2:], rec, self.rules.indicators["payment_overdue"], now, customer.customer_class, customer.region,
-            self._rates,
+        finding, deadline = self._overdue.assess(
+            key[2:], rec, now, customer.customer_class, customer.region, self._rates,
         )
         if deadline is not None:
             self.deadlines.schedule(deadline, key)
@@ -608,150 +633,21 @@ class Engine:
 
     def _evaluate_price(self, key: str, raw, now: float | None) -> list[dict]:
         history = _as(PriceHistory, raw)
-        indicator = self.rules.indicators["competitor_price_cut"]
-        keep = indicator.params["keep_observations"]
+        keep = self._price_cut.indicator.params["keep_observations"]
         observations = history.observations
         if len(observations) > keep:
             # Only decided observations fold into the carry: one still waiting
             # for the watermark may yet be preceded by a late one.
             prune = min(len(observations) - keep, len(decided(observations, now)))
             if prune > 0:
-                carry = walk_prices(history.carry, observations[:prune], indicator.threshold,
-                                    indicator.params.get("reference") == "our_price")
+                carry = self._price_cut.fold(history.carry, observations[:prune])
                 history = PriceHistory(carry, observations[prune:])
                 self.state[key] = history
         competitor, sku = key[len(PRICE):].split("\x1f", 1)
-        finding, deadline = price_finding(competitor, sku, history, indicator, now)
+        finding, deadline = self._price_cut.assess(competitor, sku, history, now)
         if deadline is not None:
             self.deadlines.schedule(deadline, key)
         return self._record(finding, now)
-
-    # --- customer-level schedules ------------------------------------------------------------
-
-    def _customer_ticks(self, now: float) -> list[dict]:
-        changes: list[dict] = []
-        for indicator_id, evaluate in (("credit_limit_breach", self._credit_tick),
-                                       ("key_account_decline", self._key_account_tick)):
-            indicator = self.rules.indicators[indicator_id]
-            every = indicator.evaluate_every
-            if not indicator.enabled or not every:
-                continue
-            last = self.state.get(TICK + indicator_id)
-            if last is None:
-                last = (now // every) * every - every
-            tick = last + every
-            if not tick < now:
-                continue
-            while tick < now:
-                changes.extend(evaluate(tick))
-                last = tick
-                tick += every
-            self.state[TICK + indicator_id] = last
-        return changes
-
-    def _credit_tick(self, as_of: float) -> list[dict]:
-        indicator = self.rules.indicators["credit_limit_breach"]
-        changes: list[dict] = []
-        still_dirty: dict[str, set[str]] = {}
-        for customer_id in sorted(self._credit_dirty):
-            changed = self._credit_dirty[customer_id]
-            customer = self._customer(customer_id)
-            base = self._credit_base.get(customer_id)
-            pending: set[str] = set()
-            if base is None or len(customer.invoices) > 2 * base[2] + 16:
-                receivable, kept = self._receivables_in_full(customer_id, customer, as_of, pending)
-            else:
-                receivable, kept = base[1], base[2]
-                for invoice_id in changed:
-                    raw = self.state.get(INVOICE + invoice_id)
-                    if raw is None:
-                        continue
-                    rec = _as(Invoice, raw)
-                    receivable += balance_as_of(rec, as_of, self._rates) - balance_as_of(rec, base[0], self._rates)
-                    if _facts_after(rec, as_of):
-                        pending.add(invoice_id)
-            self._credit_base[customer_id] = (as_of, receivable, kept)
-            if pending:
-                still_dirty[customer_id] = pending
-            limit = customer.credit_limit
-            if limit is None:
-                continue    # no limit known: nothing to check (DOMAIN §3 "Credit limit")
-            # A limit of 0 is a credit hold: any open receivable breaches it.
-            ratio = receivable / limit if limit else (float("inf") if receivable > 0 else 0.0)
-            breached = indicator.breached(ratio)
-            alerted = self.book.has_alert("credit_limit_breach", "customer", customer_id)
-            if breached or alerted:
-                evidence = []
-                for invoice_id in customer.invoices:
-                    raw = self.state.get(INVOICE + invoice_id)
-                    if raw is not None and balance_as_of(_as(Invoice, raw), as_of, self._rates) > 0:
-                        evidence.append(raw[6][0])
-                        if len(evidence) == 20:
-                            break
-                changes.extend(self._record(Finding(
-                    indicator, {"kind": "customer", "id": customer_id, "customer_id": customer_id},
-                    open=breached, observed=ratio, onset_ts=None, resolved_ts=None if breached else as_of,
-                    amount_cny=max(0, receivable - limit) / 100, customer_class=customer.customer_class,
-                    region=customer.region, evidence=tuple(evidence) + customer.evidence,
-                    detail=(f"customer {customer_id}: receivables {receivable / 100:,.2f} CNY against a limit of {limit / 100:,.2f} CNY;"
-                            if limit else f"customer {customer_id} on credit hold (limit 0): receivables {receivable / 100:,.2f} CNY open;"),
-                    resolution=None if breached else "receivables back under the limit",
-                ), as_of))
-        self._credit_dirty = still_dirty
-        return changes
-
-    def _receivables_in_full(self, customer_id: str, customer: Customer, as_of: float, pending: set[str]) -> tuple[int, int]:
-        """Sum every invoice of a customer as of an instant, and forget the settled ones."""
-        receivable = 0
-        keep: list[str] = []
-        for invoice_id in customer.invoices:
-            raw = self.state.get(INVOICE + invoice_id)
-            if raw is None:
-                continue
-            rec = _as(Invoice, raw)
-            balance = balance_as_of(rec, as_of, self._rates)
-            receivable += balance
-            later = _facts_after(rec, as_of)
-            if later:
-                pending.add(invoice_id)
-            if balance > 0 or later or rec.amount is None:
-                keep.append(invoice_id)
-        if tuple(keep) != customer.invoices:
-            self.state[CUSTOMER + customer_id] = tuple(customer._replace(invoices=tuple(keep)))
-        return receivable, len(keep)
-
-    def _key_account_tick(self, as_of: float) -> list[dict]:
-        indicator = self.rules.indicators["key_account_decline"]
-        window = indicator.params["window"]
-        changes: list[dict] = []
-        for customer_id in sorted(self._key_accounts):
-            customer = self._customer(customer_id)
-            recent = prior = 0
-            recent_events: list[str] = []
-            for ts, fen, _, _, event_id, cancelled_ts in customer.orders:
-                if ts > as_of or (cancelled_ts is not None and cancelled_ts <= as_of):
-                    continue
-                if ts > as_of - window:
-                    recent += fen
-                    recent_events.append(event_id)
-                elif ts > as_of - 2 * window:
-                    prior += fen
-            alerted = self.book.has_alert("key_account_decline", "customer", customer_id)
-            if prior <= 0:
-                continue
-            decline = 1.0 - recent / prior
-            breached = indicator.breached(decline)
-            if breached or alerted:
-                changes.extend(self._record(Finding(
-                    indicator, {"kind": "customer", "id": customer_id, "customer_id": customer_id},
-                    open=breached, observed=max(decline, 0.0), onset_ts=None, resolved_ts=None if breached else as_of,
-                    amount_cny=max(0, prior - recent) / 100, customer_class=customer.customer_class,
-                    region=customer.region, evidence=tuple(recent_events[-20:]),
-                    detail=f"key account {customer_id}: {recent / 100:,.0f} CNY ordered in {span(window)} against {prior / 100:,.0f} CNY before; decline",
-                    resolution=None if breached else "orders recovered",
-                ), as_of))
-        return changes
-
 
 
 def _as(kind, value):
@@ -759,8 +655,3 @@ def _as(kind, value):
     atoms, not a named tuple: millions of entities would lengthen every full
     collection); the code reads them through the named tuple."""
     return value if type(value) is kind else kind(*value)
-
-
-def _facts_after(rec: Invoice, instant: float) -> bool:
-    return ((rec.issued_ts or 0) > instant or (rec.written_off_ts or 0) > instant
-            or any(p[1] > instant for p in rec.payments))

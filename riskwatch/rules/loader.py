@@ -25,9 +25,6 @@ from riskwatch.rules.matrix import Matrix, compile_matrix
 from riskwatch.rules.schema import (
     CURRENCY_RATES_FIELD,
     INDICATOR_IDS,
-    REFERENCES_OF_INDICATOR,
-    SUBJECT_OF_INDICATOR,
-    UNIT_OF_INDICATOR,
     Indicator,
     IndicatorsFile,
     MatrixFile,
@@ -46,24 +43,6 @@ from riskwatch.timeutil import parse_duration
 RESPONSE_FILES = ("escalation.yaml", "contingency_plans.yaml")
 REQUIRED_FILES = ("indicators.yaml", "matrix.yaml", "playbooks.yaml") + RESPONSE_FILES
 OPTIONAL_FILES = ("targets.yaml",)
-
-# Parameters each indicator understands, with defaults; anything else is a typo.
-PARAM_DEFAULTS: dict[str, dict[str, Any]] = {
-    "customer_churn_rate": {"base_window": "365d", "churn_after": "90d", "min_base": 10},
-    "delivery_delay": {},
-    "payment_overdue": {},
-    "competitor_price_cut": {"reference": "previous_observation", "keep_observations": 16},
-    "key_account_decline": {"classes": ["A"], "window": "90d"},
-    "credit_limit_breach": {},
-    "collection_rate": {"window": "30d", "min_invoices": 5},
-    "sales_target_lag": {"min_elapsed": "7d"},
-}
-_DURATION_PARAMS = {"base_window", "churn_after", "window", "min_elapsed"}
-_DEFAULT_EVALUATE_EVERY = {
-    "customer_churn_rate": "1d", "key_account_decline": "1d", "credit_limit_breach": "1h",
-    "collection_rate": "1d", "sales_target_lag": "1d",
-}
-
 
 @dataclass(frozen=True)
 class CompiledIndicator:
@@ -185,27 +164,32 @@ def _compile_indicator(
 ) -> CompiledIndicator | None:
     path = f"indicators.yaml: indicators.{indicator_id}"
     ok = True
-    if indicator_id not in INDICATOR_IDS:
-        problems.append(f"{path}: unknown indicator (known: {', '.join(INDICATOR_IDS)})")
+    # Imported here: the indicator modules import this module's types.
+    from riskwatch.engine.indicators.base import UnknownIndicator, registered, spec_of
+    try:
+        spec = spec_of(indicator_id)
+    except UnknownIndicator:
+        known = list(INDICATOR_IDS) + [other for other in registered() if other not in INDICATOR_IDS]
+        problems.append(f"{path}: unknown indicator (known: {', '.join(known)})")
         return None
-    if indicator.subject != SUBJECT_OF_INDICATOR[indicator_id]:
-        problems.append(f"{path}.subject: must be {SUBJECT_OF_INDICATOR[indicator_id]!r} for this indicator")
+    if indicator.subject != spec.subject:
+        problems.append(f"{path}.subject: must be {spec.subject!r} for this indicator")
         ok = False
-    if indicator.threshold.unit != UNIT_OF_INDICATOR[indicator_id]:
-        problems.append(f"{path}.threshold.unit: must be {UNIT_OF_INDICATOR[indicator_id]!r} for this indicator")
+    if indicator.threshold.unit != spec.unit:
+        problems.append(f"{path}.threshold.unit: must be {spec.unit!r} for this indicator")
         ok = False
     if playbook_ids is not None and indicator.playbook not in playbook_ids:
         problems.append(f"{path}.playbook: unknown playbook {indicator.playbook!r} (defined: {', '.join(sorted(playbook_ids))})")
         ok = False
-    params = dict(PARAM_DEFAULTS[indicator_id])
+    params = dict(spec.params)
     for name, value in indicator.params.items():
-        if name not in PARAM_DEFAULTS[indicator_id]:
+        if name not in spec.params:
             problems.append(f"{path}.params.{name}: unknown key")
             ok = False
             continue
         params[name] = value
     for name in list(params):
-        if name in _DURATION_PARAMS:
+        if name in spec.duration_params:
             try:
                 params[name] = parse_duration(params[name])  # type: ignore[arg-type]
             except ValueError as error:
@@ -237,11 +221,11 @@ def _compile_indicator(
                     f"{path}.{score_name}.by_observed[{index}]: use '{indicator.threshold.direction}' like the threshold"
                 )
                 ok = False
-        if score.reference is not None and score.reference not in REFERENCES_OF_INDICATOR[indicator_id]:
-            offered = ", ".join(REFERENCES_OF_INDICATOR[indicator_id]) or "none"
+        if score.reference is not None and score.reference not in spec.references:
+            offered = ", ".join(spec.references) or "none"
             problems.append(f"{path}.{score_name}.reference: {score.reference!r} is not known to this indicator (it offers: {offered})")
             ok = False
-    every = indicator.evaluate_every or _DEFAULT_EVALUATE_EVERY.get(indicator_id)
+    every = indicator.evaluate_every or spec.evaluate_every
     if not ok:
         return None
     # Absence indicators re-evaluate where a score step changes the tier.

@@ -14,6 +14,8 @@ from riskwatch.timeutil import parse_duration
 TIER_ORDER = ("red", "orange", "yellow", "blue")  # most severe first
 TIER_RANK = {tier: len(TIER_ORDER) - 1 - index for index, tier in enumerate(TIER_ORDER)}  # blue 0 ... red 3
 CLASSES = ("A", "B", "C", "D", "unknown")
+# The eight indicators every rule set must configure (an entry may switch one
+# off); their modules are riskwatch/engine/indicators/<id>.py.
 INDICATOR_IDS = (
     "customer_churn_rate",
     "delivery_delay",
@@ -24,42 +26,12 @@ INDICATOR_IDS = (
     "collection_rate",
     "sales_target_lag",
 )
-SUBJECT_OF_INDICATOR = {
-    "customer_churn_rate": "segment",
-    "delivery_delay": "shipment",
-    "payment_overdue": "invoice",
-    "competitor_price_cut": "price",
-    "key_account_decline": "customer",
-    "credit_limit_breach": "customer",
-    "collection_rate": "segment",
-    "sales_target_lag": "target",
-}
-# The unit the observed value is expressed in, fixed by what the indicator measures.
-UNIT_OF_INDICATOR = {
-    "customer_churn_rate": "ratio",
-    "delivery_delay": "hours",
-    "payment_overdue": "days",
-    "competitor_price_cut": "ratio",
-    "key_account_decline": "ratio",
-    "credit_limit_breach": "ratio",
-    "collection_rate": "ratio",
-    "sales_target_lag": "ratio",
-}
 _UNIT_SECONDS = {"hours": 3600.0, "days": 86400.0}
-# The business references an impact share may be measured against, and the
-# indicators whose findings carry each one (the engine computes them; see
-# riskwatch/engine/exposure.py and riskwatch/engine/aggregates.py).
-REFERENCES_OF_INDICATOR = {
-    "customer_churn_rate": ("segment_trailing_12m_purchases",),
-    "delivery_delay": ("customer_trailing_12m_purchases",),
-    "payment_overdue": ("customer_trailing_12m_purchases",),
-    "competitor_price_cut": (),
-    "key_account_decline": ("customer_trailing_12m_purchases",),
-    "credit_limit_breach": ("customer_trailing_12m_purchases",),
-    "collection_rate": ("segment_amount_due",),
-    "sales_target_lag": ("target_to_date",),
-}
-REFERENCES = tuple(sorted({name for names in REFERENCES_OF_INDICATOR.values() for name in names}))
+# The business references an impact share may be measured against; each
+# indicator's spec says which of them its findings carry
+# (riskwatch/engine/indicators/, riskwatch/engine/exposure.py).
+REFERENCES = ("customer_trailing_12m_purchases", "segment_amount_due", "segment_trailing_12m_purchases",
+              "target_to_date")
 
 
 class Strict(BaseModel):

@@ -73,7 +73,7 @@ def test_alert_ids_are_the_same_across_versions_and_restarts():
 
 
 def test_an_episode_is_cut_at_the_breakpoints_and_each_stretch_measured_at_its_end():
-    from riskwatch.engine.entities import episode
+    from riskwatch.engine.indicators.findings import episode
     from riskwatch.testing import default_rules
 
     indicator = default_rules().indicators["delivery_delay"]      # breakpoints past 72 h: 120 h and 168 h

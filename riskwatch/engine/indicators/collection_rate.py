@@ -1,0 +1,135 @@
+"""collection_rate: the share of what fell due in a segment over the last
+`window` (30 days) that was collected by the evaluation instant, for
+segments with at least `min_invoices` invoices due (rules/indicators.yaml
+`collection_rate`).
+
+Fed `receivable` segment facts (an invoice's due date, amount in fen and
+payments) by the entity engine. Evaluated on a schedule (daily), as of each
+instant, counting payments up to it.
+
+State: `gi:<invoice_id>` -> (segment, due ts, fen, ((ts, fen), ...), written
+off ts, event id); in memory, the invoices by segment and due day and the
+sums of whole days already computed."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from riskwatch.engine.alertbook import Finding
+from riskwatch.engine.indicators.base import ON_FACT, ON_SCHEDULE, Context, Indicator, IndicatorSpec, register
+from riskwatch.engine.indicators.findings import group_finding
+from riskwatch.units import span
+
+RECEIVABLE = "gi:"
+DAY_SECONDS = 86400.0
+
+SPEC = IndicatorSpec(
+    id="collection_rate", subject="segment", unit="ratio", evaluated=(ON_FACT, ON_SCHEDULE),
+    consumes=("receivable",), params={"window": "30d", "min_invoices": 5},
+    duration_params=frozenset({"window"}), references=("segment_amount_due",), evaluate_every="1d",
+)
+
+
+def _day(instant: float) -> int:
+    return int(instant // DAY_SECONDS)
+
+
+@register
+class CollectionRate(Indicator):
+    spec = SPEC
+
+    def __init__(self, indicator, context: Context):
+        super().__init__(indicator, context)
+        # segment -> due day -> invoice ids, and the per-day sums already computed:
+        # a day whose invoices did not change and saw no payment after the
+        # evaluation instant sums the same every time.
+        self._receivables: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+        self._day_sums: dict[tuple[str, int], tuple] = {}
+
+    def rebuild(self) -> None:
+        self._receivables.clear()
+        self._day_sums.clear()
+        for key, value in list(self.context.state.items()):
+            if key.startswith(RECEIVABLE):
+                self._receivables[value[0]][_day(value[1])].add(key[len(RECEIVABLE):])
+
+    def apply(self, fact: dict) -> None:
+        """A `receivable` segment fact (docs/contracts-internal.md); the latest replaces the one before."""
+        state = self.context.state
+        key = RECEIVABLE + fact["invoice_id"]
+        value = (fact["segment"], fact["due_ts"], fact["fen"], tuple(tuple(p) for p in fact["payments"]),
+                 fact["written_off_ts"], fact["event_id"])
+        previous = state.get(key)
+        if previous is not None:
+            self._receivables[previous[0]][_day(previous[1])].discard(fact["invoice_id"])
+            self._day_sums.pop((previous[0], _day(previous[1])), None)
+        state[key] = value
+        self._receivables[fact["segment"]][_day(value[1])].add(fact["invoice_id"])
+        self._day_sums.pop((fact["segment"], _day(value[1])), None)
+
+    def evaluate(self, as_of: float) -> list[Finding]:
+        indicator = self.indicator
+        window = indicator.params["window"]
+        findings = []
+        low = as_of - window
+        for segment, days in sorted(self._receivables.items()):
+            due_total = collected = count = 0
+            evidence: list[str] = []
+            for day in [d for d in days if (d + 1) * DAY_SECONDS <= low]:
+                # Due before every future window: forget them.
+                for invoice_id in days.pop(day):
+                    self.context.state.pop(RECEIVABLE + invoice_id, None)
+                self._day_sums.pop((segment, day), None)
+            for day in range(_day(low), _day(as_of) + 1):
+                invoices = days.get(day)
+                if not invoices:
+                    continue
+                whole_day = day * DAY_SECONDS > low and (day + 1) * DAY_SECONDS <= as_of
+                sums = self._day_sums.get((segment, day)) if whole_day else None
+                if sums is None:
+                    sums = self._sum_day(invoices, low, as_of)
+                    if whole_day and sums[4] <= as_of:
+                        self._day_sums[(segment, day)] = sums
+                count += sums[0]
+                due_total += sums[1]
+                collected += sums[2]
+                evidence.extend(sums[3])
+            evidence = sorted(evidence)[:20]
+            if count < indicator.params["min_invoices"] or due_total <= 0:
+                if self.context.book.has_alert(indicator.id, "segment", segment):
+                    findings.append(group_finding(indicator, segment, False, 1.0, as_of, (), "too few invoices due"))
+                continue
+            rate = collected / due_total
+            breached = indicator.breached(rate)
+            if breached or self.context.book.has_alert(indicator.id, "segment", segment):
+                findings.append(group_finding(
+                    indicator, segment, breached, rate, as_of, tuple(evidence),
+                    f"segment {segment}: {collected / 100:,.0f} of {due_total / 100:,.0f} CNY due in {span(window)} collected; rate",
+                    amount_cny=(due_total - collected) / 100, reference_cny=due_total / 100,
+                    customer_class=segment if segment in ("A", "B", "C", "D") else None,
+                ))
+        return findings
+
+
+    def _sum_day(self, invoices: set[str], low: float, as_of: float) -> tuple:
+        """(count, due, collected, unpaid event ids, latest payment time) of one due day, as of an instant."""
+        count = due_total = collected = 0
+        unpaid: list[str] = []
+        latest = float("-inf")
+        for invoice_id in invoices:
+            _, due_ts, fen, payments, _, event_id = self.context.state[RECEIVABLE + invoice_id]
+            if not low < due_ts <= as_of:
+                continue
+            count += 1
+            due_total += fen
+            paid = 0
+            for ts, amount in payments:
+                if ts > latest:
+                    latest = ts
+                if ts <= as_of:
+                    paid += amount
+            collected += min(fen, paid)
+            if paid < fen:
+                unpaid.append(event_id)
+        return count, due_total, collected, tuple(sorted(unpaid)[:20]), latest
+
