@@ -43,6 +43,13 @@ instead of reading a placeholder as data.
 
 Everything that is not a change event raises `ChangeError` naming what is
 wrong; a tombstone is not an error (None).
+
+The worker's side, plain Python over records: `changes_to_rows` decodes
+each record of the CDC topics into the row its table's mapping reads
+(`change_row`: the columns plus the change's own values __op, __table,
+__source_ts_ms, __lsn) or a dead letter; `map_changes` hands each row to
+riskwatch.ingest's `map_row` and gives the events to send on, or the dead
+letter (DOMAIN §7 headers) of a change that cannot be mapped.
 """
 
 from __future__ import annotations
@@ -52,11 +59,13 @@ import binascii
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, Mapping
+from typing import Any, Callable, Container, Iterable, Iterator, Literal, Mapping
 
 import orjson
 
 from riskwatch.errors import RiskwatchError
+from riskwatch.sinks.kafka import DeadLetter
+from riskwatch.sinks.kafka import dead_letter as dead_letter_record
 
 Operation = Literal["create", "update", "delete", "read"]
 
@@ -357,4 +366,142 @@ def _key_only(before: Mapping[str, Any], key: Mapping[str, Any], columns: Mappin
     return True
 
 
-__all__ = ["Change", "ChangeError", "Operation", "decode_change"]
+# --- From change events to the rows a mapping reads (the worker's CDC side) ---
+
+# Debezium's operations in the mapping files' words (riskwatch.ingest's
+# `ops`: a file row is a "row", a change is one of these).
+MAPPING_OPS: dict[Operation, str] = {"create": "insert", "update": "update", "delete": "delete", "read": "read"}
+_CODES: dict[Operation, str] = {operation: code for code, operation in _OPERATIONS.items()}
+
+# Values of the change itself, put beside the row's columns under the names
+# Debezium's ExtractNewRecordState transform gives them (add.fields), so a
+# mapping can name them like columns: __source_ts_ms (format epoch_millis)
+# dates a change by the database's commit, __op is c, u, d or r.
+OP_COLUMN = "__op"
+TABLE_COLUMN = "__table"
+SOURCE_TIME_COLUMN = "__source_ts_ms"
+POSITION_COLUMN = "__lsn"
+
+# Kinds of dead letter (header riskwatch.reason.kind) a change can give.
+NOT_A_CHANGE = "cdc_not_a_change"
+NO_MAPPING = "cdc_no_mapping"
+UNMAPPABLE = "cdc_unmappable"
+
+
+@dataclass(frozen=True)
+class CdcRecord:
+    """One record of a CDC topic as the consumer got it: where it was, its key and value bytes."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    """What one CDC record asks of the mappings.
+
+    Exactly one of:
+    - a row to map: `table` ("public.invoices"), `op` in the mapping files'
+      words ("read", "insert", "update", "delete"), `row` (the change's row
+      plus the change's own values under __op, __table, __source_ts_ms,
+      __lsn; a real column of the same name wins), `change` (all of it);
+    - `dead_letter`: the record could not be decoded, or its table has no
+      mapping (DOMAIN §7 headers, the original bytes unchanged);
+    - neither: a tombstone, nothing to do.
+    """
+
+    record: CdcRecord
+    table: str | None = None
+    op: str | None = None
+    row: dict[str, Any] | None = None
+    change: Change | None = None
+    dead_letter: DeadLetter | None = None
+
+
+def change_row(change: Change) -> dict[str, Any]:
+    """The row a mapping reads for `change`: its columns, then the change's own values."""
+    row = dict(change.row)
+    row.setdefault(OP_COLUMN, _CODES[change.op])
+    row.setdefault(TABLE_COLUMN, change.table)
+    row.setdefault(SOURCE_TIME_COLUMN, round(change.source_time * 1000))
+    if change.position is not None:
+        row.setdefault(POSITION_COLUMN, change.position)
+    return row
+
+
+def changes_to_rows(records: Iterable[CdcRecord], tables: Container[str]) -> Iterator[ChangeRow]:
+    """Each CDC record decoded into the row its table's mapping reads, or its dead letter.
+
+    `tables`: the tables ("schema.table") that have a mapping. A record that
+    is not a change event, or a change of a table without a mapping, gives a
+    dead letter naming why; a tombstone gives an empty ChangeRow. Never
+    raises for a record's content.
+    """
+    for record in records:
+        def refused(kind: str, reason: str) -> ChangeRow:
+            return ChangeRow(record=record, dead_letter=dead_letter_record(
+                record.value, reason=reason, kind=kind, topic=record.topic, partition=record.partition,
+                offset=record.offset))
+
+        try:
+            change = decode_change(record.value, record.key)
+        except ChangeError as error:
+            yield refused(NOT_A_CHANGE, error.reason)
+            continue
+        if change is None:
+            yield ChangeRow(record=record)
+            continue
+        if change.table not in tables:
+            yield refused(NO_MAPPING, f"no mapping for table {change.table}")
+            continue
+        yield ChangeRow(record=record, table=change.table, op=MAPPING_OPS[change.op], row=change_row(change),
+                        change=change)
+
+
+# map_row(mapping, row, op) -> (events, problems), problems being (column or None, reason).
+MapRow = Callable[[Any, dict, str], "tuple[list[dict], list[tuple[str | None, str]]]"]
+
+
+@dataclass(frozen=True)
+class MappedChange:
+    """One CDC record's result: the events to send on (dicts of the DOMAIN §3
+    contract; none for a tombstone or a change no event applies to), or its
+    dead letter."""
+
+    record: CdcRecord
+    events: tuple[dict, ...] = ()
+    dead_letter: DeadLetter | None = None
+
+
+def map_changes(records: Iterable[CdcRecord], mappings: Mapping[str, Any], map_row: MapRow) -> Iterator[MappedChange]:
+    """CDC records to events through each table's mapping: `mappings` is table ("public.invoices") ->
+    mapping, `map_row` riskwatch.ingest's. A record that cannot be decoded or mapped becomes a dead
+    letter (DOMAIN §7) whose reason names the table, the operation and every problem; the others go on.
+    """
+    for item in changes_to_rows(records, mappings):
+        if item.row is None:
+            yield MappedChange(record=item.record, dead_letter=item.dead_letter)
+            continue
+        events, problems = map_row(mappings[item.table], item.row, item.op)
+        if not problems:
+            yield MappedChange(record=item.record, events=tuple(events))
+            continue
+        described = "; ".join(f"{column}: {reason}" if column else reason for column, reason in problems)
+        reason = f"{item.table} {item.op}: {described}"
+        if item.change is not None and not item.change.complete:
+            reason = (f"{item.table} delete carried only the primary key (the table's replica identity is not "
+                      f"FULL): {described}")
+        record = item.record
+        yield MappedChange(record=record, dead_letter=dead_letter_record(
+            record.value, reason=reason, kind=UNMAPPABLE, topic=record.topic, partition=record.partition,
+            offset=record.offset))
+
+
+__all__ = [
+    "MAPPING_OPS", "NOT_A_CHANGE", "NO_MAPPING", "OP_COLUMN", "POSITION_COLUMN", "SOURCE_TIME_COLUMN", "TABLE_COLUMN",
+    "UNMAPPABLE", "CdcRecord", "Change", "ChangeError", "ChangeRow", "MapRow", "MappedChange", "Operation",
+    "change_row", "changes_to_rows", "decode_change", "map_changes",
+]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from riskwatch.ingest.debezium import Change, ChangeError, decode_change
+from riskwatch.ingest.debezium import CdcRecord, Change, ChangeError, changes_to_rows, decode_change, map_changes
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "debezium"
 RECOMMENDED = "schema-string-adaptive_time_microseconds"
@@ -168,3 +168,67 @@ def test_a_negative_precise_decimal_keeps_its_sign_and_scale():
     envelope = _envelope(PRECISE, "INV-2", "c")
     envelope["payload"]["after"]["amount"] = base64.b64encode((-12345).to_bytes(2, "big", signed=True)).decode()
     assert decode_change(json.dumps(envelope).encode(), None).row["amount"] == "-123.45"
+
+
+# --- The worker's side: records of the CDC topics to rows, events and dead letters ---
+
+def _cdc_records(capture: str) -> list[CdcRecord]:
+    return [CdcRecord(topic=record["topic"], partition=0, offset=offset, key=_bytes(record["key"]),
+                      value=_bytes(record["value"]))
+            for offset, record in enumerate(_records(capture))]
+
+
+def test_each_record_becomes_the_row_its_tables_mapping_reads_with_the_changes_own_values():
+    rows = list(changes_to_rows(_cdc_records(RECOMMENDED), {"public.invoices", "public.shipments"}))
+    assert len(rows) == 14 and not any(item.dead_letter for item in rows)
+    tombstones = [item for item in rows if item.row is None]
+    assert len(tombstones) == 3
+    created = next(item for item in rows if item.row and item.row["invoice_id"] == "INV-1")
+    assert (created.table, created.op) == ("public.invoices", "insert")
+    assert created.row["__op"] == "c" and created.row["__table"] == "public.invoices"
+    assert created.row["__source_ts_ms"] == 1796051565711 and created.row["__lsn"] == "26719864"
+    assert created.row["due_date"] == "2024-03-02"
+    assert [item.op for item in rows if item.row and item.row.get("invoice_id") == "INV-SNAP"] == ["read"]
+
+
+def test_poison_and_changes_of_unmapped_tables_become_dead_letters_with_their_origin():
+    good = _cdc_records(RECOMMENDED)[0]
+    poison = CdcRecord(topic="erp.public.invoices", partition=2, offset=41, key=b'{"invoice_id":"X"}',
+                       value=b'{"invoice_id": "X", "amount": "5"}')
+    rows = list(changes_to_rows([poison, good], {"public.shipments"}))
+    assert [item.row for item in rows] == [None, None]
+    headers = [dict(item.dead_letter.headers) for item in rows]
+    assert headers[0]["riskwatch.reason.kind"] == b"cdc_not_a_change"
+    assert headers[0]["riskwatch.reason"].startswith(b'value: no "op" field')
+    assert (headers[0]["riskwatch.source.topic"], headers[0]["riskwatch.source.partition"],
+            headers[0]["riskwatch.source.offset"]) == (b"erp.public.invoices", b"2", b"41")
+    assert rows[0].dead_letter.value == poison.value  # the original bytes, unchanged
+    assert headers[1]["riskwatch.reason"] == b"no mapping for table public.invoices"
+    assert headers[1]["riskwatch.reason.kind"] == b"cdc_no_mapping"
+
+
+def _map_row(mapping, row, op):
+    """Mappings as the mapping files would state them: an invoice is issued by a create, update or
+    snapshot read and written off by a delete; a shipment is scheduled, and deleting one means its
+    order was cancelled; customer_id is required."""
+    if not row.get("customer_id"):
+        return [], [("customer_id", "empty")]
+    if mapping == "invoices":
+        kind = "invoice.written_off" if op == "delete" else "invoice.issued"
+        return [{"type": kind, "invoice_id": row["invoice_id"], "customer_id": row["customer_id"]}], []
+    if op == "delete":
+        return [{"type": "order.cancelled", "order_id": row["order_id"], "customer_id": row["customer_id"]}], []
+    return [{"type": "delivery.scheduled", "shipment_id": row["shipment_id"], "customer_id": row["customer_id"]}], []
+
+
+def test_mapped_changes_give_events_and_a_key_only_delete_says_why_it_cannot_be_mapped():
+    mappings = {"public.invoices": "invoices", "public.shipments": "shipments"}
+    results = list(map_changes(_cdc_records(RECOMMENDED), mappings, _map_row))
+    events = [event for result in results for event in result.events]
+    assert [event["type"] for event in events if event.get("invoice_id") == "INV-1"] == \
+        ["invoice.issued", "invoice.issued", "invoice.issued", "invoice.written_off"]
+    (refused,) = [result for result in results if result.dead_letter is not None]
+    assert dict(refused.dead_letter.headers)["riskwatch.reason"] == (
+        b"public.shipments delete carried only the primary key (the table's replica identity is not FULL): "
+        b"customer_id: empty")
+    assert dict(refused.dead_letter.headers)["riskwatch.reason.kind"] == b"cdc_unmappable"
