@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from riskwatch.ingest.debezium import decode_change
 from tests.support.cdc import read_changes
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cdc, pytest.mark.slow]
@@ -73,3 +74,14 @@ def test_inserts_updates_and_deletes_of_an_invoice_reach_its_topic_as_change_eve
     assert snapshot[0]["source"]["snapshot"] in {"true", "first", "last", "first_in_data_collection",
                                                   "last_in_data_collection"}
     assert snapshot[0]["after"]["amount"] == "5000.00"
+
+    # riskwatch reads the same records as rows: with the schema, dates as dates.
+    decoded = [decode_change(r.value, r.key) for r in ours]
+    assert [change.op if change else None for change in decoded] == ["create", "update", "delete", None]
+    moved = decoded[1]
+    assert moved.table == "public.invoices" and moved.key == {"invoice_id": invoice}
+    if schemas:
+        assert (moved.previous["due_date"], moved.row["due_date"]) == ("2024-03-02", "2024-03-16")
+        assert moved.row["amount"] == "1234.56"
+    else:
+        assert (moved.previous["due_date"], moved.row["due_date"]) == (19784, 19798)

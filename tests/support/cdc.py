@@ -4,7 +4,8 @@ with the Debezium PostgreSQL connector, for the change data capture tests.
 `Postgres` runs deploy/postgres/postgres.sh and talks to the server with
 Debian's `psql`; `Connect` runs deploy/connect/connect.sh and drives its
 REST API exactly as docs/ingest.md tells an operator to;
-`debezium_config` is the connector configuration the docs recommend.
+`debezium_config` is the operator's connector configuration from
+deploy/connect/erp-postgres-connector.json.
 Nothing here is a mock.
 """
 
@@ -27,6 +28,7 @@ from tests.support.kafka import ROOT, free_port
 POSTGRES_SH = ROOT / "deploy" / "postgres" / "postgres.sh"
 CONNECT_SH = ROOT / "deploy" / "connect" / "connect.sh"
 ERP_SCHEMA = ROOT / "tests" / "cdc" / "erp_schema.sql"
+CONNECTOR_JSON = ROOT / "deploy" / "connect" / "erp-postgres-connector.json"
 SUPERUSER_PASSWORD = "postgres"
 CDC_USER = "riskwatch_cdc"
 CDC_PASSWORD = "cdc-test-password"  # tests/cdc/erp_schema.sql
@@ -162,36 +164,29 @@ class Connect:
 
 def debezium_config(postgres: Postgres, *, prefix: str, slot: str, tables: tuple[str, ...] = ERP_TABLES,
                     schemas: bool = True) -> dict[str, str]:
-    """The connector configuration docs/ingest.md recommends, for `postgres`'s `erp` database.
+    """The operator's connector configuration (deploy/connect/erp-postgres-connector.json, shown in
+    docs/ingest.md), pointed at `postgres`'s `erp` database.
 
     `prefix` is Debezium's topic.prefix (topics `<prefix>.public.<table>`),
     `slot` the replication slot (one per connector), `schemas` whether the
     JSON converter embeds each record's schema.
     """
+    config = json.loads(CONNECTOR_JSON.read_text(encoding="utf-8"))["config"]
     enabled = "true" if schemas else "false"
-    return {
-        "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
-        "tasks.max": "1",
+    config.update({
         "database.hostname": "127.0.0.1",
         "database.port": str(postgres.port),
         "database.user": CDC_USER,
         "database.password": CDC_PASSWORD,
         "database.dbname": "erp",
         "topic.prefix": prefix,
-        "plugin.name": "pgoutput",
         "slot.name": slot,
         "publication.name": PUBLICATION,
-        "publication.autocreate.mode": "disabled",
         "table.include.list": ",".join(f"public.{table}" for table in tables),
-        "snapshot.mode": "initial",
-        "decimal.handling.mode": "string",
-        "time.precision.mode": "adaptive_time_microseconds",
-        "tombstones.on.delete": "true",
-        "key.converter": "org.apache.kafka.connect.json.JsonConverter",
         "key.converter.schemas.enable": enabled,
-        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
         "value.converter.schemas.enable": enabled,
-    }
+    })
+    return config
 
 
 @dataclass
