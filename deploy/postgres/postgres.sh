@@ -39,7 +39,9 @@ bindir() {
 # Run a PostgreSQL program as the user that owns the cluster.
 as_owner() {
   if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$@"
+    # From /: the caller's directory may be closed to that user (every path
+    # passed is absolute).
+    (cd / && runuser -u postgres -- "$@")
   else
     "$@"
   fi
