@@ -26,12 +26,9 @@ PLUGINS="$HERE/plugins"
 DEBEZIUM_PLUGIN="$PLUGINS/debezium-connector-postgres"
 
 die() { echo "connect.sh: $*" >&2; exit 1; }
-
-java_bin() {
-  if [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ]; then echo "$JAVA_HOME/bin/java"; return; fi
-  command -v java >/dev/null 2>&1 || die "java not found (Java 17 is needed)"
-  command -v java
-}
+# java_bin, port_open, stop_pidfile
+# shellcheck source=../lib/jvm-service.sh
+. "$HERE/../lib/jvm-service.sh"
 
 installed() {
   ls "$LIB"/connect-runtime-*.jar >/dev/null 2>&1 && ls "$LIB"/slf4j-reload4j-*.jar >/dev/null 2>&1 \
@@ -54,8 +51,6 @@ cmd_install() {
   installed || die "mvn finished but the Connect or Debezium jars are missing"
   echo "connect.sh: installed $(ls "$LIB" | wc -l) runtime jars into $LIB and $(ls "$DEBEZIUM_PLUGIN" | wc -l) into $DEBEZIUM_PLUGIN"
 }
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # The HTTP status of GET PATH on 127.0.0.1:PORT, or nothing when no answer
 # comes (bash's /dev/tcp: no curl needed on a bare machine).
@@ -164,16 +159,7 @@ cmd_start() {
 
 cmd_stop() {
   [ $# -ge 1 ] || die "usage: connect.sh stop DIR"
-  local dir="$1" pid
-  [ -f "$dir/connect.pid" ] || { echo "connect.sh: no connect.pid in $dir" >&2; return 0; }
-  pid="$(cat "$dir/connect.pid")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    local deadline=$((SECONDS + 30))
-    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
-  fi
-  rm -f "$dir/connect.pid"
+  stop_pidfile "$1/connect.pid"
 }
 
 case "${1:-}" in
