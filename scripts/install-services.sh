@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install the real components the test suite starts: Prometheus, Alertmanager
-# and Chromium (the console's browser tests) from Debian's packages, Apache
-# Kafka jars from Maven Central.
+# Install the real components the test suite starts: Prometheus, Alertmanager,
+# Chromium (the console's browser tests) and PostgreSQL (the ERP database of
+# the change data capture tests) from Debian's packages, the Apache Kafka
+# broker, Kafka Connect and Debezium jars from Maven Central.
 # Idempotent; nothing is started here (the tests start what they need).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,9 @@ command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need_apt+=(ch
 # The console is in Simplified Chinese: without a CJK font its screenshots and
 # text layout show empty boxes instead of characters.
 { command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh-cn family | grep -q .; } || need_apt+=(fonts-noto-cjk)
+# deploy/postgres/postgres.sh runs the server binaries of the package (as the
+# `postgres` user it creates when the suite runs as root).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
@@ -29,7 +33,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     (command -v systemctl >/dev/null && $SUDO systemctl stop "$svc" 2>/dev/null) || true
     pkill -x "$svc" 2>/dev/null || true
   done
+  # Debian's postgresql starts a cluster of its own on port 5432.
+  if command -v pg_lsclusters >/dev/null 2>&1; then
+    pg_lsclusters --no-header 2>/dev/null | while read -r version cluster _; do
+      $SUDO pg_ctlcluster "$version" "$cluster" stop 2>/dev/null || true
+    done
+  fi
 fi
 if [ -x deploy/kafka/kafka.sh ]; then
   deploy/kafka/kafka.sh install
+fi
+if [ -x deploy/connect/connect.sh ]; then
+  deploy/connect/connect.sh install
 fi

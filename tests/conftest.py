@@ -68,6 +68,23 @@ def run_riskwatch(*args: str, input: str | bytes | None = None, timeout: float =
 
 
 @pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory):
+    """One real Kafka broker for the session (deploy/kafka/kafka.sh on a free loopback
+    port with a fresh data dir, stopped at the end), shared by the streams and CDC tests."""
+    from tests.support.kafka import KAFKA_SH, Broker
+
+    if shutil.which("java") is None:
+        pytest.fail("java is not installed: the Kafka tests need Java 17 for the broker")
+    install = subprocess.run([str(KAFKA_SH), "install"], capture_output=True, text=True, timeout=900)
+    if install.returncode != 0:
+        pytest.fail(f"kafka.sh install failed: {install.stderr}")
+    broker = Broker(tmp_path_factory.mktemp("kafka"))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
 def rules():
     """The shipped rule files, loaded once."""
     return default_rules()

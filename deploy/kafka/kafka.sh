@@ -17,12 +17,9 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 LIB="$HERE/lib"
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
-
-java_bin() {
-  if [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ]; then echo "$JAVA_HOME/bin/java"; return; fi
-  command -v java >/dev/null 2>&1 || die "java not found (Java 17 is needed)"
-  command -v java
-}
+# java_bin, port_open, stop_pidfile
+# shellcheck source=../lib/jvm-service.sh
+. "$HERE/../lib/jvm-service.sh"
 
 installed() { ls "$LIB"/kafka_2.13-*.jar >/dev/null 2>&1 && ls "$LIB"/slf4j-reload4j-*.jar >/dev/null 2>&1; }
 
@@ -34,8 +31,6 @@ cmd_install() {
   installed || die "mvn finished but $LIB has no kafka jars"
   echo "kafka.sh: installed $(ls "$LIB" | wc -l) jars into $LIB"
 }
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 write_config() {
   local dir="$1" port="$2" ctrl="$3"
@@ -116,16 +111,7 @@ cmd_start() {
 
 cmd_stop() {
   [ $# -ge 1 ] || die "usage: kafka.sh stop DIR"
-  local dir="$1" pid
-  [ -f "$dir/broker.pid" ] || { echo "kafka.sh: no broker.pid in $dir" >&2; return 0; }
-  pid="$(cat "$dir/broker.pid")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    local deadline=$((SECONDS + 30))
-    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
-  fi
-  rm -f "$dir/broker.pid"
+  stop_pidfile "$1/broker.pid"
 }
 
 case "${1:-}" in

@@ -1,5 +1,5 @@
-"""One real Kafka broker for the streams tests (started by deploy/kafka/kafka.sh
-on a free loopback port with a fresh data dir, stopped at the end).
+"""Workers and simulated events for the streams tests, on the one real Kafka
+broker of the session (`kafka_broker`, tests/conftest.py).
 
 Each test uses its own topic prefix, so tests share the broker but never
 each other's topics, consumer groups or clock.
@@ -8,7 +8,6 @@ each other's topics, consumer groups or clock.
 from __future__ import annotations
 
 import itertools
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,22 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # `tests.support` when pytest runs from elsewhere
     sys.path.insert(0, str(REPO))
 
-from tests.support.kafka import KAFKA_SH, LATENESS, RISKWATCH, Broker, Worker, replay_states  # noqa: E402
+from tests.support.kafka import LATENESS, RISKWATCH, Broker, Worker, replay_states  # noqa: E402
 
 _prefixes = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Broker:
-    if shutil.which("java") is None:
-        pytest.fail("java is not installed: the streams tests need Java 17 for the Kafka broker")
-    install = subprocess.run([str(KAFKA_SH), "install"], capture_output=True, text=True, timeout=900)
-    if install.returncode != 0:
-        pytest.fail(f"kafka.sh install failed: {install.stderr}")
-    broker = Broker(tmp_path_factory.mktemp("kafka"))
-    broker.start()
-    yield broker
-    broker.stop()
 
 
 @pytest.fixture
