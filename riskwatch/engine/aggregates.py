@@ -17,6 +17,7 @@ from riskwatch.engine.alertbook import AlertBook, Finding
 from riskwatch.engine.clock import Watermark
 from riskwatch.engine.indicators.base import Context, create, takes_segment_facts
 from riskwatch.engine.indicators.scheduler import TICK, Scheduler
+from riskwatch.engine.records import check_schema
 from riskwatch.rules.loader import RuleSet
 
 __all__ = ["SegmentEngine", "SegmentSink", "TICK"]
@@ -32,6 +33,7 @@ class SegmentEngine:
         self.rules = rules
         self.state: MutableMapping[str, object] = {} if state is None else state
         self.clock = clock if clock is not None else Watermark(lateness_seconds)
+        check_schema(self.state)
         self.book = AlertBook(rules, self.state)
         context = Context(rules, self.state, self.book, schedule=lambda ts, key: None, lateness=self.clock.lateness)
         self.indicators = create(rules, context, only=takes_segment_facts)

@@ -21,14 +21,6 @@ from riskwatch.engine.clock import Watermark
 from riskwatch.engine.deadlines import DeadlineIndex
 from riskwatch.engine.entities import (
     DAY,
-    EMPTY,
-    NEW_CUSTOMER,
-    START,
-    Customer,
-    Invoice,
-    Observation,
-    PriceHistory,
-    Shipment,
     doc_micro,
     exact_rates,
     fen_of,
@@ -40,6 +32,19 @@ from riskwatch.engine.entities import (
     payments_in_fen,
 )
 from riskwatch.engine.indicators.base import Context, create, takes_segment_facts
+from riskwatch.engine.records import (
+    EMPTY,
+    NEW_CUSTOMER,
+    START,
+    Cancellation,
+    Customer,
+    Invoice,
+    Observation,
+    PriceHistory,
+    Shipment,
+    check_schema,
+    decode,
+)
 from riskwatch.engine.indicators.competitor_price_cut import decided
 from riskwatch.engine.indicators.scheduler import Scheduler
 from riskwatch.rules.loader import RuleSet
@@ -152,7 +157,8 @@ class Engine:
             "competitor.price_observed": self._price_observed,
             "customer.profile": self._profile,
         }
-        if self.state:
+        check_schema(self.state)
+        if len(self.state) > 1:
             self.rebuild_deadlines()
 
     # --- public ----------------------------------------------------------------
@@ -427,7 +433,7 @@ class Engine:
         if cancelled is not None and cancelled <= revision:
             self.stats["duplicate"] += 1    # the earliest cancellation ends the obligation
             return []
-        self.state[key] = (revision,)
+        self.state[key] = tuple(Cancellation(revision))
         customer_id = intern(event.customer_id)
         customer = self._customer(customer_id)
         region = None
@@ -460,7 +466,7 @@ class Engine:
         if order_id is None:
             return None
         rec = self.state.get(ORDER + order_id)
-        return None if rec is None else rec[0]
+        return None if rec is None else decode(Cancellation, rec).revision
 
     def _profile(self, event: models.CustomerProfile, ts: float) -> list[dict]:
         customer_id = intern(event.customer_id)
@@ -650,8 +656,4 @@ class Engine:
         return self._record(finding, now)
 
 
-def _as(kind, value):
-    """State holds plain tuples (the garbage collector stops tracking a tuple of
-    atoms, not a named tuple: millions of entities would lengthen every full
-    collection); the code reads them through the named tuple."""
-    return value if type(value) is kind else kind(*value)
+_as = decode

@@ -15,13 +15,12 @@ from __future__ import annotations
 import sys
 from fractions import Fraction
 from decimal import Decimal
-from typing import NamedTuple
 
+from riskwatch.engine.records import Invoice
 from riskwatch.errors import RiskwatchError
 
 HOUR = 3600.0
 DAY = 86400.0
-EMPTY: tuple = ()
 
 
 MICRO = 1_000_000
@@ -101,18 +100,6 @@ def intern(text: str | None) -> str | None:
 
 # --- shipments ---------------------------------------------------------------
 
-class Shipment(NamedTuple):
-    customer_id: str
-    order_id: str | None
-    promised_ts: float | None
-    eta_ts: float | None
-    eta_rev: tuple | None           # (occurred_at, event_id) of the ETA that holds
-    delivered_ts: float | None
-    evidence: tuple
-    order_fen: int | None = None    # the order's amount, once known
-    promised_rev: tuple | None = None  # (occurred_at, event_id) of the schedule that holds
-
-
 def newer_revision(candidate: tuple, holding: tuple | None) -> bool:
     """Whether a revision (occurred_at, event_id) replaces the one holding.
 
@@ -123,18 +110,6 @@ def newer_revision(candidate: tuple, holding: tuple | None) -> bool:
 
 
 # --- invoices ----------------------------------------------------------------
-
-class Invoice(NamedTuple):
-    customer_id: str
-    amount: int | None              # millionths of the invoice's own currency
-    issued_ts: float | None         # the first issue: the receivable exists from then on
-    due_ts: float | None
-    payments: tuple                 # ((event_id, ts, micro, currency or None), ...); None: the invoice's currency
-    written_off_ts: float | None
-    evidence: tuple
-    currency: str | None = None     # ISO 4217 of the invoice (DOMAIN §3: settled in its own currency)
-    terms_rev: tuple | None = None  # (occurred_at, event_id) of the issue whose terms hold
-
 
 def paid_by(rec: Invoice, instant: float, rates: dict[str, Fraction]) -> int:
     """Paid up to an instant, in millionths of the invoice's currency: exact
@@ -184,46 +159,4 @@ def payments_in_fen(rec: Invoice, rates: dict[str, Fraction]) -> list[list]:
 
 # --- competitor prices -------------------------------------------------------
 
-class Observation(NamedTuple):
-    ts: float
-    event_id: str
-    price: int              # millionths of a CNY: exact, so a cut of exactly 10% is exactly 10%
-    our_price: int | None
-
-
-class PriceWalk(NamedTuple):
-    """Where the walk over observations stands (also the carry for pruned history)."""
-    previous: Observation | None
-    open: bool
-    anchor: float | None
-    onset_ts: float | None
-    observed: float
-    resolved_ts: float | None
-    evidence: tuple
-    ever: bool
-    assessed: float          # the cut the alert was last assessed on while open
-
-
-START = PriceWalk(None, False, None, None, 0.0, None, (), False, 0.0)
-
-
-class PriceHistory(NamedTuple):
-    carry: PriceWalk
-    observations: tuple  # sorted (ts, event_id)
-
-
 # --- customers ---------------------------------------------------------------
-
-class Customer(NamedTuple):
-    customer_class: str | None
-    region: str | None
-    sales_rep: str | None
-    credit_limit: int | None        # CNY fen
-    profile_ts: float | None
-    orders: tuple                   # ((ts, fen, order_id, region, event_id[, cancelled_ts]), ...) recent window, sorted
-    cancelled: tuple                # order ids
-    invoices: tuple                 # invoice ids with receivables to follow
-    evidence: tuple                 # profile event id(s)
-
-
-NEW_CUSTOMER = Customer(None, None, None, None, None, EMPTY, EMPTY, EMPTY, EMPTY)

@@ -14,7 +14,7 @@ import bisect
 from fractions import Fraction
 
 from riskwatch.engine.alertbook import Finding
-from riskwatch.engine.entities import EMPTY, START, PriceHistory, PriceWalk
+from riskwatch.engine.records import EMPTY, START, PriceHistory, PriceWalk
 from riskwatch.engine.indicators.base import ON_DEADLINE, ON_FACT, Indicator, IndicatorSpec, register
 from riskwatch.rules.loader import CompiledIndicator
 

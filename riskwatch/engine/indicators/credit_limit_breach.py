@@ -12,7 +12,8 @@ changed invoices' differences instead of summing every open invoice."""
 from __future__ import annotations
 
 from riskwatch.engine.alertbook import Finding
-from riskwatch.engine.entities import Customer, Invoice, balance_as_of
+from riskwatch.engine.entities import balance_as_of
+from riskwatch.engine.records import Customer, Invoice
 from riskwatch.engine.indicators.base import ON_SCHEDULE, Context, Indicator, IndicatorSpec, register
 
 SPEC = IndicatorSpec(

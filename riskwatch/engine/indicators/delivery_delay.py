@@ -10,7 +10,8 @@ ends the obligation (DOMAIN §3 "Cancellation")."""
 from __future__ import annotations
 
 from riskwatch.engine.alertbook import Finding
-from riskwatch.engine.entities import HOUR, Shipment
+from riskwatch.engine.entities import HOUR
+from riskwatch.engine.records import Shipment
 from riskwatch.engine.indicators.base import ON_DEADLINE, ON_FACT, Indicator, IndicatorSpec, register
 from riskwatch.engine.indicators.findings import BeforeDeadline, cleared, episode, next_breakpoint
 from riskwatch.rules.loader import CompiledIndicator

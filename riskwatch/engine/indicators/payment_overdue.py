@@ -12,7 +12,8 @@ from decimal import Decimal
 from fractions import Fraction
 
 from riskwatch.engine.alertbook import Finding
-from riskwatch.engine.entities import DAY, MICRO, Invoice, fen_of, in_currency, paid_by
+from riskwatch.engine.entities import DAY, MICRO, fen_of, in_currency, paid_by
+from riskwatch.engine.records import Invoice
 from riskwatch.engine.indicators.base import ON_DEADLINE, ON_FACT, Indicator, IndicatorSpec, register
 from riskwatch.engine.indicators.findings import BeforeDeadline, cleared, episode, next_breakpoint
 from riskwatch.rules.loader import CompiledIndicator

@@ -1,0 +1,199 @@
+"""Every record kind the engine keeps in its state mapping: its key prefix,
+its name, its layout, and the schema version of the whole layout.
+
+The state is the worker's changelog: what one release writes, the next one
+reads. Records are stored as plain tuples of atoms (the garbage collector
+stops tracking such a tuple, not a named tuple: millions of entities would
+lengthen every full collection, docs/decisions.md) and read through the
+named layouts below with `decode`; nothing else indexes a stored tuple by
+position. A state mapping carries the version of the layouts it was written
+with under the key `SCHEMA_KEY`; an engine starting over state written with
+other layouts migrates it when a migration is known and otherwise refuses it
+with `StateSchemaError`, naming both versions: never misread.
+
+| prefix | kind | layout |
+|---|---|---|
+| `s:` | shipment | `Shipment` |
+| `i:` | invoice | `Invoice` |
+| `p:` | competitor price | `PriceHistory` (`PriceWalk` carry, `Observation`s) |
+| `c:` | customer | `Customer` |
+| `o:` | order cancellation | `Cancellation` |
+| `e:` | event seen | int: 64-bit fingerprint of its content |
+| `x:` | customer purchases by month | (first month, newest month, fen, ...), riskwatch/engine/exposure.py |
+| `gm:` | churn membership | `Member` |
+| `gi:` | receivable of a segment | `Receivable` |
+| `gs:` | sale towards a target | `Sale` |
+| `gt:` | last scheduled evaluation | float, Unix seconds |
+| `a:` | alert | the alert book's record, riskwatch/engine/alertbook.py |
+"""
+
+from __future__ import annotations
+
+from typing import Callable, MutableMapping, NamedTuple, TypeVar
+
+from riskwatch.errors import RiskwatchError
+
+EMPTY: tuple = ()
+SCHEMA_KEY = "schema"
+# Bumped whenever a layout below changes; a migration from the previous
+# version goes into MIGRATIONS when one is possible.
+SCHEMA_VERSION = 2
+
+
+class StateSchemaError(RiskwatchError, RuntimeError):
+    """State written with record layouts this release cannot read: `found`
+    (None: written before layouts were versioned) and `expected` versions."""
+
+    def __init__(self, found: int | None, expected: int):
+        self.found, self.expected = found, expected
+        written = "before record layouts were versioned" if found is None else f"with record schema {found}"
+        super().__init__(
+            f"engine state was written {written}; this release reads schema {expected} and knows no migration "
+            "from it: rebuild the state from the source topics (reset the worker's changelog topics and state "
+            "directory) or run the release that wrote it")
+
+
+def _from_unversioned(state: MutableMapping[str, object]) -> None:
+    # The layouts of the first versioned schema are those the release before
+    # wrote: nothing to rewrite.
+    return None
+
+
+# version found (None: unversioned) -> (function rewriting the state, the version it gives).
+MIGRATIONS: dict[int | None, tuple[Callable[[MutableMapping[str, object]], None], int]] = {
+    None: (_from_unversioned, 2),
+}
+
+
+def check_schema(state: MutableMapping[str, object]) -> None:
+    """Mark an empty state with SCHEMA_VERSION; migrate state written with an
+    earlier schema; raise StateSchemaError for one no migration reaches."""
+    found = state.get(SCHEMA_KEY)
+    if found == SCHEMA_VERSION:
+        return
+    if found is None and not len(state):
+        state[SCHEMA_KEY] = SCHEMA_VERSION
+        return
+    version = found
+    while version != SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise StateSchemaError(found, SCHEMA_VERSION)
+        migrate, version = step
+        migrate(state)
+    state[SCHEMA_KEY] = SCHEMA_VERSION
+
+
+Layout = TypeVar("Layout")
+
+
+def decode(layout: type[Layout], value: tuple) -> Layout:
+    """A stored tuple read through its layout (a value already of the layout is returned as it is)."""
+    return value if type(value) is layout else layout(*value)
+
+
+def encode(record: tuple) -> tuple:
+    """A record as it is stored: a plain tuple of its fields."""
+    return tuple(record)
+
+
+class Shipment(NamedTuple):
+    customer_id: str
+    order_id: str | None
+    promised_ts: float | None
+    eta_ts: float | None
+    eta_rev: tuple | None           # (occurred_at, event_id) of the ETA that holds
+    delivered_ts: float | None
+    evidence: tuple
+    order_fen: int | None = None    # the order's amount, once known
+    promised_rev: tuple | None = None  # (occurred_at, event_id) of the schedule that holds
+
+
+class Invoice(NamedTuple):
+    customer_id: str
+    amount: int | None              # millionths of the invoice's own currency
+    issued_ts: float | None         # the first issue: the receivable exists from then on
+    due_ts: float | None
+    payments: tuple                 # ((event_id, ts, micro, currency or None), ...); None: the invoice's currency
+    written_off_ts: float | None
+    evidence: tuple
+    currency: str | None = None     # ISO 4217 of the invoice (DOMAIN §3: settled in its own currency)
+    terms_rev: tuple | None = None  # (occurred_at, event_id) of the issue whose terms hold
+
+
+class Observation(NamedTuple):
+    ts: float
+    event_id: str
+    price: int              # millionths of a CNY: exact, so a cut of exactly 10% is exactly 10%
+    our_price: int | None
+
+
+class PriceWalk(NamedTuple):
+    """Where the walk over observations stands (also the carry for pruned history)."""
+    previous: Observation | None
+    open: bool
+    anchor: float | None
+    onset_ts: float | None
+    observed: float
+    resolved_ts: float | None
+    evidence: tuple
+    ever: bool
+    assessed: float          # the cut the alert was last assessed on while open
+
+
+START = PriceWalk(None, False, None, None, 0.0, None, (), False, 0.0)
+
+
+class PriceHistory(NamedTuple):
+    carry: PriceWalk
+    observations: tuple  # sorted (ts, event_id)
+
+
+class Customer(NamedTuple):
+    customer_class: str | None
+    region: str | None
+    sales_rep: str | None
+    credit_limit: int | None        # CNY fen
+    profile_ts: float | None
+    orders: tuple                   # ((ts, fen, order_id, region, event_id[, cancelled_ts]), ...) recent window, sorted
+    cancelled: tuple                # order ids
+    invoices: tuple                 # invoice ids with receivables to follow
+    evidence: tuple                 # profile event id(s)
+
+
+NEW_CUSTOMER = Customer(None, None, None, None, None, EMPTY, EMPTY, EMPTY, EMPTY)
+
+
+class Cancellation(NamedTuple):
+    """`o:<order_id>`: the order's earliest cancellation; a shipment reads it
+    whenever it is evaluated, so the cancellation counts whichever came first."""
+    revision: tuple                 # (occurred_at, event_id)
+
+
+class Member(NamedTuple):
+    """`gm:<customer_id>`: a customer's membership of a churn segment."""
+    segment: str
+    last_ts: float                  # its last order
+    previous_ts: float | None       # the order before (read when the last is after the evaluation instant)
+    events: tuple                   # event ids of those orders, last first
+    last_fen: int = 0               # the customer's annual purchases as of the last order, CNY fen
+    previous_fen: int = 0           # the same as of the previous order
+
+
+class Receivable(NamedTuple):
+    """`gi:<invoice_id>`: an invoice as the collection rate of its segment counts it."""
+    segment: str
+    due_ts: float
+    fen: int                        # amount in CNY fen
+    payments: tuple                 # ((ts, fen), ...)
+    written_off_ts: float | None
+    event_id: str
+
+
+class Sale(NamedTuple):
+    """`gs:<order_id>`: an order counted towards its sales targets."""
+    targets: tuple                  # target names ("all", regions)
+    ts: float
+    fen: int
+    cancelled: bool
+    event_id: str

@@ -1,0 +1,41 @@
+"""State written by one release is read by the next only through versioned
+record layouts: migrated when a migration is known, refused by name when not,
+never misread (riskwatch/engine/records.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from riskwatch.engine import Engine
+from riskwatch.engine.records import SCHEMA_KEY, SCHEMA_VERSION, StateSchemaError
+from riskwatch.testing import Scenario, default_rules, invoice_issued
+
+
+def _business_state() -> dict:
+    scenario = Scenario()
+    scenario.feed(invoice_issued("INV-1", "C-1", "120000", "2024-01-31T18:00:00+08:00",
+                                 at="2024-01-01T09:00:00+08:00"))
+    return dict(scenario.engine.state)
+
+
+def test_a_new_state_is_marked_with_the_layouts_it_is_written_with():
+    state = _business_state()
+    assert state[SCHEMA_KEY] == SCHEMA_VERSION
+
+
+def test_state_from_before_versioning_is_migrated_and_keeps_its_deadlines():
+    state = _business_state()
+    del state[SCHEMA_KEY]
+    engine = Engine(default_rules(), state=state)
+    assert state[SCHEMA_KEY] == SCHEMA_VERSION
+    changes = engine.advance_to(1_710_000_000.0)    # 2024-03-09: 38 days past due
+    assert [c["indicator"] for c in changes if c["change"] == "raised"] == ["payment_overdue"]
+
+
+@pytest.mark.parametrize("found", [SCHEMA_VERSION + 1, 0])
+def test_state_with_layouts_no_migration_reaches_is_refused_by_version(found):
+    state = _business_state()
+    state[SCHEMA_KEY] = found
+    with pytest.raises(StateSchemaError) as refused:
+        Engine(default_rules(), state=state)
+    assert f"written with record schema {found}; this release reads schema {SCHEMA_VERSION}" in str(refused.value)
