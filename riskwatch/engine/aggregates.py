@@ -335,7 +335,7 @@ class SegmentEngine:
 
     def _open(self, indicator_id: str, kind: str, subject_id: str) -> bool:
         record = self.book.current(indicator_id, kind, subject_id)
-        return record is not None and record["status"] == "open"
+        return record is not None and record.status == "open"
 
     def _segment_finding(self, indicator, subject_id, breached, observed, as_of, evidence, detail,
                          kind="segment", amount_cny=None, customer_class=None, extra_subject=None,
