@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from riskwatch.rules.schema import INDICATOR_IDS as INDICATORS  # noqa: E402 - one list for rules and metrics
-from riskwatch.rules.schema import TIER_ORDER as TIERS  # noqa: E402
-from riskwatch.rules.schema import TIER_RANK  # noqa: E402
+from riskwatch.contracts import TIER_NAMES as TIERS, AlertChange, Tier  # noqa: E402
 
 EVENT_TYPES = (
     "order.placed",
@@ -166,7 +165,7 @@ def band_of(value: float, bands) -> str:
 
 
 class AlertTally:
-    """Counts alert change records into the alert families and keeps the open
+    """Counts alert changes into the alert families and keeps the open
     alerts for the gauges: one set of counting rules for `run`, `replay` and
     the Kafka worker."""
 
@@ -188,26 +187,26 @@ class AlertTally:
         self._by_tier[entry[0]] += 1
         self._by_cell[(band_of(entry[1], PROBABILITY_BANDS), band_of(entry[2], IMPACT_BANDS))] += 1
 
-    def count(self, record: dict) -> str | None:
+    def count(self, record: AlertChange) -> str | None:
         """Count one change; returns "raised", "resolved", "raised_resolved" or None for the summary."""
         m = self.metrics
-        indicator, tier, alert_id = record["indicator"], record["tier"], record["alert_id"]
+        indicator, tier, alert_id = record.indicator, record.tier.value, record.alert_id
         previous = self.open.get(alert_id)
         outcome = None
-        if record["status"] == "open":
-            if record["change"] in ("raised", "reopened"):
+        if record.is_open:
+            if record.change in ("raised", "reopened"):
                 outcome = "raised"
                 if m is not None:
                     m.alerts_raised.labels(indicator=indicator, tier=tier).inc()
-            elif previous is not None and TIER_RANK[tier] > TIER_RANK[previous[0]] and m is not None:
+            elif previous is not None and record.tier.rank > Tier.rank_of(previous[0]) and m is not None:
                 m.alerts_escalated.labels(indicator=indicator, tier=tier).inc()
-            self._remember(alert_id, (tier, record["probability"], record["impact"]))
+            self._remember(alert_id, (tier, record.probability, record.impact))
         else:
-            if record["change"] == "resolved" or previous is not None:
+            if record.change == "resolved" or previous is not None:
                 outcome = "resolved"
                 if m is not None:
                     m.alerts_resolved.labels(indicator=indicator, tier=tier).inc()
-            elif record["change"] == "raised":  # raised and cleared in one step (delivered late)
+            elif record.change == "raised":  # raised and cleared in one step (delivered late)
                 outcome = "raised_resolved"
                 if m is not None:
                     m.alerts_raised.labels(indicator=indicator, tier=tier).inc()
@@ -217,12 +216,12 @@ class AlertTally:
             m.alert_changes.labels(indicator=indicator).inc()
         return outcome
 
-    def track(self, record: dict) -> None:
+    def track(self, record: AlertChange) -> None:
         """Follow an alert's open state without counting a change (a re-sent record)."""
-        if record.get("status") == "open":
-            self._remember(record["alert_id"], (record["tier"], record["probability"], record["impact"]))
+        if record.is_open:
+            self._remember(record.alert_id, (record.tier.value, record.probability, record.impact))
         else:
-            self._forget(record["alert_id"])
+            self._forget(record.alert_id)
 
     def clear(self) -> None:
         for alert_id in list(self.open):

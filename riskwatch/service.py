@@ -13,20 +13,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from riskwatch.contracts import AlertChange
 from riskwatch.engine import Engine
 from riskwatch.gcpolicy import FreezeLongLived
 from riskwatch.metrics import AlertTally, RiskwatchMetrics
 from riskwatch.models import Rejection, future_rejection, parse_event
 from riskwatch.rules.loader import RuleSet
 
-# Fields the engine keeps for itself; not part of the published alert record.
-INTERNAL_FIELDS = ("raised_ts", "tier_since", "inputs", "episode_ts")
-
+# A sink takes the published record (`AlertChange.to_json()`).
 AlertSink = Callable[[dict], None]
-
-
-def public_record(record: dict) -> dict:
-    return {k: v for k, v in record.items() if k not in INTERNAL_FIELDS}
 
 
 @dataclass
@@ -51,7 +46,7 @@ class Summary:
 
 
 class EmbeddedService:
-    """Raw records in, alert changes out to `sinks` (callables taking one alert record).
+    """Raw records in, alert changes out to `sinks` (callables taking one published alert record).
 
     `future_tolerance_seconds`: an event whose `occurred_at` lies further
     than this beyond `wall_clock()` (Unix seconds; `time.time` unless a test
@@ -77,7 +72,7 @@ class EmbeddedService:
         # `run`) reads its state between two events, never in the middle of one.
         self._engine_lock = threading.Lock()
 
-    def feed(self, raw: bytes | str, source: str = "-", line: int = 0) -> list[dict]:
+    def feed(self, raw: bytes | str, source: str = "-", line: int = 0) -> list[AlertChange]:
         """One raw record: parsed, checked against the wall clock, evaluated; its alert changes.
 
         A rejected record (`parse_event`, or `future_rejection` for an event
@@ -114,7 +109,7 @@ class EmbeddedService:
         self._publish(changes)
         return changes
 
-    def advance_to(self, instant) -> list[dict]:
+    def advance_to(self, instant) -> list[AlertChange]:
         with self._engine_lock:
             changes = self.engine.advance_to(instant)
         if self.metrics is not None:
@@ -141,18 +136,18 @@ class EmbeddedService:
         if self.metrics is not None:
             self.metrics.events_rejected.labels(reason=rejection.kind).inc()
 
-    def _publish(self, changes: list[dict]) -> None:
+    def _publish(self, changes: list[AlertChange]) -> None:
         for record in changes:
             self._count(record)
-            published = public_record(record)
+            published = record.to_json()
             for sink in self.sinks:
                 sink(published)
 
-    def _count(self, record: dict) -> None:
+    def _count(self, record: AlertChange) -> None:
         summary = self.summary
         summary.changes += 1
         outcome = self.tally.count(record)
-        tier = record["tier"]
+        tier = record.tier.value
         if outcome in ("raised", "raised_resolved"):
             summary.raised[tier] += 1
         if outcome in ("resolved", "raised_resolved"):

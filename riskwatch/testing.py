@@ -186,8 +186,10 @@ class Scenario:
     A record the parser or the engine refuses lands in `rejections`, as a
     replay reports it.
 
-    `changes` holds every alert change record in order; `final` the last
-    record per alert_id, which is what a risk officer's register shows.
+    `changes` holds every alert change in order, as published
+    (`AlertChange.to_json()`: what replay prints and the alerts topic
+    carries); `final` the last record per alert_id, which is what a risk
+    officer's register shows.
     """
 
     def __init__(self, rules: RuleSet | None = None, lateness_seconds: float = 600.0):
@@ -205,12 +207,12 @@ class Scenario:
             outcome = self.engine.process(parsed)
             if outcome.rejection is not None:
                 self.rejections.append(outcome.rejection)
-            self.changes.extend(outcome.changes)
+            self.changes.extend(change.to_json() for change in outcome.changes)
         return self
 
     def advance_to(self, moment: Instant) -> "Scenario":
         """Move the clock (as `replay --until` does)."""
-        self.changes.extend(self.engine.advance_to(instant(moment)))
+        self.changes.extend(change.to_json() for change in self.engine.advance_to(instant(moment)))
         return self
 
     @property

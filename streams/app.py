@@ -39,12 +39,12 @@ from aiohttp.web import Response
 from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from riskwatch.contracts import AlertChange
 from riskwatch.engine import Engine, SegmentEngine
 from riskwatch.metrics import RiskwatchMetrics
 from riskwatch.models import Rejection, future_rejection, parse_event
 from riskwatch.rules import load_rules
 from riskwatch.metrics import AlertTally
-from riskwatch.service import public_record
 from riskwatch.settings import Settings
 from riskwatch.sinks.kafka import (
     ALERTS,
@@ -274,7 +274,7 @@ class Processor:
     def _resend_held_alerts(self, unit: _Unit) -> None:
         records = unit.state.alert_records()
         for record in records:
-            key, value = alert_record(public_record(record))
+            key, value = alert_record(record)
             # Synchronous context (a unit is built on first use): faust's buffer.
             self.alerts_topic.send_soon(key=key, value=value)
             self.tally.track(record)
@@ -566,17 +566,16 @@ class Processor:
         await self._send(self.dead_letter_name, message.key, record.value, headers=record.headers)
 
     # -- output --------------------------------------------------------
-    async def _emit(self, changes: list[dict]) -> None:
+    async def _emit(self, changes: list[AlertChange]) -> None:
         if not changes:
             return
-        published = [public_record(change) for change in changes]
         alerts_name = self.alerts_name
-        for change in published:
+        for change in changes:
             key, value = alert_record(change)
             await self._send(alerts_name, key, value)
             self._count(change)
 
-    def _count(self, change: dict) -> None:
+    def _count(self, change: AlertChange) -> None:
         # The same counting rules as the embedded service (riskwatch.metrics.AlertTally).
         self.tally.count(change)
 

@@ -24,6 +24,9 @@ import pickle
 import orjson
 from typing import Any, Iterator, MutableMapping
 
+from riskwatch.contracts import AlertChange
+from riskwatch.engine.alertbook import stored_state
+
 _DELETED = object()
 ALERT_PREFIX = "a:"
 
@@ -67,9 +70,9 @@ class PartitionState(MutableMapping[str, Any]):
     def get(self, key: str, default: Any = None) -> Any:
         return self._data.get(key, default)
 
-    def alert_records(self) -> list[dict]:
-        """The last record of every alert held in this partition."""
-        return [value for key, value in self._data.items() if key.startswith(ALERT_PREFIX) and isinstance(value, dict)]
+    def alert_records(self) -> list[AlertChange]:
+        """The last change of every alert held in this partition."""
+        return [stored_state(value).change for key, value in self._data.items() if key.startswith(ALERT_PREFIX)]
 
     def flush(self) -> list[tuple[bytes, bytes | None]]:
         """The changelog records of the buffered changes, alerts first: [(key, value)].

@@ -1,13 +1,14 @@
-"""Action records: what a person (or riskwatch itself) did to an alert, plan or review.
+"""Making action records: what a person (or riskwatch itself) did to an alert, plan or review.
 
-Actions are events like the business events: each is one JSON-able dict,
-appended to the store (embedded) or to the Kafka topic `riskwatch.actions`
-(keyed by `subject_key`), and folded into the lifecycle state by
-`riskwatch.alerts.lifecycle.apply_action`. A record carries everything needed
-to apply it (an escalation names the level it moves to, a triggered plan
-carries its steps and deadlines), so replaying the records gives the same
-state whatever the rule files say at replay time. The shape is described in
-docs/contracts-internal.md, "Action record".
+Actions are events like the business events: each is one
+`riskwatch.contracts.Action`, appended as its JSON to the store (embedded)
+or to the Kafka topic `riskwatch.actions` (keyed by `subject_key`), and
+folded into the lifecycle state by `riskwatch.alerts.lifecycle.apply_action`.
+A record carries everything needed to apply it (an escalation names the
+level it moves to, a triggered plan carries its steps and deadlines), so
+replaying the records gives the same state whatever the rule files say at
+replay time. The shape is described in docs/contracts-internal.md, "Action
+record".
 """
 
 from __future__ import annotations
@@ -16,20 +17,7 @@ import hashlib
 import uuid
 from datetime import datetime, timezone
 
-SCHEMA_VERSION = 1
-SYSTEM_ACTOR = "riskwatch"
-SYSTEM_ROLE = "system"
-
-# Kinds a person can record through the API, and the role allowed to.
-HUMAN_KINDS = (
-    "acknowledge", "start", "step_done", "step_skipped", "snooze", "unsnooze", "resolve", "comment", "assign",
-    "plan_triggered", "plan_step_done", "plan_closed",
-    "review_submitted", "review_signed_off",
-    "rules_reloaded",
-)
-# Kinds riskwatch records by itself when the clock passes a deadline.
-SYSTEM_KINDS = ("escalate", "renotify", "snooze_ended", "tier_lowered", "review_overdue")
-KINDS = HUMAN_KINDS + SYSTEM_KINDS
+from riskwatch.contracts import ACTION_KINDS, SYSTEM_ACTOR, SYSTEM_ROLE, Action
 
 
 def isoformat(instant: datetime) -> str:
@@ -59,10 +47,12 @@ def make_action(
     review_id: str | None = None,
     data: dict | None = None,
     action_id: str | None = None,
-) -> dict:
-    """One action record. System actions get a deterministic id so that two
-    processes ticking the same store record a missed deadline only once."""
-    if kind not in KINDS:
+) -> Action:
+    """One action, recorded at `at` (an aware instant). System actions get a
+    deterministic id so that two processes ticking the same store record a
+    missed deadline only once. ValueError for a kind not in `ACTION_KINDS`
+    or a naive `at`."""
+    if kind not in ACTION_KINDS:
         raise ValueError(f"unknown action kind {kind!r}")
     subject_key = alert_id or plan_id or review_id or "rules"
     if action_id is None:
@@ -71,17 +61,6 @@ def make_action(
             action_id = "act-" + digest[:20]
         else:
             action_id = "act-" + uuid.uuid4().hex[:20]
-    return {
-        "schema": SCHEMA_VERSION,
-        "action_id": action_id,
-        "kind": kind,
-        "subject_key": subject_key,
-        "alert_id": alert_id,
-        "plan_id": plan_id,
-        "review_id": review_id,
-        "actor": actor,
-        "role": role,
-        "at": isoformat(at),
-        "reason": reason,
-        "data": data or {},
-    }
+    return Action(action_id=action_id, kind=kind, subject_key=subject_key, actor=actor, role=role,
+                  at=isoformat(at), alert_id=alert_id, plan_id=plan_id, review_id=review_id, reason=reason,
+                  data=data or {})

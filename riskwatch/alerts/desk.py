@@ -18,6 +18,7 @@ watermark. People's actions are stamped with the time they were made.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from contextlib import contextmanager
@@ -26,9 +27,10 @@ from decimal import Decimal
 from typing import Callable, Iterable
 
 from riskwatch.alerts import lifecycle
-from riskwatch.alerts.actions import SYSTEM_ROLE, isoformat, make_action, parse_instant
+from riskwatch.alerts.actions import isoformat, make_action, parse_instant
 from riskwatch.alerts.lifecycle import ActionRefused, Ledger
 from riskwatch.alerts.store import StoreError, WorkflowStore
+from riskwatch.contracts import SYSTEM_ROLE, Action, AlertChange
 from riskwatch.rules.response import ResponseRules
 from riskwatch.units import reading
 from riskwatch.errors import RiskwatchError
@@ -102,23 +104,26 @@ class AlertDesk:
             self._fold(kind, record, notify)
 
     def _fold(self, kind: str, record: dict, notify: bool = True) -> None:
+        """Fold one record of the log (its JSON: the log is the boundary where
+        records become `AlertChange` / `Action`)."""
         try:
-            if kind == "action" and record.get("kind") == "plan_triggered" and "claim" in (record.get("data") or {}):
-                record = self._decide_claim(record)
-                if record is None:
-                    return
             if kind == "alert_change":
-                item = lifecycle.apply_change(self.ledger, record, self.rules)
+                item = lifecycle.apply_change(self.ledger, AlertChange.from_json(record), self.rules)
             else:
-                lifecycle.apply_action(self.ledger, record, self.rules)
-                item = self.ledger.alerts.get(record.get("alert_id") or "")
-                if record["kind"] not in _SHOWN_ACTIONS:
+                action = Action.from_json(record)
+                if action.kind == "plan_triggered" and "claim" in action.data:
+                    action = self._decide_claim(action)
+                    if action is None:
+                        return
+                lifecycle.apply_action(self.ledger, action, self.rules)
+                item = self.ledger.alerts.get(action.alert_id or "")
+                if action.kind not in _SHOWN_ACTIONS:
                     item = None
         except Exception:
             # A record some other client wrote to a shared log: it stays in the
             # log for inspection, and the desk goes on with the next one.
             log.exception("workflow record %s could not be folded; skipped",
-                          record.get("action_id") or record.get("alert_id"))
+                          (record.get("action_id") or record.get("alert_id")) if isinstance(record, dict) else record)
             return
         if notify and item is not None and self.notify is not None:
             try:
@@ -126,7 +131,7 @@ class AlertDesk:
             except Exception:  # a sink failure must not lose the record
                 log.exception("notification of %s failed", item["alert_id"])
 
-    def _decide_claim(self, action: dict) -> dict | None:
+    def _decide_claim(self, action: Action) -> Action | None:
         """A plan trigger written as a claim (a log that does not serialise
         its writers: the Kafka deployment), decided where it stands in the
         log: against the plans folded before it, by the rules `trigger_plan`
@@ -136,7 +141,7 @@ class AlertDesk:
         (the reason kept in `refused_claims`). Every desk folding the log in
         the same order decides the same, so a claim refused here is refused
         on every replica and in the worker."""
-        data = action["data"]
+        data = action.data
         plan, claim = data["plan"], data["claim"]
         plan_id = plan["plan_id"]
         active = self._active_plans(plan["alert_id"], plan["plan"])
@@ -146,7 +151,7 @@ class AlertDesk:
                 raise _already_active(plan["plan"], plan["alert_id"], active)
             definition = self.rules.plans.get(plan["plan"])
             if definition is not None and definition.fund is not None and fund is not None:
-                fund = self._fund_commitment(definition.fund, parse_instant(action["at"]), fund["committed_amount"],
+                fund = self._fund_commitment(definition.fund, parse_instant(action.at), fund["committed_amount"],
                                              fund["currency"], claim.get("annual_sales_budget"),
                                              claim.get("budget_override"))
         except (ActionRefused, InvalidField) as refusal:
@@ -157,13 +162,15 @@ class AlertDesk:
         decided["fund"] = fund
         if active:
             decided["another_alongside"] = active
-        return {**action, "data": {**data, "plan": decided}}
+        return dataclasses.replace(action, data={**data, "plan": decided})
 
     def _active_plans(self, alert_id: str, plan_key: str) -> list[str]:
         return sorted(p["plan_id"] for p in self.ledger.plans.values()
                       if p["alert_id"] == alert_id and p["plan"] == plan_key and p["status"] == "active")
 
     def _record(self, kind: str, record: dict) -> bool:
+        """Append one record (as JSON) to the log and fold what the log now holds;
+        False when the log already had it (the same action id or change)."""
         if self.store is None:
             if kind == "action" and any(r.get("action_id") == record["action_id"] for k, r in self._memory_log if k == "action"):
                 return False
@@ -201,16 +208,20 @@ class AlertDesk:
 
     # ------------------------------------------------------------------ inputs
 
-    def ingest(self, record: dict) -> dict | None:
-        """One engine alert change record; returns the work item."""
+    def ingest(self, change: AlertChange | dict) -> dict | None:
+        """One engine alert change, or its published JSON (read with
+        `AlertChange.from_json`: RecordInvalid, and nothing recorded, if it
+        does not fit); returns the work item."""
+        if not isinstance(change, AlertChange):
+            change = AlertChange.from_json(change)
         with self._transaction():
             self._catch_up()
-            self._record("alert_change", record)
-            return self.ledger.alerts.get(record.get("alert_id") or "")
+            self._record("alert_change", change.to_json())
+            return self.ledger.alerts.get(change.alert_id)
 
-    def __call__(self, record: dict) -> None:
-        """So the desk can be used as a sink for alert change records."""
-        self.ingest(record)
+    def __call__(self, change: AlertChange | dict) -> None:
+        """So the desk can be used as a sink for alert changes."""
+        self.ingest(change)
 
     def act(
         self,
@@ -225,8 +236,8 @@ class AlertDesk:
         review_id: str | None = None,
         data: dict | None = None,
         clock: datetime | None = None,
-    ) -> dict:
-        """Record a person's action made at `now`; raises ActionRefused if the
+    ) -> Action:
+        """Record a person's action made at `now`, and return it; raises ActionRefused if the
         state does not allow it. `clock` is the service clock its deadlines
         are checked against (a snooze must end after it, an acknowledgement
         is in time up to respond_by on it); `now` when not given."""
@@ -239,7 +250,7 @@ class AlertDesk:
             ack_due = None
             if kind == "acknowledge" and alert_id in self.ledger.alerts:
                 ack_due = self.ledger.alerts[alert_id].get("ack_due")
-            self._record("action", action)
+            self._record("action", action.to_json())
             if kind == "acknowledge" and self.metrics is not None and alert_id in self.ledger.alerts:
                 item = self.ledger.alerts[alert_id]
                 in_time = ack_due is None or clock <= datetime.fromisoformat(ack_due.replace("Z", "+00:00"))
@@ -322,7 +333,7 @@ class AlertDesk:
             action = make_action("plan_triggered", at=now, actor=actor, role=role, reason=reason,
                                  alert_id=alert_id, plan_id=plan_id, data=data)
             lifecycle.check_action(self.ledger, action, now)
-            self._record("action", action)
+            self._record("action", action.to_json())
             if plan_id not in self.ledger.plans:
                 raise self.refused_claims.get(plan_id) or ActionRefused(f"plan {plan_id} was not recorded")
             return self.ledger.plans[plan_id]
@@ -368,21 +379,21 @@ class AlertDesk:
                 "left_before": None if left is None else _money(left),
                 "budget_override": override if override and left is not None and Decimal(str(amount)) > left else None}
 
-    def tick(self, now: datetime) -> list[dict]:
+    def tick(self, now: datetime) -> list[Action]:
         """Record every action the clock made due; returns them.
 
         What falls due is a function of the folded log and `now` alone, so a
         tick at the same clock over the same log position finds nothing new
         and is skipped: the API ticks before every request, and scanning
         10,000 open alerts each time cost a third of a second per request."""
-        recorded: list[dict] = []
+        recorded: list[Action] = []
         with self._transaction():
             self._catch_up()
             if self._last_tick == (now, self.position, id(self.rules)):
                 return recorded
             for _ in range(64):  # each round moves at most one level per alert
                 due = lifecycle.due_actions(self.ledger, now, self.rules)
-                fresh = [a for a in due if self._record("action", a)]
+                fresh = [a for a in due if self._record("action", a.to_json())]
                 if not fresh:
                     break
                 recorded.extend(fresh)
@@ -390,7 +401,7 @@ class AlertDesk:
         self._update_metrics(now, recorded)
         return recorded
 
-    def keep_clock(self, now: datetime) -> list[dict]:
+    def keep_clock(self, now: datetime) -> list[Action]:
         """For the process whose events make the service clock (`riskwatch
         run`, with its engine's watermark): record `now` as the store's
         service clock, so the other processes on the store (the API) measure
@@ -413,25 +424,25 @@ class AlertDesk:
         (`keep_clock`); None before any was recorded, or without a store."""
         return None if self.store is None else self.store.service_clock()
 
-    def reload_rules(self, rules: ResponseRules, *, now: datetime, actor: str, role: str) -> dict:
+    def reload_rules(self, rules: ResponseRules, *, now: datetime, actor: str, role: str) -> Action:
         with self._transaction():
             self.rules = rules
             action = make_action("rules_reloaded", at=now, actor=actor, role=role, reason="rule reload",
                                  data={"plans": sorted(rules.plans)})
-            self._record("action", action)
+            self._record("action", action.to_json())
             return action
 
-    def _update_metrics(self, now: datetime, recorded: Iterable[dict]) -> None:
+    def _update_metrics(self, now: datetime, recorded: Iterable[Action]) -> None:
         if self.metrics is None:
             return
         for action in recorded:
-            if action["kind"] == "escalate":
-                item = self.ledger.alerts.get(action["alert_id"])
+            if action.kind == "escalate":
+                item = self.ledger.alerts.get(action.alert_id or "")
                 if item is not None:
                     self.metrics.alerts_escalated.labels(
-                        indicator=item["alert"].get("indicator"), tier=item["tier"]).inc()
-                    late_key = (action["alert_id"], (action.get("data") or {}).get("cycle"))
-                    if str(action.get("reason", "")).startswith("not acknowledged") and late_key not in self._late_counted:
+                        indicator=item["alert"]["indicator"], tier=item["tier"]).inc()
+                    late_key = (action.alert_id, action.data.get("cycle"))
+                    if (action.reason or "").startswith("not acknowledged") and late_key not in self._late_counted:
                         # respond_by passed with nobody on it: a late response, counted once per alert cycle.
                         self._late_counted.add(late_key)
                         self.metrics.alert_responses.labels(tier=item["tier"], outcome="late").inc()

@@ -44,7 +44,7 @@ from typing import Iterator
 
 import orjson
 
-from riskwatch.alerts.actions import KINDS, SYSTEM_ROLE
+from riskwatch.contracts import SYSTEM_ROLE, Action, AlertChange, RecordInvalid
 from riskwatch.alerts.idempotency import KEY_RECORD, KeyIndex
 from riskwatch.alerts.store import record_id
 from riskwatch.sinks.kafka import ACTIONS, ALERTS, topic_name
@@ -72,26 +72,14 @@ class WorkflowLogBehind(WorkflowLogUnavailable):
 def shape_problem(kind: str, body: object) -> str | None:
     """Why a record read from a topic cannot be folded, or None.
 
-    Any client can write to a topic; a record without the fields the fold
-    relies on is skipped (and logged) rather than allowed to stop the desk.
+    Any client can write to a topic; a record that does not fit its
+    contract (`Action.from_json`, `AlertChange.from_json`) is skipped (and
+    logged) rather than allowed to stop the desk.
     """
-    if not isinstance(body, dict):
-        return "not a JSON object"
-    if kind == "action":
-        for name in ("action_id", "subject_key", "at"):
-            if not isinstance(body.get(name), str) or not body.get(name):
-                return f"{name}: missing or not a string"
-        if body.get("kind") not in KINDS:
-            return f"kind: {body.get('kind')!r} is not an action kind"
-        if not isinstance(body.get("data", {}), dict):
-            return "data: not an object"
-        return None
-    if not isinstance(body.get("alert_id"), str) or not body.get("alert_id"):
-        return "alert_id: missing or not a string"
-    if body.get("status") not in ("open", "resolved"):
-        return f"status: {body.get('status')!r} is not open or resolved"
-    if not isinstance(body.get("tier"), str):
-        return "tier: missing"
+    try:
+        (Action if kind == "action" else AlertChange).from_json(body)
+    except RecordInvalid as problem:
+        return str(problem)
     return None
 
 

@@ -1,12 +1,16 @@
-"""The alert lifecycle: a pure fold of alert change records and action records.
+"""The alert lifecycle: a pure fold of alert changes and actions.
 
 State (a `Ledger`) is plain JSON-able dicts: one work item per alert, plus the
-triggered contingency plans and the post-incident reviews. Three entry points,
-none of which reads a clock or does I/O:
+triggered contingency plans and the post-incident reviews. A work item keeps
+the alert's last change as published (`AlertChange.to_json()`) under
+"alert", which the API and the console show as it is. Three entry points,
+none of which reads a clock or does I/O, all over the typed records of
+`riskwatch.contracts` (a caller folding a log reads each record with
+`AlertChange.from_json` / `Action.from_json` first):
 
-- `apply_change(ledger, record, rules)` folds one engine alert change record;
-- `check_action(ledger, action, now)` says why a person's action is refused
-  (None when allowed) and `apply_action(ledger, action, rules)` folds it;
+- `apply_change(ledger, change, rules)` folds one engine `AlertChange`;
+- `check_action(ledger, action, now)` raises ActionRefused when a person's
+  `Action` does not fit the state, and `apply_action(ledger, action, rules)` folds it;
 - `due_actions(ledger, now, rules)` lists the actions riskwatch records by
   itself because the clock passed a deadline: escalation past respond_by or
   a step's due time, end of a snooze, a tier drop that held long enough
@@ -24,8 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from riskwatch.alerts.actions import isoformat, make_action, parse_instant
+from riskwatch.contracts import Action, AlertChange, Change, Status, Tier
 from riskwatch.rules.response import ResponseRules, UnknownRole
-from riskwatch.rules.schema import TIER_RANK
 from riskwatch.errors import RiskwatchError
 
 log = logging.getLogger(__name__)
@@ -50,28 +54,21 @@ class Ledger:
     reviews: dict[str, dict] = field(default_factory=dict)
 
 
-def tier_rank(tier: str | None) -> int:
-    """The rules' tier rank (`TIER_RANK`: blue 0 ... red 3); -1 for no or an unknown tier."""
-    return TIER_RANK.get(tier or "", -1)
-
-
 def _t(value) -> datetime | None:
     return parse_instant(value)
 
 
-def _steps_from(record: dict) -> list[dict]:
-    steps = []
-    for index, step in enumerate((record.get("playbook") or {}).get("steps") or [], start=1):
-        steps.append({
-            "step": step.get("step", index),
-            "action": step.get("action"),
-            "owner": step.get("owner"),
-            "due_at": step.get("due_at"),
-            "status": "pending",
-            "done_at": None, "done_by": None, "note": None,
-            "escalated": False,
-        })
-    return steps
+def _steps_from(change: AlertChange) -> list[dict]:
+    playbook = change.playbook
+    return [{
+        "step": step.step,
+        "action": step.action,
+        "owner": step.owner,
+        "due_at": step.due_at,
+        "status": "pending",
+        "done_at": None, "done_by": None, "note": None,
+        "escalated": False,
+    } for step in (playbook.steps if playbook is not None else ())]
 
 
 def _owner_at(item: dict, rules: ResponseRules) -> str:
@@ -80,8 +77,8 @@ def _owner_at(item: dict, rules: ResponseRules) -> str:
     return rules.escalation.owner_chain[item["level"]].level
 
 
-def _owner_level(record: dict, rules: ResponseRules) -> int:
-    """The owner chain level of the record's owner.
+def _owner_level(change: AlertChange, rules: ResponseRules) -> int:
+    """The owner chain level of the change's owner.
 
     The loader refuses any owner the chain does not list, so an unknown one
     comes from an alert made under other rules (an engine on another rule
@@ -89,57 +86,59 @@ def _owner_level(record: dict, rules: ResponseRules) -> int:
     lowest level so every level still sees it on its way up, rather than
     dropped (folding it must not lose the alert)."""
     try:
-        return rules.escalation.level_of(record.get("owner"))
+        return rules.escalation.level_of(change.owner)
     except UnknownRole as error:
         log.error("alert %s: %s; the alert is worked from the lowest level of the chain. "
                   "The engine that made it runs on other rule files than this desk.",
-                  record.get("alert_id"), error)
+                  change.alert_id, error)
         return 0
 
 
-def _new_item(record: dict, rules: ResponseRules) -> dict:
-    base_level = _owner_level(record, rules)
+def _new_item(change: AlertChange, rules: ResponseRules) -> dict:
+    base_level = _owner_level(change, rules)
     return {
-        "alert_id": record["alert_id"],
-        "alert": record,
+        "alert_id": change.alert_id,
+        "alert": change.to_json(),
         "status": "open",
-        "tier": record.get("tier"),
-        "engine_tier": record.get("tier"),
+        "tier": change.tier.value,
+        "engine_tier": change.tier.value,
         "pending_tier": None,
-        "owner": record.get("owner"),
-        "base_owner": record.get("owner"),
+        "owner": change.owner,
+        "base_owner": change.owner,
         "base_level": base_level,
         "level": base_level,
-        "ack_due": record.get("respond_by"),
+        "ack_due": change.respond_by,
         "acknowledged_at": None, "acknowledged_by": None,
         "snooze": None,
-        "steps": _steps_from(record),
+        "steps": _steps_from(change),
         "escalations": [],
-        "last_notified_at": record.get("raised_at") or record.get("updated_at"),
+        "last_notified_at": change.raised_at or change.updated_at,
         "resolved_at": None, "resolved_by": None, "resolution_reason": None,
         "cycle": 1,
         "review_ids": [],
         "plan_ids": [],
-        "last_change": record.get("change", "raised"),
-        "updated_at": record.get("updated_at") or record.get("raised_at"),
+        "last_change": (change.change or Change.RAISED).value,
+        "updated_at": change.updated_at or change.raised_at,
+        "cycle_peak_tier": change.tier.value,
     }
 
 
-def _reopen(item: dict, record: dict, rules: ResponseRules, why: str) -> None:
+def _reopen(item: dict, change: AlertChange, rules: ResponseRules, why: str) -> None:
     item.update({
         "status": "open",
-        "tier": record.get("tier"),
+        "tier": change.tier.value,
         "pending_tier": None,
-        "base_owner": record.get("owner"),
-        "base_level": _owner_level(record, rules),
-        "ack_due": record.get("respond_by"),
+        "base_owner": change.owner,
+        "base_level": _owner_level(change, rules),
+        "ack_due": change.respond_by,
         "acknowledged_at": None, "acknowledged_by": None,
         "snooze": None,
-        "steps": _steps_from(record),
+        "steps": _steps_from(change),
         "resolved_at": None, "resolved_by": None, "resolution_reason": None,
         "cycle": item["cycle"] + 1,
-        "last_notified_at": record.get("updated_at") or record.get("raised_at"),
+        "last_notified_at": change.updated_at or change.raised_at,
         "last_change": why,
+        "cycle_peak_tier": change.tier.value,
     })
     item["level"] = item["base_level"]
     item["owner"] = item["base_owner"]
@@ -154,13 +153,14 @@ def _resolve(ledger: Ledger, item: dict, at: str, by: str, reason: str | None, r
     if item["tier"] in review_rule.tiers or item.get("cycle_peak_tier") in review_rule.tiers:
         review_id = f"rv-{item['alert_id'][3:] if item['alert_id'].startswith('al-') else item['alert_id']}-{item['cycle']}"
         if review_id not in ledger.reviews:
+            shown = item["alert"]  # the change as published (`AlertChange.to_json()`)
             ledger.reviews[review_id] = {
                 "review_id": review_id,
                 "alert_id": item["alert_id"],
                 "tier": item.get("cycle_peak_tier") or item["tier"],
-                "indicator": item["alert"].get("indicator"),
+                "indicator": shown["indicator"],
                 "owner": item["owner"],
-                "customer_class": item["alert"].get("customer_class"),
+                "customer_class": shown["customer_class"],
                 "opened_at": at,
                 "due_at": isoformat(_t(at) + review_rule.due_within),
                 "status": "open",
@@ -172,74 +172,69 @@ def _resolve(ledger: Ledger, item: dict, at: str, by: str, reason: str | None, r
             item["review_ids"].append(review_id)
 
 
-def apply_change(ledger: Ledger, record: dict, rules: ResponseRules) -> dict | None:
-    """Fold one engine alert change record; returns the work item (or None if ignored)."""
-    alert_id = record.get("alert_id")
-    if not alert_id:
-        return None
+def apply_change(ledger: Ledger, change: AlertChange, rules: ResponseRules) -> dict | None:
+    """Fold one engine alert change; returns the work item, or None for a
+    redelivered or stale change (a sequence not above the last one folded).
+    A record read from a log becomes an `AlertChange` with
+    `AlertChange.from_json` before it comes here."""
+    alert_id = change.alert_id
     item = ledger.alerts.get(alert_id)
     if item is None:
-        if record.get("status") == "resolved":
-            # A resolution for an alert this store never saw open: keep it for the register.
-            item = _new_item(record, rules)
-            ledger.alerts[alert_id] = item
-            item["cycle_peak_tier"] = record.get("tier")
-            _resolve(ledger, item, record.get("resolved_at") or record.get("updated_at"), "engine", "condition cleared", rules)
-            return item
-        item = _new_item(record, rules)
-        item["cycle_peak_tier"] = record.get("tier")
+        item = _new_item(change, rules)
         ledger.alerts[alert_id] = item
+        if change.status == Status.RESOLVED:
+            # A resolution for an alert this store never saw open: keep it for the register.
+            _resolve(ledger, item, change.resolved_at or change.updated_at, "engine", "condition cleared", rules)
         return item
-    previous = item["alert"]
-    if previous.get("sequence") is not None and record.get("sequence") is not None \
-            and record["sequence"] <= previous["sequence"]:
+    previous = item["alert"]  # as published
+    if previous["sequence"] is not None and change.sequence is not None and change.sequence <= previous["sequence"]:
         return None  # a redelivered or stale change
-    item["alert"] = record
-    item["engine_tier"] = record.get("tier")
-    item["updated_at"] = record.get("updated_at") or item["updated_at"]
-    when = record.get("updated_at") or record.get("raised_at")
+    item["alert"] = change.to_json()
+    item["engine_tier"] = change.tier.value
+    item["updated_at"] = change.updated_at or item["updated_at"]
+    when = change.updated_at or change.raised_at
+    tier = change.tier.value
 
-    if record.get("status") == "resolved":
+    if change.status == Status.RESOLVED:
         if item["status"] != "resolved":
             # A late shipment or an overdue invoice closes at the highest tier its
             # measurement reached, which can be above the tier it was worked under.
-            if tier_rank(record.get("tier")) > tier_rank(item.get("cycle_peak_tier")):
-                item["cycle_peak_tier"] = record.get("tier")
-            _resolve(ledger, item, record.get("resolved_at") or when, "engine", "condition cleared", rules)
+            if change.tier.rank > Tier.rank_of(item.get("cycle_peak_tier")):
+                item["cycle_peak_tier"] = tier
+            _resolve(ledger, item, change.resolved_at or when, "engine", "condition cleared", rules)
         return item
 
-    new_rank, shown_rank = tier_rank(record.get("tier")), tier_rank(item["tier"])
+    new_rank, shown_rank = change.tier.rank, Tier.rank_of(item["tier"])
     if item["status"] == "resolved":
         # Reopened by the engine, or worse again after a person resolved it.
-        if previous.get("status") == "resolved" or record.get("change") == "reopened" or new_rank > shown_rank:
-            _reopen(item, record, rules, "reopened")
-            item["cycle_peak_tier"] = record.get("tier")
+        if previous["status"] == Status.RESOLVED or change.change == Change.REOPENED or new_rank > shown_rank:
+            _reopen(item, change, rules, "reopened")
         return item
 
     if new_rank > shown_rank:
         # A rise applies at once, re-notifies, and ends a snooze: it got worse.
-        item["tier"] = record.get("tier")
+        item["tier"] = tier
         item["pending_tier"] = None
         item["last_notified_at"] = when
         item["last_change"] = "tier_raised"
-        if tier_rank(record.get("tier")) > tier_rank(item.get("cycle_peak_tier")):
-            item["cycle_peak_tier"] = record.get("tier")
+        if new_rank > Tier.rank_of(item.get("cycle_peak_tier")):
+            item["cycle_peak_tier"] = tier
         if item["status"] == "snoozed":
             item["status"] = item["snooze"]["resume_status"]
             item["snooze"] = None
         # The engine's owner for the higher tier may sit higher in the chain.
-        level = _owner_level(record, rules)
+        level = _owner_level(change, rules)
         if level > item["level"]:
             item["level"] = item["base_level"] = level
-            item["base_owner"] = record.get("owner")
-            item["owner"] = record.get("owner")
-        if record.get("respond_by"):
-            item["ack_due"] = record["respond_by"] if item["acknowledged_at"] is None else item["ack_due"]
-        _merge_steps(item, record)
+            item["base_owner"] = change.owner
+            item["owner"] = change.owner
+        if change.respond_by:
+            item["ack_due"] = change.respond_by if item["acknowledged_at"] is None else item["ack_due"]
+        _merge_steps(item, change)
     elif new_rank < shown_rank:
         pending = item["pending_tier"]
-        if pending is None or pending["tier"] != record.get("tier"):
-            item["pending_tier"] = {"tier": record.get("tier"), "since": when}
+        if pending is None or pending["tier"] != tier:
+            item["pending_tier"] = {"tier": tier, "since": when}
         item["last_change"] = "updated"
     else:
         item["pending_tier"] = None
@@ -247,10 +242,10 @@ def apply_change(ledger: Ledger, record: dict, rules: ResponseRules) -> dict | N
     return item
 
 
-def _merge_steps(item: dict, record: dict) -> None:
+def _merge_steps(item: dict, change: AlertChange) -> None:
     """Playbook of the new tier: keep what was done, take the new steps and due times."""
     done = {s["step"]: s for s in item["steps"] if s["status"] != "pending"}
-    steps = _steps_from(record)
+    steps = _steps_from(change)
     for step in steps:
         if step["step"] in done and done[step["step"]]["action"] == step["action"]:
             step.update({k: done[step["step"]][k] for k in ("status", "done_at", "done_by", "note")})
@@ -261,14 +256,14 @@ def _merge_steps(item: dict, record: dict) -> None:
 # --------------------------------------------------------------------------- actions by people
 
 
-def check_action(ledger: Ledger, action: dict, now: datetime) -> None:
+def check_action(ledger: Ledger, action: Action, now: datetime) -> None:
     """Raise ActionRefused if the action does not fit the current state."""
-    kind = action["kind"]
-    data = action.get("data") or {}
+    kind = action.kind
+    data = action.data
     if kind in ("plan_step_done", "plan_closed"):
-        plan = ledger.plans.get(action["plan_id"])
+        plan = ledger.plans.get(action.plan_id or "")
         if plan is None:
-            raise ActionRefused(f"plan {action['plan_id']} not found", not_found=True)
+            raise ActionRefused(f"plan {action.plan_id} not found", not_found=True)
         if plan["status"] != "active":
             raise ActionRefused(f"plan {plan['plan_id']} is {plan['status']}")
         if kind == "plan_step_done":
@@ -279,9 +274,9 @@ def check_action(ledger: Ledger, action: dict, now: datetime) -> None:
                 raise ActionRefused(f"step {step['step']} is already {step['status']}")
         return
     if kind in ("review_submitted", "review_signed_off"):
-        review = ledger.reviews.get(action["review_id"])
+        review = ledger.reviews.get(action.review_id or "")
         if review is None:
-            raise ActionRefused(f"review {action['review_id']} not found", not_found=True)
+            raise ActionRefused(f"review {action.review_id} not found", not_found=True)
         if kind == "review_submitted" and review["status"] == "signed_off":
             raise ActionRefused(f"review {review['review_id']} is already signed off")
         if kind == "review_signed_off" and review["status"] != "submitted":
@@ -289,9 +284,9 @@ def check_action(ledger: Ledger, action: dict, now: datetime) -> None:
         return
     if kind == "rules_reloaded":
         return
-    item = ledger.alerts.get(action.get("alert_id") or "")
+    item = ledger.alerts.get(action.alert_id or "")
     if item is None:
-        raise ActionRefused(f"alert {action.get('alert_id')} not found", not_found=True)
+        raise ActionRefused(f"alert {action.alert_id} not found", not_found=True)
     status = item["status"]
     if kind == "comment":
         return
@@ -334,26 +329,28 @@ def _find_step(steps: list[dict], number) -> dict | None:
     return None
 
 
-def apply_action(ledger: Ledger, action: dict, rules: ResponseRules) -> None:
-    """Fold one action record. Tolerant: an action that no longer fits
-    (e.g. a duplicate escalation from a second process) changes nothing."""
-    kind, at, data = action["kind"], action["at"], action.get("data") or {}
-    who = action.get("actor")
+def apply_action(ledger: Ledger, action: Action, rules: ResponseRules) -> None:
+    """Fold one action. Tolerant: an action that no longer fits
+    (e.g. a duplicate escalation from a second process) changes nothing.
+    A record read from a log becomes an `Action` with `Action.from_json`
+    before it comes here."""
+    kind, at, data = action.kind, action.at, action.data
+    who = action.actor
     if kind == "plan_triggered":
         plan = copy.deepcopy(data["plan"])
         if plan["plan_id"] not in ledger.plans:
             ledger.plans[plan["plan_id"]] = plan
-            item = ledger.alerts.get(action.get("alert_id") or "")
+            item = ledger.alerts.get(action.alert_id or "")
             if item is not None:
                 item["plan_ids"].append(plan["plan_id"])
         return
     if kind in ("plan_step_done", "plan_closed"):
-        plan = ledger.plans.get(action["plan_id"])
+        plan = ledger.plans.get(action.plan_id or "")
         if plan is None or plan["status"] != "active":
             return
         if kind == "plan_closed":
             plan.update({"status": data.get("outcome", "closed"), "closed_at": at, "closed_by": who,
-                         "close_reason": action.get("reason")})
+                         "close_reason": action.reason})
             return
         step = _find_step(plan["steps"], data.get("step"))
         if step is not None and step["status"] == "pending":
@@ -362,7 +359,7 @@ def apply_action(ledger: Ledger, action: dict, rules: ResponseRules) -> None:
             plan.update({"status": "completed", "closed_at": at, "closed_by": who})
         return
     if kind in ("review_submitted", "review_signed_off", "review_overdue"):
-        review = ledger.reviews.get(action["review_id"])
+        review = ledger.reviews.get(action.review_id or "")
         if review is None:
             return
         if kind == "review_overdue":
@@ -375,9 +372,9 @@ def apply_action(ledger: Ledger, action: dict, rules: ResponseRules) -> None:
                            "submitted_late": _t(at) > _t(review["due_at"])})
         elif kind == "review_signed_off" and review["status"] == "submitted":
             review.update({"status": "signed_off", "signed_off_at": at, "signed_off_by": who,
-                           "sign_off_note": action.get("reason")})
+                           "sign_off_note": action.reason})
         return
-    item = ledger.alerts.get(action.get("alert_id") or "")
+    item = ledger.alerts.get(action.alert_id or "")
     if item is None:
         return
     status = item["status"]
@@ -399,15 +396,15 @@ def apply_action(ledger: Ledger, action: dict, rules: ResponseRules) -> None:
     elif kind == "snooze" and status in WORKING:
         item.update({"status": "snoozed", "last_change": "snoozed", "snooze": {
             "until": data.get("until"), "until_recovery": bool(data.get("until_recovery")),
-            "resume_status": status, "by": who, "at": at, "reason": action.get("reason"),
-            "action_id": action["action_id"]}})
+            "resume_status": status, "by": who, "at": at, "reason": action.reason,
+            "action_id": action.action_id}})
     elif kind in ("unsnooze", "snooze_ended") and status == "snoozed":
         if kind == "snooze_ended" and (item["snooze"] or {}).get("action_id") != data.get("snooze_action_id"):
             return
         item.update({"status": item["snooze"]["resume_status"], "snooze": None,
                      "last_change": "unsnoozed", "last_notified_at": at})
     elif kind == "resolve" and status != "resolved":
-        _resolve(ledger, item, at, who, action.get("reason"), rules)
+        _resolve(ledger, item, at, who, action.reason, rules)
     elif kind == "assign" and status != "resolved":
         # A named person works the alert; the owner role (and so escalation,
         # notification and the respond-by) stays as the rules say.
@@ -417,7 +414,7 @@ def apply_action(ledger: Ledger, action: dict, rules: ResponseRules) -> None:
             return
         item["escalations"].append({"at": at, "from": item["owner"], "to": data["to_owner"],
                                     "from_level": item["level"], "to_level": data["to_level"],
-                                    "reason": action.get("reason")})
+                                    "reason": action.reason})
         item["level"] = data["to_level"]
         item["owner"] = data["to_owner"]
         item["last_notified_at"] = at
@@ -433,7 +430,7 @@ def apply_action(ledger: Ledger, action: dict, rules: ResponseRules) -> None:
         item["last_change"] = "renotified"
     elif kind == "tier_lowered" and status != "resolved":
         pending = item["pending_tier"]
-        if pending and pending["tier"] == data.get("tier") and tier_rank(data.get("tier")) < tier_rank(item["tier"]):
+        if pending and pending["tier"] == data.get("tier") and Tier.rank_of(data.get("tier")) < Tier.rank_of(item["tier"]):
             item["tier"] = data["tier"]
             item["pending_tier"] = None
             item["last_change"] = "tier_lowered"
@@ -442,14 +439,14 @@ def apply_action(ledger: Ledger, action: dict, rules: ResponseRules) -> None:
 # --------------------------------------------------------------------------- the clock
 
 
-def due_actions(ledger: Ledger, now: datetime, rules: ResponseRules) -> list[dict]:
+def due_actions(ledger: Ledger, now: datetime, rules: ResponseRules) -> list[Action]:
     """Actions riskwatch must record because `now` passed a deadline.
 
     Apply them and call again until it returns nothing: one escalation at a
     time, so a long outage walks the chain level by level with a record each.
     """
     esc = rules.escalation
-    out: list[dict] = []
+    out: list[Action] = []
     for alert_id in sorted(ledger.alerts):
         item = ledger.alerts[alert_id]
         status = item["status"]
@@ -484,7 +481,7 @@ def due_actions(ledger: Ledger, now: datetime, rules: ResponseRules) -> list[dic
     return out
 
 
-def _escalation_due(item: dict, now: datetime, rules: ResponseRules) -> dict | None:
+def _escalation_due(item: dict, now: datetime, rules: ResponseRules) -> Action | None:
     esc = rules.escalation
     if item["level"] >= esc.top_level:
         return None

@@ -32,7 +32,9 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.routing import Match
 
+from riskwatch import contracts
 from riskwatch.alerts import ActionRefused, AlertDesk, InvalidField, StoreError
+from riskwatch.alerts.lifecycle import STATUSES
 from riskwatch.alerts.idempotency import IdempotencyKeys
 from riskwatch.alerts.kafkalog import WorkflowLogUnavailable
 from riskwatch.api.guards import RequestGuard, SecurityHeaders
@@ -44,8 +46,10 @@ log = logging.getLogger(__name__)
 
 # Probes and scrapes carry no token (kubelet, Prometheus); they reveal no business data.
 PUBLIC_PATHS = frozenset({"/openapi.json", "/healthz", "/livez", "/readyz", "/metrics", "/favicon.ico"})
-Tier = Literal["red", "orange", "yellow", "blue"]
-Status = Literal["open", "acknowledged", "in_progress", "snoozed", "resolved"]
+Tier = contracts.TierName
+Status = Literal[STATUSES]  # type: ignore[valid-type]  # a work item's status
+# The engine's status of the condition, as an alert change states it.
+ChangeStatus = Literal[tuple(status.value for status in contracts.Status)]  # type: ignore[valid-type]
 CustomerClass = Literal["A", "B", "C", "D"]
 Id = Annotated[str, PathParam(min_length=1, max_length=128)]
 
@@ -145,17 +149,30 @@ class SignOff(_Body):
 
 
 class AlertChange(_Storable):
-    """An engine alert change record (docs/contracts-internal.md); extra fields kept."""
+    """An engine alert change record (`riskwatch.contracts.AlertChange`,
+    docs/contracts-internal.md) as the HTTP body states it: what the desk
+    needs is required here, every other field of the contract may come too,
+    and fields beyond it are kept. A body must also read as the contract
+    (a `subject` or `playbook` of another shape is refused, 422)."""
     model_config = ConfigDict(extra="allow")
     alert_id: Identifier
     indicator: Annotated[str, Field(min_length=1, max_length=64)]
     tier: Tier
-    status: Literal["open", "resolved"]
+    status: ChangeStatus
     owner: Annotated[str, Field(min_length=1, max_length=64)]
     raised_at: Instant
     updated_at: Instant | None = None
     respond_by: Instant | None = None
     sequence: Annotated[int, Field(ge=0, le=2**62)] | None = None
+
+    @model_validator(mode="after")
+    def _fits_the_contract(self):
+        self.contract()
+        return self
+
+    def contract(self) -> contracts.AlertChange:
+        """The change this body describes; RecordInvalid (a ValueError: 422) if it does not fit."""
+        return contracts.AlertChange.from_json(self.model_dump(mode="json"))
 
 
 def header_error(header: str, message: str) -> JSONResponse:
@@ -371,7 +388,7 @@ def create_app(
     def act_as(actor: str, role: str, kind: str, regions: frozenset[str] | None = None, **kw) -> dict:
         with guard:
             out_of_scope(regions, alert_id=kw.get("alert_id"), plan_id=kw.get("plan_id"), review_id=kw.get("review_id"))
-            return copy.deepcopy(desk.act(kind, now=clock(), clock=deadlines_clock(), actor=actor, role=role, **kw))
+            return copy.deepcopy(desk.act(kind, now=clock(), clock=deadlines_clock(), actor=actor, role=role, **kw).to_json())
 
     def act(request: Request, kind: str, **kw) -> dict:
         return act_as(request.state.actor, request.state.role, kind, regions=request.state.regions, **kw)
@@ -503,9 +520,8 @@ def create_app(
               status_code=202)
     @roles(*OPERATORS)
     def ingest(change: AlertChange) -> dict[str, Any]:
-        record = change.model_dump(mode="json")
         with guard:
-            desk.ingest(record)
+            desk.ingest(change.contract())
         return {"accepted": change.alert_id}
 
     # ---------------------------------------------------------------- audit
@@ -655,7 +671,7 @@ def create_app(
             plans = sorted(desk.rules.plans)
         if metrics is not None:
             metrics.rules_loaded_timestamp_seconds.set(clock().timestamp())
-        return 200, {"reloaded": True, "action_id": action["action_id"], "plans": plans}
+        return 200, {"reloaded": True, "action_id": action.action_id, "plans": plans}
 
     async def probe(request: Request):
         return PlainTextResponse("ok\n")

@@ -27,7 +27,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from riskwatch.rules.schema import TIER_ORDER
+from riskwatch.contracts import TIER_NAMES as TIER_ORDER
 
 if TYPE_CHECKING:  # imported for annotations only: run builds both before the view starts
     from riskwatch.alerts.desk import AlertDesk

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from riskwatch.alerts import ActionRefused, InvalidField
 from riskwatch.alerts.desk import FundExceeded, describe_alert, describe_plan, describe_review
 from riskwatch.console.i18n import parse as parse_instant_text
+from riskwatch.contracts import TIER_NAMES, Tier
 from riskwatch.units import reading, span
 from riskwatch.api.auth import DIRECTORS, OPERATORS, READERS, WORKERS, actor_name
 from riskwatch.console import words
@@ -45,8 +46,7 @@ VENDOR = {
     "htmx.min.js": HERE / "node_modules" / "htmx.org" / "dist" / "htmx.min.js",
     "sse.js": HERE / "node_modules" / "htmx-ext-sse" / "dist" / "sse.min.js",
 }
-TIERS = ("red", "orange", "yellow", "blue")
-TIER_RANK = {tier: rank for rank, tier in enumerate(TIERS)}
+TIERS = TIER_NAMES
 # What "needs a person" means in the inbox: not resolved, not snoozed.
 NEEDS_A_PERSON = ("open", "acknowledged", "in_progress")
 STATUSES = ("open", "acknowledged", "in_progress", "snoozed", "resolved")
@@ -737,7 +737,7 @@ def _urgency(item: dict) -> tuple:
     """Inbox order: tier (red first), then the earliest respond-by, then the
     longest waiting; an alert without a respond-by comes after those with one."""
     record = item["alert"]
-    return (TIER_RANK.get(item["tier"], len(TIERS)), record.get("respond_by") or "9999",
+    return (-Tier.rank_of(item["tier"]), record.get("respond_by") or "9999",
             record.get("raised_at") or "", item["alert_id"])
 
 
@@ -852,7 +852,7 @@ def heat_cells(alerts: list[tuple]) -> dict[tuple[int, int], dict]:
         cell = cells.setdefault(key, {"count": 0, "tiers": {}, "top": None, "c_sum": 0.0, "c_n": 0})
         cell["count"] += 1
         cell["tiers"][tier] = cell["tiers"].get(tier, 0) + 1
-        if cell["top"] is None or TIER_RANK.get(tier, 9) < TIER_RANK.get(cell["top"], 9):
+        if cell["top"] is None or Tier.rank_of(tier) > Tier.rank_of(cell["top"]):
             cell["top"] = tier
         if isinstance(controllability, (int, float)) and 0 <= controllability <= 1:
             cell["c_sum"] += controllability

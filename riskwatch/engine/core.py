@@ -16,7 +16,8 @@ from typing import Callable, MutableMapping
 from riskwatch import models
 from riskwatch.engine import exposure
 from riskwatch.engine.aggregates import SegmentEngine
-from riskwatch.engine.alertbook import ALERT_PREFIX, AlertBook, Finding
+from riskwatch.contracts import AlertChange
+from riskwatch.engine.alertbook import AlertBook, Finding
 from riskwatch.engine.clock import Watermark
 from riskwatch.engine.deadlines import DeadlineIndex
 from riskwatch.engine.entities import (
@@ -66,8 +67,8 @@ _BUILT_IN_ENTITY_INDICATORS = frozenset({
 
 
 class Outcome:
-    """What one event did (`Engine.process`): `changes`, the alert change
-    records it caused (list of dicts, DOMAIN §5 plus internal fields);
+    """What one event did (`Engine.process`): `changes`, the alert changes
+    it caused (`riskwatch.contracts.AlertChange`, DOMAIN §5);
     `duplicate`, an event (or fact) seen before, which changed nothing of its
     own; `late`, dated before the clock; `rejection`, the `models.Rejection`
     that refused it (an unknown currency, an event id reused with different
@@ -77,7 +78,7 @@ class Outcome:
 
     __slots__ = ("changes", "duplicate", "late", "rejection")
 
-    def __init__(self, changes: list[dict], duplicate: bool = False, late: bool = False,
+    def __init__(self, changes: list[AlertChange], duplicate: bool = False, late: bool = False,
                  rejection: models.Rejection | None = None):
         self.changes = changes
         self.duplicate = duplicate
@@ -250,11 +251,11 @@ class Engine:
         if self.segments is not None:
             self.segments.rebuild()
 
-    def open_alerts(self) -> list[dict]:
-        return [v for k, v in self.state.items() if k.startswith(ALERT_PREFIX) and v["status"] == "open"]
+    def open_alerts(self) -> list[AlertChange]:
+        return [change for change in self.book.changes() if change.is_open]
 
-    def alerts(self) -> list[dict]:
-        return [v for k, v in self.state.items() if k.startswith(ALERT_PREFIX)]
+    def alerts(self) -> list[AlertChange]:
+        return self.book.changes()
 
     # --- the clock ------------------------------------------------------------
 

@@ -147,8 +147,8 @@ def attach_reference(state: MutableMapping[str, object], rules: RuleSet, finding
     if customer_id is None or finding.reference_cny is not None or not uses_customer_reference(rules, indicator.id):
         return
     previous = book.current(indicator.id, finding.subject["kind"], finding.subject["id"])
-    if previous is not None and previous["status"] == "open" and previous.get("impact_reference_cny") is not None:
-        finding.reference_cny = previous["impact_reference_cny"]
+    if previous is not None and previous.status == "open" and previous.impact_reference_cny is not None:
+        finding.reference_cny = previous.impact_reference_cny
         return
     instant = finding.onset_ts or now
     if instant is None:

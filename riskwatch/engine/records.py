@@ -24,7 +24,7 @@ with `StateSchemaError`, naming both versions: never misread.
 | `gi:` | receivable of a segment | `Receivable` |
 | `gs:` | sale towards a target | `Sale` |
 | `gt:` | last scheduled evaluation | float, Unix seconds |
-| `a:` | alert | the alert book's record, riskwatch/engine/alertbook.py |
+| `a:` | alert | `AlertState` (the latest `AlertChange` and the book's bookkeeping), riskwatch/engine/alertbook.py |
 """
 
 from __future__ import annotations
@@ -54,9 +54,12 @@ class StateSchemaError(RiskwatchError, RuntimeError):
 
 
 def _from_unversioned(state: MutableMapping[str, object]) -> None:
-    # The layouts of the first versioned schema are those the release before
-    # wrote: nothing to rewrite.
-    return None
+    # The entity layouts are those the release before wrote; its alerts were
+    # kept as their published dict plus bookkeeping keys, now an AlertState.
+    from riskwatch.engine.alertbook import ALERT_PREFIX, stored_state
+    for key, value in list(state.items()):
+        if key.startswith(ALERT_PREFIX) and isinstance(value, dict):
+            state[key] = stored_state(value)
 
 
 # version found (None: unversioned) -> (function rewriting the state, the version it gives).

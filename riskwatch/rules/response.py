@@ -17,13 +17,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from riskwatch.contracts import TIER_NAMES, TierName
 from riskwatch.rules.files import UNREADABLE, read_yaml, validate_file
 from riskwatch.rules.schema import INDICATOR_IDS
 
 ESCALATION_FILE = "escalation.yaml"
 PLANS_FILE = "contingency_plans.yaml"
-TIERS = ("red", "orange", "yellow", "blue")
-Tier = Literal["red", "orange", "yellow", "blue"]
+TIERS = TIER_NAMES
+Tier = TierName
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

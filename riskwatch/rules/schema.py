@@ -9,10 +9,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from riskwatch.contracts import TIER_NAMES, TierName
 from riskwatch.timeutil import parse_duration
 
-TIER_ORDER = ("red", "orange", "yellow", "blue")  # most severe first
-TIER_RANK = {tier: len(TIER_ORDER) - 1 - index for index, tier in enumerate(TIER_ORDER)}  # blue 0 ... red 3
+# The tiers as the rule files name them, most severe first (the matrix rows
+# run in this order); their rank is `riskwatch.contracts.Tier.rank`.
+TIER_ORDER = TIER_NAMES
 CLASSES = ("A", "B", "C", "D", "unknown")
 # The eight indicators every rule set must configure (an entry may switch one
 # off); their modules are riskwatch/engine/indicators/<id>.py.
@@ -244,7 +246,7 @@ class TierWhen(Strict):
 
 
 class TierRow(Strict):
-    tier: Literal["red", "orange", "yellow", "blue"]
+    tier: TierName
     when: TierWhen | None = None
     otherwise: bool = False
 
@@ -264,7 +266,7 @@ class TierResponse(Strict):
 
 class MatrixFile(Strict):
     tiers: list[TierRow]
-    response: dict[Literal["red", "orange", "yellow", "blue"], TierResponse]
+    response: dict[TierName, TierResponse]
 
 
 class PlaybookStep(Strict):
@@ -282,7 +284,7 @@ class PlaybookStep(Strict):
 class Playbook(Strict):
     title: str
     steps: list[PlaybookStep] = Field(min_length=1)
-    by_tier: dict[Literal["red", "orange", "yellow", "blue"], list[PlaybookStep]] = Field(default_factory=dict)
+    by_tier: dict[TierName, list[PlaybookStep]] = Field(default_factory=dict)
 
 
 class PlaybooksFile(Strict):

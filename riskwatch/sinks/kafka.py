@@ -17,6 +17,7 @@ from typing import Iterable
 
 import orjson
 
+from riskwatch.contracts import AlertChange
 from riskwatch.models import STREAM_OF_TYPE
 
 SOURCE_STREAMS = ("orders", "deliveries", "payments", "competitor-prices", "customers")
@@ -69,9 +70,9 @@ def route_line(raw: bytes) -> tuple[str, bytes | None] | None:
     return stream, (str(key).encode() if key is not None else None)
 
 
-def alert_record(change: dict) -> tuple[bytes, bytes]:
-    """Key and value of one alert change on the alerts topic."""
-    return change["alert_id"].encode(), orjson.dumps(change)
+def alert_record(change: AlertChange) -> tuple[bytes, bytes]:
+    """Key and value of one alert change on the alerts topic (the published record)."""
+    return change.alert_id.encode(), orjson.dumps(change.to_json())
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from riskwatch.api import create_app
 from riskwatch.cli import main
 from riskwatch.render import alert_line
 from riskwatch.rules.response import load_response_rules
-from riskwatch.service import public_record
 from riskwatch.testing import DEFAULT_RULES, Scenario
 
 TOKENS = {"tok-readonly": "readonly"}
@@ -89,7 +88,7 @@ def api(tmp_path):
     desk = AlertDesk(rules, WorkflowStore(tmp_path))
     alerts = {}
     for situation, _summary, line in CASES:
-        record = public_record(situation())
+        record = situation()
         desk.ingest(record)
         alerts[record["alert_id"]] = (record["summary"], line)
     clock = lambda: datetime(2026, 4, 1, tzinfo=timezone.utc)  # noqa: E731 - a fixed clock

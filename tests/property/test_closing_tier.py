@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from riskwatch import testing as t
 from riskwatch.engine.scoring import score
-from riskwatch.rules.schema import TIER_RANK
+from riskwatch.contracts import Tier
 from riskwatch.testing import Scenario
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -147,4 +147,4 @@ def test_with_the_shipped_rules_longer_and_larger_never_scores_a_lower_tier(
     # (one alert: one customer reference for every stretch).
     low = tier_of(indicator_id, observed, amount, customer_class, eta_late, reference)
     high = tier_of(indicator_id, observed + more_observed, amount + more_amount, customer_class, eta_late, reference)
-    assert TIER_RANK[high] >= TIER_RANK[low]
+    assert Tier(high).rank >= Tier(low).rank

@@ -67,7 +67,7 @@ def test_engine_resolution_resolves_and_opens_a_48h_review_for_orange(desk):
     assert not review["overdue"]
     assert desk.reviews(resolved_at + 49 * H)[0]["overdue"]
     recorded = desk.tick(resolved_at + 49 * H)
-    assert [a["kind"] for a in recorded] == ["review_overdue"]
+    assert [a.kind for a in recorded] == ["review_overdue"]
 
 
 def test_blue_alerts_get_no_review(desk):
@@ -107,13 +107,13 @@ def test_review_submit_then_director_sign_off(desk):
 def test_unacknowledged_alert_escalates_up_the_chain(desk, response_rules):
     desk.ingest(change_record(tier="orange", owner="sales_leadership_group"))
     assert desk.tick(T0 + 7 * H) == []
-    (escalation,) = [a for a in desk.tick(T0 + 8 * H + timedelta(seconds=1)) if a["kind"] == "escalate"]
-    assert escalation["data"]["to_owner"] == "general_manager"
-    assert escalation["reason"].startswith("not acknowledged by")
+    (escalation,) = [a for a in desk.tick(T0 + 8 * H + timedelta(seconds=1)) if a.kind == "escalate"]
+    assert escalation.data["to_owner"] == "general_manager"
+    assert escalation.reason.startswith("not acknowledged by")
     item = desk.ledger.alerts["al-0000000000000001"]
     assert item["owner"] == "general_manager" and item["level"] == response_rules.escalation.top_level
     # The top of the chain does not escalate further.
-    assert [a["kind"] for a in desk.tick(T0 + 30 * H) if a["kind"] == "escalate"] == []
+    assert [a.kind for a in desk.tick(T0 + 30 * H) if a.kind == "escalate"] == []
 
 
 def test_an_owner_the_rules_do_not_know_is_said_loudly_and_the_alert_kept(desk, caplog):
@@ -126,14 +126,14 @@ def test_an_owner_the_rules_do_not_know_is_said_loudly_and_the_alert_kept(desk, 
     assert "unknown role 'frontlne_team'" in logged.getMessage()
     item = desk.ledger.alerts["al-0000000000000001"]
     assert (item["status"], item["owner"], item["level"]) == ("open", "frontlne_team", 0)
-    (escalation,) = [a for a in desk.tick(T0 + 8 * H + timedelta(seconds=1)) if a["kind"] == "escalate"]
-    assert escalation["data"]["to_owner"] == "department_head"
+    (escalation,) = [a for a in desk.tick(T0 + 8 * H + timedelta(seconds=1)) if a.kind == "escalate"]
+    assert escalation.data["to_owner"] == "department_head"
 
 
 def test_blue_alert_walks_the_chain_one_record_per_level(desk):
     desk.ingest(change_record(tier="blue", owner="frontline_team", respond_within=24 * H))
     recorded = desk.tick(T0 + 24 * 10 * H)
-    owners = [a["data"]["to_owner"] for a in recorded if a["kind"] == "escalate"]
+    owners = [a.data["to_owner"] for a in recorded if a.kind == "escalate"]
     assert owners == ["department_head", "sales_leadership_group", "general_manager"]
     assert len(desk.ledger.alerts["al-0000000000000001"]["escalations"]) == 3
 
@@ -141,13 +141,13 @@ def test_blue_alert_walks_the_chain_one_record_per_level(desk):
 def test_acknowledged_alert_escalates_when_a_step_is_overdue(desk):
     desk.ingest(change_record(tier="yellow", owner="department_head"))
     officer(desk, "acknowledge")
-    assert [a for a in desk.tick(T0 + 23 * H) if a["kind"] == "escalate"] == []
+    assert [a for a in desk.tick(T0 + 23 * H) if a.kind == "escalate"] == []
     assert desk.alert("al-0000000000000001", T0 + 25 * H)["steps"][0]["overdue"]
-    (escalation,) = [a for a in desk.tick(T0 + 25 * H) if a["kind"] == "escalate"]
-    assert "step 1" in escalation["reason"]
+    (escalation,) = [a for a in desk.tick(T0 + 25 * H) if a.kind == "escalate"]
+    assert "step 1" in escalation.reason
     assert desk.ledger.alerts["al-0000000000000001"]["owner"] == "sales_leadership_group"
     # The same late step does not escalate twice.
-    assert [a for a in desk.tick(T0 + 26 * H) if a["kind"] == "escalate"] == []
+    assert [a for a in desk.tick(T0 + 26 * H) if a.kind == "escalate"] == []
 
 
 def test_snooze_until_a_time_pauses_escalation_then_resumes(desk):
@@ -155,7 +155,7 @@ def test_snooze_until_a_time_pauses_escalation_then_resumes(desk):
     officer(desk, "snooze", reason="customer on holiday", data={"until": (T0 + 20 * H).isoformat()})
     assert desk.ledger.alerts["al-0000000000000001"]["status"] == "snoozed"
     assert desk.tick(T0 + 10 * H) == []  # respond_by passed, but snoozed
-    kinds = [a["kind"] for a in desk.tick(T0 + 21 * H)]
+    kinds = [a.kind for a in desk.tick(T0 + 21 * H)]
     assert kinds[0] == "snooze_ended" and "escalate" in kinds
     assert desk.ledger.alerts["al-0000000000000001"]["status"] == "open"
 
@@ -164,7 +164,7 @@ def test_snooze_until_recovery_ends_with_engine_resolution(desk):
     record = change_record()
     desk.ingest(record)
     officer(desk, "snooze", reason="waiting for the transfer", data={"until_recovery": True})
-    assert desk.tick(T0 + 100 * H) == [] or all(a["kind"] == "review_overdue" for a in desk.tick(T0 + 100 * H))
+    assert desk.tick(T0 + 100 * H) == [] or all(a.kind == "review_overdue" for a in desk.tick(T0 + 100 * H))
     desk.ingest(next_change(record, status="resolved", change="resolved"))
     assert desk.ledger.alerts["al-0000000000000001"]["status"] == "resolved"
 
@@ -200,15 +200,15 @@ def test_tier_drop_waits_for_hysteresis(desk, response_rules):
     assert desk.ledger.alerts["al-0000000000000001"]["pending_tier"] is None
     down = next_change(back, tier="yellow", change="tier_changed", updated_at=(T0 + 3 * H).isoformat())
     desk.ingest(down)
-    assert [a for a in desk.tick(T0 + 3 * H + hold - timedelta(seconds=1)) if a["kind"] == "tier_lowered"] == []
-    assert [a["kind"] for a in desk.tick(T0 + 3 * H + hold)] == ["tier_lowered"]
+    assert [a for a in desk.tick(T0 + 3 * H + hold - timedelta(seconds=1)) if a.kind == "tier_lowered"] == []
+    assert [a.kind for a in desk.tick(T0 + 3 * H + hold)] == ["tier_lowered"]
     assert desk.ledger.alerts["al-0000000000000001"]["tier"] == "yellow"
 
 
 def test_unacknowledged_alert_is_renotified(desk, response_rules):
     desk.ingest(change_record(tier="red", owner="general_manager", respond_within=timedelta(minutes=30)))
     every = response_rules.escalation.renotify_every.red
-    assert [a["kind"] for a in desk.tick(T0 + every)] == ["renotify"]
+    assert [a.kind for a in desk.tick(T0 + every)] == ["renotify"]
     assert desk.tick(T0 + every) == []
 
 
@@ -285,7 +285,7 @@ def test_two_desks_on_one_store_see_each_other(tmp_path, response_rules):
     engine_side.ingest(change_record("al-0000000000000002"))
     a = engine_side.tick(T0 + 9 * H)
     b = api_side.tick(T0 + 9 * H)
-    assert [x["kind"] for x in a] == ["escalate"] and b == []
+    assert [x.kind for x in a] == ["escalate"] and b == []
 
 
 def test_the_log_refuses_updates_and_deletes(tmp_path, response_rules):

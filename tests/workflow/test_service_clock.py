@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from riskwatch import testing as t
 from riskwatch.alerts import WorkflowStore
 from riskwatch.api.server import app_from_settings
-from riskwatch.service import public_record
 from riskwatch.settings import Settings
 
 from .conftest import REPO
@@ -104,7 +103,7 @@ def test_without_a_clock_in_the_store_the_api_measures_nothing_on_its_wall_clock
     story = t.Scenario().feed(t.invoice_issued("INV-H2", "C-H2", "120000.00", due_at=DUE, at="2019-02-01T09:00:00Z"))
     [record] = story.advance_to("2019-04-30T00:00:00Z").alerts("payment_overdue")
     with api_in_store_mode(tmp_path / "store") as client:
-        fed = client.post("/v1/alert-changes", json=public_record(record), headers={"Authorization": "Bearer tok-operator-0123456789"})
+        fed = client.post("/v1/alert-changes", json=record, headers={"Authorization": "Bearer tok-operator-0123456789"})
         assert fed.status_code == 202, fed.text
         alert = the_overdue_alert(client)
         assert alert["escalations"] == [] and alert["response_overdue"] is False
