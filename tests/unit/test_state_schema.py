@@ -29,7 +29,7 @@ def test_state_from_before_versioning_is_migrated_and_keeps_its_deadlines():
     engine = Engine(default_rules(), state=state)
     assert state[SCHEMA_KEY] == SCHEMA_VERSION
     changes = engine.advance_to(1_710_000_000.0)    # 2024-03-09: 38 days past due
-    assert [c["indicator"] for c in changes if c["change"] == "raised"] == ["payment_overdue"]
+    assert [c.indicator for c in changes if c.change == "raised"] == ["payment_overdue"]
 
 
 @pytest.mark.parametrize("found", [SCHEMA_VERSION + 1, 0])
