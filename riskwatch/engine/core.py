@@ -37,10 +37,10 @@ from riskwatch.engine.records import (
     EMPTY,
     NEW_CUSTOMER,
     START,
-    Cancellation,
     Customer,
     Invoice,
     Observation,
+    Order,
     PriceHistory,
     Shipment,
     check_schema,
@@ -48,13 +48,14 @@ from riskwatch.engine.records import (
 )
 from riskwatch.engine.indicators.competitor_price_cut import decided
 from riskwatch.engine.indicators.scheduler import Scheduler
+from riskwatch.engine.orders import OrderWindow
 from riskwatch.rules.loader import RuleSet
 
 SHIPMENT, INVOICE, PRICE, CUSTOMER = "s:", "i:", "p:", "c:"
 # order -> (cancellation (occurred_at, event_id),): written only when an
 # order is cancelled; a shipment reads it whenever it is evaluated, so the
 # cancellation counts whichever came first.
-ORDER = "o:"
+ORDER = "o:"     # order (or its cancellation) -> records.Order
 # event id -> fingerprint of its content: a redelivery changes nothing, the
 # same id with other content is a conflict (DOMAIN §4).
 SEEN = "e:"
@@ -119,7 +120,14 @@ class Engine:
         self.stats: Counter[str] = Counter()
         self._rates = exact_rates(rules.currency_rates_exact)
         self._open_delays: dict[str, set[str]] = {}
-        self._order_window = 2 * rules.indicators["key_account_decline"].params["window"] + DAY
+        key_account = rules.indicators["key_account_decline"]
+        self._order_window = 2 * key_account.params["window"] + DAY
+        self.order_window = OrderWindow.for_schedule(key_account.evaluate_every, key_account.params["window"],
+                                                     self._order_window)
+        # UTC day -> ids of the orders placed that day: an order record leaves
+        # the state once the clock is past the order window.
+        self._orders_by_day: dict[int, list[str]] = {}
+        self._pruned_before_day = None
         context = Context(rules, self.state, self.book, schedule=self.deadlines.schedule,
                           lateness=self.clock.lateness, facts=self)
         # The indicators over this engine's facts; the group ones are the segment engine's.
@@ -158,7 +166,7 @@ class Engine:
             "competitor.price_observed": self._price_observed,
             "customer.profile": self._profile,
         }
-        check_schema(self.state)
+        check_schema(self.state, self.order_window)
         if len(self.state) > 1:
             self.rebuild_deadlines()
 
@@ -234,6 +242,7 @@ class Engine:
     def rebuild_deadlines(self) -> None:
         """Re-derive deadlines and indexes from state recovered elsewhere."""
         self.deadlines.clear()
+        self._orders_by_day.clear()
         for indicator in self.indicators.values():
             indicator.rebuild()
         self.scheduler.reset()
@@ -243,6 +252,10 @@ class Engine:
         for key, value in list(self.state.items()):
             if key.startswith(SHIPMENT) or key.startswith(INVOICE) or key.startswith(PRICE):
                 self.deadlines.schedule(float("-inf"), key)
+            elif key.startswith(ORDER):
+                order = _as(Order, value)
+                if order.placed_ts is not None and order.cancelled is None:
+                    self._orders_by_day.setdefault(int(order.placed_ts // DAY), []).append(key[len(ORDER):])
             elif key.startswith(CUSTOMER):
                 customer = _as(Customer, value)
                 if customer.invoices:
@@ -279,11 +292,10 @@ class Engine:
         if raw is None or now is None:
             return None
         customer = _as(Customer, raw)
-        cancelled = set(customer.cancelled)
-        # An order in the window is (ts, fen, order_id, region, event_id[, cancelled_ts]).
+        # A recent order is (ts, fen, order_id, region, event_id, cancelled_ts).
         orders = [{"order_id": order[2], "placed_at": order[0], "amount_cny": order[1] / 100,
-                   "cancelled": order[2] in cancelled or (len(order) > 5 and order[5] is not None)}
-                  for order in reversed(customer.orders)][:limit]
+                   "cancelled": order[5] is not None}
+                  for order in reversed(customer.recent)][:limit]
         invoices, receivable_fen = [], 0
         for invoice_id in customer.invoices:
             held = self.state.get(INVOICE + invoice_id)
@@ -328,6 +340,8 @@ class Engine:
             for key in self.deadlines.due(now):
                 changes.extend(self._reevaluate(key, now))
         changes.extend(self.scheduler.run(now))
+        if self._orders_by_day:
+            self._prune_orders(now)
         if self.segments is not None:
             changes.extend(self.segments.advance_to())
         return changes
@@ -387,24 +401,43 @@ class Engine:
             return NEW_CUSTOMER
         return _as(Customer, rec)
 
+    def _prune_orders(self, now: float) -> None:
+        """Forget orders placed before the order window (a cancelled one stays:
+        its shipments read the cancellation whenever they are evaluated)."""
+        before = int((now - self._order_window) // DAY) - 1
+        if self._pruned_before_day is not None and before <= self._pruned_before_day:
+            return
+        self._pruned_before_day = before
+        for day in [day for day in self._orders_by_day if day < before]:
+            for order_id in self._orders_by_day.pop(day):
+                held = self.state.get(ORDER + order_id)
+                if held is not None and _as(Order, held).cancelled is None:
+                    del self.state[ORDER + order_id]
+
+    def _order(self, order_id: str | None) -> Order | None:
+        if order_id is None:
+            return None
+        held = self.state.get(ORDER + order_id)
+        return None if held is None else _as(Order, held)
+
     def _segment_of(self, customer: Customer) -> str:
         return customer.customer_class or UNCLASSIFIED
 
     def _order_placed(self, event: models.OrderPlaced, ts: float) -> list[dict]:
         customer_id = intern(event.customer_id)
-        customer = self._customer(customer_id)
-        if any(order[2] == event.order_id for order in customer.orders):
+        known = self._order(event.order_id)
+        if known is not None and known.placed_ts is not None:
             self.stats["duplicate"] += 1
             return []
+        customer = self._customer(customer_id)
         fen = minor_units(event.amount, event.currency, self._rates)
         region = intern(event.region) or customer.region
-        cancelled = self._cancellation(event.order_id)
+        cancelled = None if known is None else known.cancelled
+        self.state[ORDER + event.order_id] = tuple(Order(customer_id, ts, fen, region, event.event_id, cancelled))
+        if cancelled is None:
+            self._orders_by_day.setdefault(int(ts // DAY), []).append(event.order_id)
         order = (ts, fen, event.order_id, region, event.event_id, None if cancelled is None else cancelled[0])
-        newest = max(ts, customer.orders[-1][0]) if customer.orders else ts
-        orders = tuple(o for o in customer.orders if o[0] >= newest - self._order_window)
-        index = bisect.bisect(orders, order)
-        orders = orders[:index] + (order,) + orders[index:]
-        updated = customer._replace(orders=orders)
+        updated = self.order_window.placed(customer, order)
         if customer.profile_ts is None:
             updated = updated._replace(
                 customer_class=event.customer_tier or customer.customer_class,
@@ -429,25 +462,28 @@ class Engine:
 
     def _order_cancelled(self, event: models.OrderCancelled, ts: float) -> list[dict]:
         key = ORDER + event.order_id
-        cancelled = self._cancellation(event.order_id)
+        known = self._order(event.order_id)
+        cancelled = None if known is None else known.cancelled
         revision = (ts, event.event_id)
         if cancelled is not None and cancelled <= revision:
             self.stats["duplicate"] += 1    # the earliest cancellation ends the obligation
             return []
-        self.state[key] = tuple(Cancellation(revision))
+        if known is None:
+            known = Order(intern(event.customer_id), None, None, None, None, revision)
+        else:
+            known = known._replace(cancelled=revision)
+        self.state[key] = tuple(known)
         customer_id = intern(event.customer_id)
-        customer = self._customer(customer_id)
         region = None
-        for index, order in enumerate(customer.orders):
-            if order[2] == event.order_id:
-                # The order window carries the cancellation, so the key-account
-                # check reads it without a lookup per order.
-                region = order[3]
-                if order[5] is None:
-                    exposure.order_cancelled(self.state, customer, customer_id, event.order_id)
-                orders = customer.orders[:index] + (order[:5] + (ts,),) + customer.orders[index + 1:]
-                self.state[CUSTOMER + customer_id] = tuple(customer._replace(orders=orders))
-                break
+        if known.placed_ts is not None and known.customer_id == customer_id:
+            # The order window carries the cancellation, so the key-account
+            # check reads it without a lookup per order.
+            region = known.region
+            customer = self._customer(customer_id)
+            if cancelled is None:
+                exposure.order_cancelled(self.state, customer_id, known.placed_ts, known.fen)
+            self.state[CUSTOMER + customer_id] = tuple(self.order_window.cancelled(
+                customer, event.order_id, known.placed_ts, known.fen, ts, None if cancelled is None else cancelled[0]))
         targets = ["all"] + ([region] if region in self.rules.targets and region != "all" else [])
         for target in targets:
             if target in self.rules.targets:
@@ -466,8 +502,8 @@ class Engine:
         """(occurred_at, event_id) of the order's cancellation, if one was seen."""
         if order_id is None:
             return None
-        rec = self.state.get(ORDER + order_id)
-        return None if rec is None else decode(Cancellation, rec).revision
+        order = self._order(order_id)
+        return None if order is None else order.cancelled
 
     def _profile(self, event: models.CustomerProfile, ts: float) -> list[dict]:
         customer_id = intern(event.customer_id)
@@ -490,9 +526,9 @@ class Engine:
         self._key_account.customer_changed(customer_id, after.customer_class)
         if before.customer_class != after.customer_class:
             old, new = self._segment_of(before), self._segment_of(after)
-            if before.orders:
+            if before.recent:
                 self._send_fact({"kind": "left", "segment": old, "customer_id": customer_id})
-                last = before.orders[-1]
+                last = before.recent[-1]
                 self._send_fact({"kind": "activity", "segment": new, "customer_id": customer_id,
                                  "ts": last[0], "event_id": last[4],
                                  "purchases_fen": exposure.purchases_fact(self.state, self.rules, customer_id, after.customer_class,
@@ -537,12 +573,11 @@ class Engine:
         customer = self._customer(rec.customer_id)
         amount = None if rec.order_fen is None else rec.order_fen / 100
         if amount is None and rec.order_id is not None:
-            for order in customer.orders:
-                if order[2] == rec.order_id:
-                    amount = order[1] / 100
-                    rec = rec._replace(order_fen=order[1])
-                    self.state[key] = tuple(rec)
-                    break
+            order = self._order(rec.order_id)
+            if order is not None and order.fen is not None and order.customer_id == rec.customer_id:
+                amount = order.fen / 100
+                rec = rec._replace(order_fen=order.fen)
+                self.state[key] = tuple(rec)
         finding, deadline = self._delivery.assess(
             key[2:], rec, now, customer.customer_class, customer.region, amount, self._cancellation(rec.order_id),
         )

@@ -79,18 +79,15 @@ def order_placed(state: MutableMapping[str, object], customer, customer_id: str,
     redelivered order is recognised. An order older than that, arriving now,
     cannot be told from a redelivery (a re-imported export) and is not counted:
     counting it twice would inflate the reference."""
-    if customer.orders and ts < customer.orders[-1][0] - dedupe_window:
+    if customer.recent and ts < customer.recent[-1][0] - dedupe_window:
         return
     record_order(state, customer_id, ts, 0 if cancelled else fen)
 
 
-def order_cancelled(state: MutableMapping[str, object], customer, customer_id: str, order_id: str) -> None:
-    """Take a cancelled order back out of its month, if it was counted (it is among the
-    customer's recent orders); a cancellation seen before its order is handled by `order_placed`."""
-    for order in customer.orders:
-        if order[2] == order_id:
-            record_order(state, customer_id, order[0], -order[1])
-            return
+def order_cancelled(state: MutableMapping[str, object], customer_id: str, placed_ts: float, fen: int) -> None:
+    """Take a cancelled order (placed at `placed_ts`, `fen` CNY fen) back out of
+    its month; a cancellation seen before its order is handled by `order_placed`."""
+    record_order(state, customer_id, placed_ts, -fen)
 
 
 def purchases_in_window(rec: tuple | None, month: int) -> tuple[int, int]:

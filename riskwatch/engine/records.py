@@ -17,7 +17,7 @@ with `StateSchemaError`, naming both versions: never misread.
 | `i:` | invoice | `Invoice` |
 | `p:` | competitor price | `PriceHistory` (`PriceWalk` carry, `Observation`s) |
 | `c:` | customer | `Customer` |
-| `o:` | order cancellation | `Cancellation` |
+| `o:` | order (or its cancellation) | `Order` |
 | `e:` | event seen | int: 64-bit fingerprint of its content |
 | `x:` | customer purchases by month | (first month, newest month, fen, ...), riskwatch/engine/exposure.py |
 | `gm:` | churn membership | `Member` |
@@ -53,24 +53,47 @@ class StateSchemaError(RiskwatchError, RuntimeError):
             "directory) or run the release that wrote it")
 
 
-def _from_unversioned(state: MutableMapping[str, object]) -> None:
-    # The entity layouts are those the release before wrote; its alerts were
-    # kept as their published dict plus bookkeeping keys, now an AlertState.
+def _from_unversioned(state: MutableMapping[str, object], order_window) -> None:
+    # The release before kept a customer's orders of the window as one tuple,
+    # an order cancellation as (revision,) and an alert as its published dict
+    # plus bookkeeping keys.
     from riskwatch.engine.alertbook import ALERT_PREFIX, stored_state
     for key, value in list(state.items()):
         if key.startswith(ALERT_PREFIX) and isinstance(value, dict):
             state[key] = stored_state(value)
+        elif key.startswith("o:") and len(value) == 1:
+            state[key] = tuple(Order(None, None, None, None, None, value[0]))
+    for key, value in list(state.items()):
+        if not key.startswith("c:") or len(value) != 9:
+            continue
+        if order_window is None:
+            raise StateSchemaError(None, SCHEMA_VERSION)
+        customer_class, region, sales_rep, credit_limit, profile_ts, orders, _, invoices, evidence = value
+        customer = Customer(customer_class, region, sales_rep, credit_limit, profile_ts, EMPTY, EMPTY, EMPTY,
+                            invoices, evidence)
+        customer_id = key[2:]
+        for order in orders:
+            ts, fen, order_id, order_region, event_id = order[:5]
+            held = state.get("o:" + order_id)
+            cancelled = None if held is None else held[5]
+            state["o:" + order_id] = tuple(Order(customer_id, ts, fen, order_region, event_id, cancelled))
+            customer = order_window.placed(
+                customer, (ts, fen, order_id, order_region, event_id, None if cancelled is None else cancelled[0]))
+        state[key] = tuple(customer)
 
 
 # version found (None: unversioned) -> (function rewriting the state, the version it gives).
-MIGRATIONS: dict[int | None, tuple[Callable[[MutableMapping[str, object]], None], int]] = {
+MIGRATIONS: dict[int | None, tuple[Callable[..., None], int]] = {
     None: (_from_unversioned, 2),
 }
 
 
-def check_schema(state: MutableMapping[str, object]) -> None:
+def check_schema(state: MutableMapping[str, object], order_window=None) -> None:
     """Mark an empty state with SCHEMA_VERSION; migrate state written with an
-    earlier schema; raise StateSchemaError for one no migration reaches."""
+    earlier schema; raise StateSchemaError for one no migration reaches.
+    `order_window` (riskwatch.engine.orders.OrderWindow) is the entity
+    engine's, to rebuild customers' order buckets; None where the state holds
+    no customers (the segment engine's)."""
     found = state.get(SCHEMA_KEY)
     if found == SCHEMA_VERSION:
         return
@@ -83,7 +106,7 @@ def check_schema(state: MutableMapping[str, object]) -> None:
         if step is None:
             raise StateSchemaError(found, SCHEMA_VERSION)
         migrate, version = step
-        migrate(state)
+        migrate(state, order_window)
     state[SCHEMA_KEY] = SCHEMA_VERSION
 
 
@@ -153,24 +176,37 @@ class PriceHistory(NamedTuple):
 
 
 class Customer(NamedTuple):
+    """`c:<customer_id>`: what is known of a customer. Bounded whatever its
+    history: the order window is kept as sums per bucket of time, the newest
+    orders as a short tail (evidence, the console's customer page)."""
     customer_class: str | None
     region: str | None
     sales_rep: str | None
-    credit_limit: int | None        # CNY fen
+    credit_limit: int | None        # CNY fen; 0 is a credit hold, None no limit known
     profile_ts: float | None
-    orders: tuple                   # ((ts, fen, order_id, region, event_id[, cancelled_ts]), ...) recent window, sorted
-    cancelled: tuple                # order ids
+    recent: tuple                   # the RECENT_ORDERS newest orders by time: ((ts, fen, order_id, region, event_id, cancelled_ts), ...)
+    order_buckets: tuple            # ((bucket, fen placed), ...) by bucket, within the order window
+    cancelled_buckets: tuple        # ((order's bucket, cancellation's bucket, fen), ...) of cancelled orders in the window
     invoices: tuple                 # invoice ids with receivables to follow
     evidence: tuple                 # profile event id(s)
 
 
-NEW_CUSTOMER = Customer(None, None, None, None, None, EMPTY, EMPTY, EMPTY, EMPTY)
+RECENT_ORDERS = 32
 
 
-class Cancellation(NamedTuple):
-    """`o:<order_id>`: the order's earliest cancellation; a shipment reads it
-    whenever it is evaluated, so the cancellation counts whichever came first."""
-    revision: tuple                 # (occurred_at, event_id)
+class Order(NamedTuple):
+    """`o:<order_id>`: an order within the order window (or only its
+    cancellation, when that came first): duplicate orders, shipments' amounts
+    and cancellations read it by id."""
+    customer_id: str | None
+    placed_ts: float | None         # None: only the cancellation was seen
+    fen: int | None
+    region: str | None
+    event_id: str | None
+    cancelled: tuple | None         # (occurred_at, event_id) of the earliest cancellation
+
+
+NEW_CUSTOMER = Customer(None, None, None, None, None, EMPTY, EMPTY, EMPTY, EMPTY, EMPTY)
 
 
 class Member(NamedTuple):

@@ -4,7 +4,8 @@ fallen more than the threshold (ratio) below the window before it
 classes, `window` the window).
 
 Evaluated on a schedule (daily by default), as of each instant, over the
-orders up to it (cancelled ones left out from their cancellation)."""
+orders up to it (cancelled ones left out from their cancellation), summed
+from the customer's order buckets (riskwatch/engine/orders.py)."""
 
 from __future__ import annotations
 
@@ -47,16 +48,11 @@ class KeyAccountDecline(Indicator):
         findings: list[Finding] = []
         for customer_id in sorted(self._key_accounts):
             customer = self.context.facts.customer(customer_id)
-            recent = prior = 0
-            recent_events: list[str] = []
-            for ts, fen, _, _, event_id, cancelled_ts in customer.orders:
-                if ts > as_of or (cancelled_ts is not None and cancelled_ts <= as_of):
-                    continue
-                if ts > as_of - window:
-                    recent += fen
-                    recent_events.append(event_id)
-                elif ts > as_of - 2 * window:
-                    prior += fen
+            orders = self.context.facts.order_window
+            recent = orders.placed_between(customer, as_of - window, as_of, as_of)
+            prior = orders.placed_between(customer, as_of - 2 * window, as_of - window, as_of)
+            recent_events = [order[4] for order in customer.recent
+                             if as_of - window < order[0] <= as_of and (order[5] is None or order[5] > as_of)]
             alerted = self.context.book.has_alert("key_account_decline", "customer", customer_id)
             if prior <= 0:
                 continue
