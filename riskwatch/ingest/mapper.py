@@ -263,7 +263,7 @@ class _EventPlan:
     def __init__(self, compiler: _Compiler, spec: EventSpec, key: list[Callable[[Any], object]]):
         model = EVENT_MODELS[spec.type]
         self.type = spec.type
-        self.ops = frozenset(spec.on)
+        self.ops = frozenset(spec.ops)
         self.conditions = [compiler.condition(condition) for condition in spec.when]
         self.fields = [(name, compiler.field(name, source, model.model_fields[name].is_required(), spec.type))
                        for name, source in spec.fields.items() if name != "event_id"]
@@ -381,7 +381,7 @@ def map_row(mapping: Mapping | RowMapper, row: RowDict[str, object], op: str = "
     of their own and named by the mapping like columns.
 
     `op`: what happened to the row: "row" (a line of a file), "read" (a
-    snapshot), "insert", "update" or "delete". Only events whose `on` lists
+    snapshot), "insert", "update" or "delete". Only events whose `ops` list
     the op are considered (by default every op but delete).
 
     Returns (events, problems). `events`: a list of event dicts in the

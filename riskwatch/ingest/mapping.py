@@ -175,7 +175,7 @@ class FieldSource(_Strict):
             raise ValueError("needs one of column, value, template")
         if len(given) > 1:
             raise ValueError(f"give only one of column, value, template (got {', '.join(given)})")
-        if "value" in given and self.value is None:
+        if "value" in given and (self.value is None or (isinstance(self.value, str) and not self.value.strip())):
             raise ValueError("value: must not be empty (leave the field out instead)")
         return self
 
@@ -320,7 +320,8 @@ class EventSpec(_Strict):
     to, the conditions on the row, and where each field comes from."""
 
     type: str
-    on: tuple[Literal["row", "read", "insert", "update", "delete"], ...] = Field(DEFAULT_OPS, min_length=1)
+    # Not `on`: YAML 1.1 reads that key as the boolean true.
+    ops: tuple[Literal["row", "read", "insert", "update", "delete"], ...] = DEFAULT_OPS
     when: tuple[Condition, ...] = ()
     fields: dict[str, FieldSource]
 
@@ -329,24 +330,51 @@ class EventSpec(_Strict):
     def _one_or_more(cls, value: Any) -> Any:
         return [value] if isinstance(value, dict) else value
 
-    @field_validator("on", mode="before")
+    @field_validator("ops", mode="before")
     @classmethod
     def _single_op(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("ops")
+    @classmethod
+    def _some_op(cls, value: tuple) -> tuple:
+        if not value:
+            raise ValueError(f"must name at least one of {', '.join(SOURCE_OPS)}")
+        return value
+
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
 
 
 class MappingFile(_Strict):
     """The whole mapping file."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,39}$")
+    name: str
     description: str | None = None
     source: Source
     timezone: str
-    key: tuple[str, ...] = Field(min_length=1)
+    key: tuple[str, ...]
     columns: dict[str, ColumnFormat] = {}
-    events: tuple[EventSpec, ...] = Field(min_length=1)
+    events: tuple[EventSpec, ...]
 
     _zone = field_validator("timezone")(_zone_name)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.fullmatch(value):
+            raise ValueError("must be 1 to 40 lower-case letters, digits, '.', '_' or '-', starting with a letter "
+                             "or digit (it starts every event id the mapping derives)")
+        return value
+
+    # Checked here rather than with min_length: a list whose items have
+    # problems would also be reported as empty.
+    @field_validator("key", "events")
+    @classmethod
+    def _not_empty(cls, value: tuple) -> tuple:
+        if not value:
+            raise ValueError("must not be empty")
+        return value
 
     @field_validator("key", mode="before")
     @classmethod
