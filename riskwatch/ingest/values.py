@@ -93,8 +93,6 @@ def to_class(text: str) -> str:
     return text
 
 
-# The contract's Money: at most 24 digits, 6 of them after the point.
-_DECIMAL = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,6})?")
 _MINUS = ("-", "\u2212")
 
 
@@ -102,18 +100,22 @@ class MoneyReader:
     """Amounts as the export writes them to a decimal string ("1234.50").
 
     `decimal` is the decimal separator ("." or ","), `thousands` the
-    grouping separator ("" for none; "," "." " " "'" or a no-break space).
-    Numbers a spreadsheet or a database gives are taken exactly as Python
-    prints them (the shortest text that reads back as the same float), never
-    rounded. Negative amounts, more than 6 decimals or 18 integer digits
-    are refused, as the contract refuses them.
+    grouping separator ("" for none; "," "." " " "'" or a no-break space);
+    grouping must be in threes, so "1,234.56" under a decimal comma is
+    refused rather than read as 1.23456. Numbers a spreadsheet or a database
+    gives are taken exactly as Python prints them (the shortest text that
+    reads back as the same float), never rounded. Negative amounts, more
+    than 6 decimals (trailing zeros aside) or 18 integer digits are refused,
+    as the contract refuses them.
     """
 
-    __slots__ = ("decimal", "thousands")
+    __slots__ = ("decimal", "thousands", "_pattern")
 
     def __init__(self, decimal: str = ".", thousands: str = ""):
         self.decimal = decimal
         self.thousands = thousands
+        grouped = rf"[0-9]{{1,3}}(?:{re.escape(thousands)}[0-9]{{3}})+|" if thousands else ""
+        self._pattern = re.compile(rf"({grouped}[0-9]+)(?:{re.escape(decimal)}([0-9]+))?")
 
     def __call__(self, value: object) -> str:
         if isinstance(value, bool):
@@ -129,23 +131,31 @@ class MoneyReader:
         elif isinstance(value, Decimal):
             text = format(value, "f")
         elif isinstance(value, str):
-            text = value.strip()
-            if self.thousands:
-                text = text.replace(self.thousands, "")
-            if self.decimal != ".":
-                if "." in text:
-                    raise Unmappable(f"{echo(value)} is not an amount with decimal comma"
-                                     + (f" and thousands {self.thousands!r}" if self.thousands else ""))
-                text = text.replace(self.decimal, ".")
+            return self._text(value)
         else:
             raise Unmappable(f"{echo(value)} is not an amount")
-        if _DECIMAL.fullmatch(text):
-            return text
-        if text.startswith(_MINUS):
+        if text.startswith("-"):
             raise Unmappable(f"{echo(value)} is negative; amounts must be >= 0")
-        if "." in text and _DECIMAL.fullmatch(text.rstrip("0").rstrip(".")):
-            return text.rstrip("0").rstrip(".")  # 12.5000000 is 12.5
-        raise Unmappable(f"{echo(value)} is not an amount" + self._expected())
+        return self._checked(*text.partition(".")[::2], value)
+
+    def _text(self, value: str) -> str:
+        text = value.strip()
+        match = self._pattern.fullmatch(text)
+        if match is None:
+            if text.startswith(_MINUS):
+                raise Unmappable(f"{echo(value)} is negative; amounts must be >= 0")
+            raise Unmappable(f"{echo(value)} is not an amount" + self._expected())
+        whole, fraction = match.group(1), match.group(2) or ""
+        if self.thousands:
+            whole = whole.replace(self.thousands, "")
+        return self._checked(whole, fraction, value)
+
+    def _checked(self, whole: str, fraction: str, value: object) -> str:
+        if len(fraction) > 6:
+            fraction = fraction.rstrip("0")   # 12.5000000 is 12.5
+        if len(whole) > 18 or len(fraction) > 6:
+            raise Unmappable(f"{echo(value)} has more digits than an amount may (18 before the point, 6 after)")
+        return f"{whole}.{fraction}" if fraction else whole
 
     def _expected(self) -> str:
         point = "decimal point" if self.decimal == "." else "decimal comma"
