@@ -69,7 +69,6 @@ def read_events(mapping: Mapping, path: str, counts: ImportCounts | None = None
     if header is None:
         mapper = RowMapper(mapping)
         width = None
-        needed = 0
     else:
         problems = _header_problems(mapping, path, header, opened.header_row)
         if problems:
@@ -79,12 +78,10 @@ def read_events(mapping: Mapping, path: str, counts: ImportCounts | None = None
             raise SourceRefused(problems)
         mapper = RowMapper(mapping, header)
         width = len(header)
-        positions = {name: index for index, name in reversed(list(enumerate(header)))}
-        needed = max(positions[column] for column in mapping.columns()) + 1
-    return _rows(mapper, opened.rows, counts, width, needed)
+    return _rows(mapper, opened.rows, counts, width)
 
 
-def _rows(mapper: RowMapper, rows, counts: ImportCounts, width: int | None, needed: int):
+def _rows(mapper: RowMapper, rows, counts: ImportCounts, width: int | None):
     map_json = mapper.map_json
     for number, values in rows:
         counts.rows += 1
@@ -93,11 +90,9 @@ def _rows(mapper: RowMapper, rows, counts: ImportCounts, width: int | None, need
             yield number, [], [(values.column, values.reason)]
             continue
         if width is not None and len(values) != width:
-            problem = _width_problem(values, width, needed)
-            if problem is not None:
-                counts.refused += 1
-                yield number, [], [(None, problem)]
-                continue
+            counts.refused += 1
+            yield number, [], [(None, _width_problem(values, width))]
+            continue
         lines, problems = map_json(values)
         if problems:
             counts.refused += 1
@@ -109,17 +104,12 @@ def _rows(mapper: RowMapper, rows, counts: ImportCounts, width: int | None, need
         yield number, lines, problems
 
 
-def _width_problem(values: list, width: int, needed: int) -> str | None:
-    if len(values) > width:
-        if any(value.strip() if isinstance(value, str) else value is not None for value in values[width:]):
-            return (f"{len(values)} values, but the header has {width} columns "
-                    f"(a delimiter inside an unquoted value?)")
-        del values[width:]
-        return None
-    if len(values) < needed:
-        return f"{len(values)} values, but the header has {width} columns (a row cut short?)"
-    values.extend([""] * (width - len(values)))
-    return None
+def _width_problem(values: list, width: int) -> str:
+    # A value holding an unquoted delimiter moves every later value one
+    # column on, and a row cut short loses its last ones: either way the
+    # values no longer sit under their headers, so the row is refused.
+    hint = "a delimiter inside an unquoted value?" if len(values) > width else "a row cut short?"
+    return f"{len(values)} values, but the header has {width} columns ({hint})"
 
 
 def _header_problems(mapping: Mapping, path: str, header: list[str], header_row: int) -> list[str]:
