@@ -14,7 +14,6 @@ come from elsewhere, e.g. a Debezium change event's `after`).
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import time
 from typing import Any, Callable, Iterable, Mapping as RowDict
 
@@ -43,9 +42,6 @@ class _FieldProblem(Exception):
         self.reason = reason
 
 
-_SPACES = re.compile(r"\s+")
-
-
 def _transformer(steps: tuple) -> Callable[[str], str] | None:
     """The transform list as one function on text, or None when there is none."""
     if not steps:
@@ -54,7 +50,7 @@ def _transformer(steps: tuple) -> Callable[[str], str] | None:
     for step in steps:
         if step == "trim":
             # As a spreadsheet's TRIM: inner runs of spaces become one.
-            functions.append(lambda text: _SPACES.sub(" ", text).strip())
+            functions.append(lambda text: " ".join(text.split()))
         elif step == "upper":
             functions.append(str.upper)
         elif step == "lower":
@@ -121,7 +117,10 @@ class _Compiler:
             return MoneyReader(fmt.decimal or source.decimal,
                                source.thousands if fmt.thousands is None else fmt.thousands)
         checks = {ID: to_identifier, TEXT: to_text, CURRENCY: to_currency, CLASS: to_class}[kind]
-        return lambda value: checks(text_of(value))
+
+        def convert(value: object) -> str:
+            return checks(value.strip() if value.__class__ is str else text_of(value))
+        return convert
 
     def field(self, name: str, source: FieldSource, required: bool, event_type: str) -> Callable[[Any], str | None]:
         """The field's value for a row, None when it is empty and optional."""
@@ -155,11 +154,15 @@ class _Compiler:
 
         def get(row: Any) -> str | None:
             value = raw(row)
-            if value is None or value == "" or (value.__class__ is str and value.isspace()):
+            if value.__class__ is str:
+                value = value.strip()
+                if not value:
+                    return None
+            elif value is None:
                 return None
             try:
                 if transform is not None:
-                    value = transform(text_of(value))
+                    value = transform(value if value.__class__ is str else text_of(value))
                     if not value:
                         return None
                 return convert(value)
