@@ -27,7 +27,7 @@ from riskwatch.ingest.values import (
     MoneyReader, TimestampReader, Unmappable, echo, is_empty, text_of, time_of_day,
     to_class, to_currency, to_identifier, to_text, zone,
 )
-from riskwatch.models import EVENT_MODELS
+from riskwatch.models import EVENT_MODELS, MAX_ID_CHARS, MAX_TEXT_CHARS
 
 # (column or None, reason): one problem of one row.
 RowProblem = tuple[str | None, str]
@@ -46,6 +46,13 @@ def _transformer(steps: tuple) -> Callable[[str], str] | None:
     """The transform list as one function on text, or None when there is none."""
     if not steps:
         return None
+    simple = {"trim": '" ".join({}.split())', "upper": "{}.upper()", "lower": "{}.lower()"}
+    if all(isinstance(step, str) for step in steps):
+        # trim, upper, lower composed into one expression: one call per value, not one per step.
+        expression = "text"
+        for step in steps:
+            expression = simple[step].format(expression)
+        return eval(f"lambda text: {expression}")  # noqa: S307 - built from the fixed table above only
     functions: list[Callable[[str], str]] = []
     for step in steps:
         if step == "trim":
@@ -106,7 +113,8 @@ class _Compiler:
         return self.spec.columns.get(column) if column is not None and column in self.spec.columns else ColumnFormat()
 
     def converter(self, kind: str, column: str | None) -> Callable[[object], str]:
-        """Cell value (not empty) -> the field's value; raises Unmappable."""
+        """Cell value (not empty; text already without surrounding spaces) ->
+        the field's value; raises Unmappable."""
         if kind == TIMESTAMP:
             fmt = self.column_format(column)
             at = time_of_day(fmt.time) if fmt.time else time(0, 0)
@@ -116,61 +124,67 @@ class _Compiler:
             source = self.spec.source
             return MoneyReader(fmt.decimal or source.decimal,
                                source.thousands if fmt.thousands is None else fmt.thousands)
-        checks = {ID: to_identifier, TEXT: to_text, CURRENCY: to_currency, CLASS: to_class}[kind]
+        if kind in (ID, TEXT):
+            limit = MAX_ID_CHARS if kind == ID else MAX_TEXT_CHARS
+            check = to_identifier if kind == ID else to_text
 
-        def convert(value: object) -> str:
-            return checks(value.strip() if value.__class__ is str else text_of(value))
-        return convert
+            def words(value: object) -> str:
+                text = value if value.__class__ is str else text_of(value)
+                return text if len(text) <= limit else check(text)
+            return words
+        checks = {CURRENCY: to_currency, CLASS: to_class}[kind]
+        return lambda value: checks(value if value.__class__ is str else text_of(value))
 
     def field(self, name: str, source: FieldSource, required: bool, event_type: str) -> Callable[[Any], str | None]:
-        """The field's value for a row, None when it is empty and optional."""
+        """The field's value for a row: one closure doing the read, the
+        transforms and the conversion (a row is many fields: calls count).
+        None when the value is empty and the field optional; its default
+        when it has one; a problem when it is required."""
         kind = FIELD_KINDS[name]
         described = f"{name} of {event_type}"
-        value_of = self.value_getter(kind, source, described)
-        fallback = (self.field(name, source.default, required, event_type)
-                    if source.default is not None else None)
-        column = _single_column(source)
+        if source.default is not None:
+            on_empty = self.field(name, source.default, required, event_type)
+        elif required:
+            column = _single_column(source)
 
-        def get(row: Any) -> str | None:
-            value = value_of(row)
-            if value is None:
-                if fallback is not None:
-                    return fallback(row)
-                if required:
-                    raise _FieldProblem(column, f"empty, but {described} is required")
-            return value
-        return get
-
-    def value_getter(self, kind: str, source: FieldSource, described: str) -> Callable[[Any], str | None]:
+            def on_empty(row: Any) -> None:
+                raise _FieldProblem(column, f"empty, but {described} is required")
+        else:
+            def on_empty(row: Any) -> None:
+                return None
         transform = _transformer(source.transform)
         if source.value is not None:
             value = self.constant(kind, source)
             return lambda row: value
         if source.template is not None:
-            return self.template_getter(kind, source, transform, described)
+            return self.template_getter(kind, source, transform, described, on_empty)
         column = source.column
-        raw = self.raw_getter(column)
+        key = self.address(column)
         convert = self.converter(kind, column)
 
         def get(row: Any) -> str | None:
-            value = raw(row)
+            try:
+                value = row[key]
+            except KeyError:
+                raise _FieldProblem(column, "not in the row") from None
             if value.__class__ is str:
                 value = value.strip()
                 if not value:
-                    return None
+                    return on_empty(row)
             elif value is None:
-                return None
+                return on_empty(row)
             try:
                 if transform is not None:
                     value = transform(value if value.__class__ is str else text_of(value))
                     if not value:
-                        return None
+                        return on_empty(row)
                 return convert(value)
             except Unmappable as problem:
                 raise _FieldProblem(column, f"{problem.reason} ({described})") from None
         return get
 
-    def template_getter(self, kind: str, source: FieldSource, transform, described: str) -> Callable[[Any], str | None]:
+    def template_getter(self, kind: str, source: FieldSource, transform, described: str,
+                        on_empty) -> Callable[[Any], str | None]:
         parts = [(literal, None if column is None else (column, self.raw_getter(column)))
                  for literal, column in parse_template(source.template)]
         convert = self.converter(kind, None)
@@ -190,6 +204,8 @@ class _Compiler:
             try:
                 if transform is not None:
                     text = transform(text)
+                    if not text:
+                        return on_empty(row)
                 return convert(text)
             except Unmappable as problem:
                 raise _FieldProblem(columns, f"{problem.reason} ({described})") from None
@@ -203,35 +219,36 @@ class _Compiler:
         return self.converter(kind, None)(value)
 
     def condition(self, condition: Condition) -> Callable[[Any], bool]:
-        raw = self.raw_getter(condition.column)
+        column = condition.column
+        key = self.address(column)
         transform = _transformer(condition.transform)
         operator = condition.operator
+        if operator in ("empty", "not_empty"):
+            wanted, negate = frozenset({""}), operator == "not_empty"
+        elif operator in ("equals", "not_equals"):
+            wanted, negate = frozenset({text_of(getattr(condition, operator))}), operator == "not_equals"
+        else:
+            wanted = frozenset(text_of(word) for word in getattr(condition, operator))
+            negate = operator == "not_one_of"
 
-        def text(row: Any) -> str:
-            value = raw(row)
-            if is_empty(value):
-                return ""
-            value = text_of(value)
-            if transform is not None:
+        def holds(row: Any) -> bool:
+            try:
+                value = row[key]
+            except KeyError:
+                raise _FieldProblem(column, "not in the row") from None
+            if value.__class__ is str:
+                value = value.strip()
+            elif value is None:
+                value = ""
+            else:
+                value = text_of(value)
+            if transform is not None and value:
                 try:
                     value = transform(value)
                 except Unmappable as problem:
-                    raise _FieldProblem(condition.column, problem.reason) from None
-            return value
-
-        if operator == "empty":
-            return lambda row: text(row) == ""
-        if operator == "not_empty":
-            return lambda row: text(row) != ""
-        if operator in ("equals", "not_equals"):
-            wanted = text_of(getattr(condition, operator))
-            if operator == "equals":
-                return lambda row: text(row) == wanted
-            return lambda row: text(row) != wanted
-        words = frozenset(text_of(word) for word in getattr(condition, operator))
-        if operator == "one_of":
-            return lambda row: text(row) in words
-        return lambda row: text(row) not in words
+                    raise _FieldProblem(column, problem.reason) from None
+            return (value in wanted) is not negate
+        return holds
 
 
 def _single_column(source: FieldSource) -> str | None:
@@ -328,10 +345,15 @@ class RowMapper:
             if op not in plan.ops:
                 continue
             try:
-                if not all(test(row) for test in plan.conditions):
-                    continue
+                for holds in plan.conditions:
+                    if not holds(row):
+                        break
+                else:
+                    holds = None
             except _FieldProblem as problem:
                 problems.append((problem.column, problem.reason))
+                continue
+            if holds is not None:
                 continue
             event = {"type": plan.type}
             for name, get in plan.fields:
