@@ -173,7 +173,7 @@ def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, la
                                "a replay of their own)")
     ruleset = _rules_or_exit(settings.rules_dir)
     pairs = _export_pairs(_mapping_or_exit(mapping_path), files, exports)
-    streams = _open_inputs(files) if not pairs else [("exports", None)]
+    streams = _open_inputs(files) if not pairs else [("the exports", None)]
     out = sys.stdout.buffer
 
     def to_stdout(record: dict) -> None:
@@ -231,7 +231,7 @@ def _feed_exports(service: EmbeddedService, pairs) -> None:
     except SourceRefused as refused:
         for problem in refused.problems:
             click.echo(problem, err=True)
-        raise OSError("a source could not be read through its mapping") from None
+        raise OSError("a source cannot be read through its mapping (above); nothing was replayed") from None
 
 
 def _open_inputs(paths) -> list[tuple[str, BinaryIO]]:
