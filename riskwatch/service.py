@@ -30,6 +30,7 @@ class RejectedRecord:
     line: int
     kind: str
     reason: str
+    unit: str = "line"   # what `line` counts: a file's lines, or an export's rows (riskwatch.ingest)
 
 
 @dataclass
@@ -72,12 +73,13 @@ class EmbeddedService:
         # `run`) reads its state between two events, never in the middle of one.
         self._engine_lock = threading.Lock()
 
-    def feed(self, raw: bytes | str, source: str = "-", line: int = 0) -> list[AlertChange]:
+    def feed(self, raw: bytes | str, source: str = "-", line: int = 0, unit: str = "line") -> list[AlertChange]:
         """One raw record: parsed, checked against the wall clock, evaluated; its alert changes.
 
         A rejected record (`parse_event`, or `future_rejection` for an event
         from the future) is counted and kept for the report under `source`
-        and `line` (the file's own line number), and gives no changes.
+        and `line` (the file's own line number, or the export's row number
+        with `unit` "row"), and gives no changes.
         """
         self.summary.records += 1
         if self._collector is not None:
@@ -85,16 +87,16 @@ class EmbeddedService:
         started = time.perf_counter()
         event = parse_event(raw)
         if isinstance(event, Rejection):
-            self._reject(source, line, event)
+            self._reject(source, line, event, unit)
             return []
         future = future_rejection(event, self._wall_clock(), self.future_tolerance_seconds)
         if future is not None:
-            self._reject(source, line, future)
+            self._reject(source, line, future, unit)
             return []
         with self._engine_lock:
             outcome = self.engine.process(event)
         if outcome.rejection is not None:
-            self._reject(source, line, outcome.rejection)
+            self._reject(source, line, outcome.rejection, unit)
             return []
         changes = outcome.changes
         self.summary.accepted += 1
@@ -122,17 +124,18 @@ class EmbeddedService:
         with self._engine_lock:
             return self.engine.customer_view(customer_id)
 
-    def refuse(self, source: str, line: int, rejection: Rejection) -> None:
+    def refuse(self, source: str, line: int, rejection: Rejection, unit: str = "line") -> None:
         """Count a record refused before it could be fed (a line over the
-        size limit, never read whole) as a rejected record of `source`."""
+        size limit, never read whole; an export's row that cannot be mapped)
+        as a rejected record of `source`."""
         self.summary.records += 1
-        self._reject(source, line, rejection)
+        self._reject(source, line, rejection, unit)
 
-    def _reject(self, source: str, line: int, rejection: Rejection) -> None:
+    def _reject(self, source: str, line: int, rejection: Rejection, unit: str = "line") -> None:
         summary = self.summary
         summary.rejected_by_kind[rejection.kind] += 1
         if len(summary.rejected) < summary.keep_rejected:
-            summary.rejected.append(RejectedRecord(source, line, rejection.kind, rejection.reason))
+            summary.rejected.append(RejectedRecord(source, line, rejection.kind, rejection.reason, unit))
         if self.metrics is not None:
             self.metrics.events_rejected.labels(reason=rejection.kind).inc()
 

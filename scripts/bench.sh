@@ -10,6 +10,7 @@ cd benchmarks
 ../.venv/bin/python live_view.py
 ../.venv/bin/python console_render.py
 ../.venv/bin/python console_register.py
+../.venv/bin/python import_csv.py
 if [ "${1:-all}" != core ]; then
   for bench in kafka_*.py; do
     [ -e "$bench" ] && ../.venv/bin/python "$bench"

@@ -38,6 +38,7 @@ _COMMAND_MODULES = (
     "riskwatch.cli.core",      # classify, rules check, replay, simulate, run
     "riskwatch.cli.worker",    # worker, alerts tail (Kafka)
     "riskwatch.cli.api",       # api, alerts list|show|ack|..., plan trigger
+    "riskwatch.cli.ingest",    # mapping check, import
 )
 
 for _name in _COMMAND_MODULES:

@@ -105,6 +105,36 @@ def rules_check(directory: Path | None) -> None:
                f"tiers {', '.join(r.tier for r in ruleset.matrix.rules)})")
 
 
+def _mapping_option(function):
+    return click.option(
+        "--mapping", "mapping_path", type=click.Path(path_type=Path), default=None,
+        help="Read the input files as exports (CSV, XLSX, ...) through this mapping file (docs/ingest.md); "
+             "rows that cannot be mapped are reported as FILE: row N: column X: reason.",
+    )(function)
+
+
+def _mapping_or_exit(path: Path | None):
+    if path is None:
+        return None
+    from riskwatch.cli.ingest import mapping_or_exit
+
+    return mapping_or_exit(path)
+
+
+def _export_option(function):
+    from riskwatch.cli.ingest import export_option
+
+    return export_option(function)
+
+
+def _export_pairs(mapping, files, exports):
+    if mapping is None and not exports:
+        return []
+    from riskwatch.cli.ingest import export_pairs
+
+    return export_pairs(mapping, files, exports)
+
+
 def _future_tolerance_option(function):
     return click.option(
         "--future-tolerance", "future_tolerance", type=float, default=None,
@@ -114,16 +144,20 @@ def _future_tolerance_option(function):
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True)
+@click.argument("files", nargs=-1)
 @click.option("--until", "until", default=None, help="Move the clock to this RFC 3339 instant (with an offset, years 2000-2100) at the end.")
 @click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None, help="Rule directory.")
 @click.option("--lateness", type=float, default=None, help="Allowed lateness in seconds (default 600).")
 @click.option("--alertmanager", default=None, help="Also push alerts to this Alertmanager URL.")
+@_mapping_option
+@_export_option
 @_future_tolerance_option
 @alertmanager_delivery_options
 def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, lateness: float | None,
-           alertmanager: str | None, future_tolerance: float | None, **delivery: object) -> None:
-    """Replay JSON-lines event files: alert changes on stdout, summary and rejected lines on stderr."""
+           alertmanager: str | None, mapping_path: Path | None, exports: tuple, future_tolerance: float | None,
+           **delivery: object) -> None:
+    """Replay JSON-lines event files (or exports, with --mapping): alert changes on stdout, summary and
+    rejected lines on stderr."""
     settings = _settings().with_overrides(rules_dir=rules_dir, lateness_seconds=lateness, alertmanager_url=alertmanager,
                                           future_tolerance_seconds=future_tolerance, **delivery)
     until_instant = None
@@ -132,8 +166,14 @@ def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, la
             until_instant = parse_business_instant(until)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--until") from None
+    if not files and not exports:
+        raise click.UsageError("give FILE... (or --export MAPPING SOURCE)")
+    if exports and files and mapping_path is None:
+        raise click.UsageError("with --export, give --mapping for the FILE arguments too (or read them in "
+                               "a replay of their own)")
     ruleset = _rules_or_exit(settings.rules_dir)
-    streams = _open_inputs(files)
+    pairs = _export_pairs(_mapping_or_exit(mapping_path), files, exports)
+    streams = _open_inputs(files) if not pairs else [("the exports", None)]
     out = sys.stdout.buffer
 
     def to_stdout(record: dict) -> None:
@@ -148,10 +188,13 @@ def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, la
     unreadable = None
     for path, stream in streams:
         if unreadable is not None:
-            if stream is not sys.stdin.buffer:
+            if stream is not None and stream is not sys.stdin.buffer:
                 stream.close()
             continue
         try:
+            if pairs:
+                _feed_exports(service, pairs)
+                continue
             for number, line in read_lines(stream, too_large=_refuse_too_large(service, path)):
                 service.feed(line, path, number)
         except OSError as error:
@@ -168,6 +211,27 @@ def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, la
         am_sink.close()  # a bounded drain: an absent Alertmanager does not hold up the summary
     out.flush()
     _print_summary(service, err=True)
+
+
+def _feed_exports(service: EmbeddedService, pairs) -> None:
+    """Feed the exports' events in event-time order (riskwatch.ingest.ordering),
+    rejections reported by row. A source its mapping cannot read at all
+    (wrong format, a column missing from its header) is reported before any
+    event is fed and raised as OSError, as an unreadable input is."""
+    from riskwatch.cli.ingest import exported_events
+    from riskwatch.ingest import SourceRefused
+    from riskwatch.ingest.ordering import in_event_time_order
+
+    def refuse(source: str, number: int, rejection: Rejection) -> None:
+        service.refuse(source, number, rejection, unit="row")
+
+    try:
+        for source, number, line in in_event_time_order(exported_events(pairs, refuse)):
+            service.feed(line, source, number, unit="row")
+    except SourceRefused as refused:
+        for problem in refused.problems:
+            click.echo(problem, err=True)
+        raise OSError("a source cannot be read through its mapping (above); nothing was replayed") from None
 
 
 def _open_inputs(paths) -> list[tuple[str, BinaryIO]]:
@@ -192,6 +256,34 @@ def _refuse_too_large(service: EmbeddedService, source: str) -> Callable[[int, i
     return refuse
 
 
+def _open_export(mapping, path: str):
+    """`run --input --mapping`: a function of the service giving (row number,
+    event line) in event-time order, as replay feeds exports; unmappable rows
+    are refused into the service. A source the mapping cannot read at all
+    exits EXIT_UNREADABLE naming what is wrong, before anything is served."""
+    from riskwatch.cli.ingest import UNMAPPABLE, row_reason
+    from riskwatch.ingest import SourceRefused, read_events
+    from riskwatch.ingest.ordering import in_event_time_order
+
+    try:
+        rows = read_events(mapping, path)
+    except SourceRefused as refused:
+        for problem in refused.problems:
+            click.echo(problem, err=True)
+        sys.exit(EXIT_UNREADABLE)
+
+    def lines(service: EmbeddedService):
+        def events():
+            for number, found, problems in rows:
+                if problems:
+                    service.refuse(path, number, Rejection(UNMAPPABLE, row_reason(problems)), unit="row")
+                for line in found:
+                    yield path, number, line
+        for _source, number, line in in_event_time_order(events()):
+            yield number, line
+    return lines
+
+
 def _stop_run(metrics: RiskwatchMetrics, server, service: EmbeddedService, reason: str, status: int,
               view=None) -> None:
     """End `run` early: not up any more, the summary so far, the reason, the exit status."""
@@ -208,7 +300,7 @@ def _stop_run(metrics: RiskwatchMetrics, server, service: EmbeddedService, reaso
 def _print_summary(service: EmbeddedService, err: bool) -> None:
     summary = service.summary
     for rejected in summary.rejected:
-        click.echo(f"{rejected.source}: line {rejected.line}: {rejected.reason}", err=err)
+        click.echo(f"{rejected.source}: {rejected.unit} {rejected.line}: {rejected.reason}", err=err)
     hidden = sum(summary.rejected_by_kind.values()) - len(summary.rejected)
     if hidden > 0:
         click.echo(f"... and {hidden} more rejected lines", err=err)
@@ -333,7 +425,8 @@ def _serve_console_beside(settings, host: str, port: int | None, customer_facts=
 @main.command()
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulated business.")
 @click.option("--input", "input_path", type=click.Path(path_type=Path), default=None,
-              help="Read events from this JSON-lines file instead of simulating.")
+              help="Read events from this JSON-lines file (or export, with --mapping) instead of simulating.")
+@_mapping_option
 @click.option("--customers", type=int, default=400, show_default=True)
 @click.option("--days", type=int, default=RUN_DAYS, show_default=True,
               help="Simulated days from the simulation's start (2024-01-01): two years, all of them in the past.")
@@ -360,7 +453,7 @@ def _serve_console_beside(settings, host: str, port: int | None, customer_facts=
 def run(seed: int, input_path: Path | None, customers: int, days: int, rate: float, metrics_port: int | None,
         metrics_host: str, rules_dir: Path | None, alertmanager: str | None, store_dir: Path | None,
         exit_when_done: bool, live: bool | None, quiet: bool, color: bool | None, console_port: int | None,
-        with_console: bool, future_tolerance: float | None, **delivery: object) -> None:
+        with_console: bool, mapping_path: Path | None, future_tolerance: float | None, **delivery: object) -> None:
     """The main job, embedded: simulate (or read) events, evaluate, show alerts live (a summary of what
     needs attention on a terminal, one line per alert change otherwise), serve /metrics."""
     from prometheus_client import CollectorRegistry
@@ -372,7 +465,11 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
     if input_path is None:
         _refuse_a_simulation_into_the_future(days, settings.future_tolerance_seconds)
     ruleset = _rules_or_exit(settings.rules_dir)
-    inputs = _open_inputs([str(input_path)]) if input_path is not None else None
+    if mapping_path is not None and input_path is None:
+        raise click.UsageError("--mapping reads the --input file: give --input too")
+    mapping = _mapping_or_exit(mapping_path)
+    inputs = _open_inputs([str(input_path)]) if input_path is not None and mapping is None else None
+    export = _open_export(mapping, str(input_path)) if mapping is not None else None
     registry = CollectorRegistry()
     metrics = RiskwatchMetrics.create(registry)
     metrics.up.labels(component="run").set(1)
@@ -441,9 +538,13 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
     if view is not None:
         view.start(service, desk)
 
+    unit = "line"
     if inputs is not None:
         (label, stream), = inputs
         source = read_lines(stream, too_large=_refuse_too_large(service, label))
+    elif export is not None:
+        label, unit = str(input_path), "row"
+        source = export(service)
     else:
         source = enumerate(simulate(SimulationSettings(seed=seed, customers=customers, days=days)), start=1)
         label = "simulation"
@@ -455,7 +556,7 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
             if stopping["now"]:
                 break
             fed += 1
-            service.feed(line, label, number)
+            service.feed(line, label, number, unit=unit)
             resend_open_alerts()
             if view is not None:
                 view.tick()

@@ -51,28 +51,29 @@ _StrictYamlLoader.add_constructor(
 MAX_RULE_FILE_BYTES = 1024 * 1024
 
 
-def read_yaml(path: Path, problems: list[str]) -> Any:
+def read_yaml(path: Path, problems: list[str], label: str | None = None) -> Any:
     """The parsed YAML of one rule file, or UNREADABLE with the reason appended
     to `problems` as `file: where: reason` (where is `line N` when the parser
-    knows it). Refused before parsing: a file over MAX_RULE_FILE_BYTES (1 MiB),
+    knows it; file is `label`, by default the file's name). Refused before parsing: a file over MAX_RULE_FILE_BYTES (1 MiB),
     one that is not UTF-8. Refused while parsing: YAML errors, duplicate and
     complex (list or mapping) keys, nesting too deep for the parser."""
+    name = path.name if label is None else label
     try:
         with path.open("rb") as stream:
             # Read one byte past the limit rather than trusting stat(): the
             # size of a FIFO or a /proc file is not known in advance.
             data = stream.read(MAX_RULE_FILE_BYTES + 1)
     except OSError as error:
-        problems.append(f"{path.name}: cannot read: {error.strerror or error}")
+        problems.append(f"{name}: cannot read: {error.strerror or error}")
         return UNREADABLE
     if len(data) > MAX_RULE_FILE_BYTES:
-        problems.append(f"{path.name}: larger than {MAX_RULE_FILE_BYTES // 1024} KiB, the limit for a rule file: "
+        problems.append(f"{name}: larger than {MAX_RULE_FILE_BYTES // 1024} KiB, the limit for a rule file: "
                         f"not read (is it the right file?)")
         return UNREADABLE
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        problems.append(f"{path.name}: not UTF-8 text")
+        problems.append(f"{name}: not UTF-8 text")
         return UNREADABLE
     try:
         return yaml.load(text, Loader=_StrictYamlLoader)  # noqa: S506 - a SafeLoader subclass
@@ -80,10 +81,10 @@ def read_yaml(path: Path, problems: list[str]) -> Any:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "document"
         reason = getattr(error, "problem", None) or str(error)
-        problems.append(f"{path.name}: {where}: {reason}")
+        problems.append(f"{name}: {where}: {reason}")
         return UNREADABLE
     except RecursionError:
-        problems.append(f"{path.name}: document: nested too deeply to be a rule file")
+        problems.append(f"{name}: document: nested too deeply to be a rule file")
         return UNREADABLE
 
 

@@ -1,0 +1,224 @@
+"""mapping check, import: exports read through a mapping file (docs/ingest.md).
+
+Also the helpers `replay --mapping` and `run --input --mapping` read their
+inputs with, so all three report a row that cannot be mapped alike:
+`FILE: row N: column X: reason`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import click
+
+from riskwatch.cli import main
+from riskwatch.cli.exitcodes import EXIT_REFUSED, EXIT_UNREADABLE
+from riskwatch.errors import MappingError
+from riskwatch.ingest import ImportCounts, Mapping, SourceRefused, load_mapping, read_events
+from riskwatch.ingest.importer import row_problem_line
+from riskwatch.ingest.ordering import in_event_time_order
+from riskwatch.ingest.readers import open_rows
+from riskwatch.models import Rejection
+
+# Rows reported one by one; past this only counted (a wrong mapping on a
+# million-row export must not print a million lines).
+MAX_REPORTED_ROWS = 10_000
+UNMAPPABLE = "unmappable"
+
+
+def mapping_or_exit(path: Path) -> Mapping:
+    """The checked mapping, or every problem on stderr and exit EXIT_UNREADABLE."""
+    try:
+        return load_mapping(path)
+    except MappingError as error:
+        for problem in error.problems:
+            click.echo(problem, err=True)
+        click.echo(f"mapping {path} cannot be used ({len(error.problems)} problem(s))", err=True)
+        sys.exit(EXIT_UNREADABLE)
+
+
+def row_reason(problems: list) -> str:
+    """A row's problems as one report line's reason: `column X: reason; ...`."""
+    return "; ".join(f"column {column}: {reason}" if column else reason for column, reason in problems)
+
+
+def export_option(function):
+    """`--export MAPPING SOURCE`, repeatable: exports of several mappings in one command."""
+    return click.option(
+        "--export", "exports", type=(click.Path(path_type=Path), str), multiple=True, metavar="MAPPING SOURCE",
+        help="Also read SOURCE through MAPPING (repeat it to combine exports of several mappings, e.g. "
+             "customers and receivables); their events are merged in event-time order.",
+    )(function)
+
+
+def export_pairs(mapping: Mapping | None, files: tuple[str, ...], exports: tuple) -> list[tuple[Mapping, str]]:
+    """(mapping, source) for every export: the files read through `mapping`,
+    then each `--export` pair (its mapping checked, or exit as mapping_or_exit)."""
+    pairs = [(mapping, path) for path in files] if mapping is not None else []
+    loaded: dict[Path, Mapping] = {}
+    for mapping_path, source in exports:
+        if mapping_path not in loaded:
+            loaded[mapping_path] = mapping_or_exit(mapping_path)
+        pairs.append((loaded[mapping_path], source))
+    return pairs
+
+
+def exported_events(pairs: list[tuple[Mapping, str]], refuse) -> Iterator[tuple[str, int, bytes]]:
+    """(source, row number, event line) for every event of every export, in
+    row order; a row that cannot be mapped goes to `refuse(source, row
+    number, Rejection)` instead. Raises SourceRefused when a source cannot
+    be read as its mapping says (before its first row)."""
+    for mapping, path in pairs:
+        for number, lines, problems in read_events(mapping, path):
+            if problems:
+                refuse(path, number, Rejection(UNMAPPABLE, row_reason(problems)))
+                continue
+            for line in lines:
+                yield path, number, line
+
+
+@main.group("mapping")
+def mapping_group() -> None:
+    """Work with mapping files (how an export's rows become events)."""
+
+
+@mapping_group.command("check")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--sample", type=click.Path(dir_okay=False), default=None,
+              help="An export to check the mapping against: every column it names must be in the header; "
+                   "its rows are mapped and the ones that cannot be are listed.")
+def mapping_check(file: Path, sample: str | None) -> None:
+    """Validate a mapping file; on error list every problem as file: field.path: reason."""
+    try:
+        mapping = load_mapping(file)
+        header = None
+        if sample is not None:
+            try:
+                opened = open_rows(mapping.spec.source, sample)
+            except Exception as error:  # noqa: BLE001 - InputError and the readers' own, reported alike
+                click.echo(f"{sample}: {error}")
+                click.echo(f"the sample {sample} cannot be read as {mapping.spec.source.format}", err=True)
+                sys.exit(EXIT_UNREADABLE)
+            header = opened.header
+            close = getattr(opened.rows, "close", None)
+            if close is not None:
+                close()
+            if header is not None:
+                mapping = load_mapping(file, header=header, sample=sample)
+    except MappingError as error:
+        for problem in error.problems:
+            click.echo(problem)
+        click.echo(f"{len(error.problems)} problem(s) in {file}", err=True)
+        sys.exit(EXIT_REFUSED)
+    types = list(dict.fromkeys(event.type for event in mapping.spec.events))
+    click.echo(f"{file}: ok ({mapping.name}: {mapping.spec.source.format} rows give {', '.join(types)})")
+    if sample is None:
+        return
+    counts = ImportCounts()
+    reported = 0
+    try:
+        for number, _lines, problems in read_events(mapping, sample, counts):
+            if problems and reported < MAX_REPORTED_ROWS:
+                reported += 1
+                click.echo(row_problem_line(sample, number, None, row_reason(problems)))
+    except SourceRefused as refused:
+        for problem in refused.problems:
+            click.echo(problem)
+        sys.exit(EXIT_REFUSED)
+    except OSError as error:
+        click.echo(f"{sample}: cannot read further: {error.strerror or error}")
+        sys.exit(EXIT_UNREADABLE)
+    click.echo(f"{sample}: {counts.summary()}")
+
+
+@main.command("import")
+@click.argument("sources", nargs=-1)
+@click.option("--mapping", "mapping_path", type=click.Path(path_type=Path),
+              help="The mapping file that says how the sources' rows become events.")
+@export_option
+@click.option("--by-time", is_flag=True,
+              help="Write the events in event-time order, all sources merged (as replay feeds exports); "
+                   "by default in row order, source by source.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the events here (default stdout).")
+@click.option("--to-kafka", is_flag=True, help="Send the events to their Kafka source topics instead (as `riskwatch produce`).")
+@click.option("--broker", default=None, help="With --to-kafka: bootstrap HOST:PORT[,...] (RISKWATCH_BROKER).")
+@click.option("--topic-prefix", default=None, help="With --to-kafka: topic prefix (RISKWATCH_TOPIC_PREFIX).")
+def import_command(sources: tuple[str, ...], mapping_path: Path | None, exports: tuple, by_time: bool,
+                   output: Path | None, to_kafka: bool, broker: str | None, topic_prefix: str | None) -> None:
+    """Read exports (CSV, XLSX, XLS, ODS, JSON lines; - for stdin) through a mapping: events as JSON lines.
+
+    Rows that cannot be mapped are listed on stderr as FILE: row N: column X:
+    reason and counted in the summary; the other rows go on. Exits 2 when
+    the mapping or a source cannot be used at all (the other sources are
+    still read).
+    """
+    if to_kafka and output:
+        raise click.UsageError("--to-kafka and --output exclude each other")
+    if sources and mapping_path is None:
+        raise click.UsageError("give --mapping for the sources")
+    if not sources and not exports:
+        raise click.UsageError("give SOURCE files with --mapping, or --export MAPPING SOURCE")
+    pairs = export_pairs(mapping_or_exit(mapping_path) if mapping_path is not None else None, sources, exports)
+    counts = ImportCounts()
+    refused_files = 0
+    reported = 0
+    started = time.monotonic()
+
+    def in_row_order() -> Iterator[tuple[str, int, bytes]]:
+        nonlocal refused_files, reported
+        for mapping, path in pairs:
+            try:
+                rows = read_events(mapping, path, counts)
+                for number, lines, problems in rows:
+                    if problems:
+                        if reported < MAX_REPORTED_ROWS:
+                            reported += 1
+                            click.echo(row_problem_line(path, number, None, row_reason(problems)), err=True)
+                        continue
+                    for line in lines:
+                        yield path, number, line
+            except SourceRefused as refused:
+                refused_files += 1
+                for problem in refused.problems:
+                    click.echo(problem, err=True)
+            except OSError as error:
+                refused_files += 1
+                click.echo(f"{path}: cannot read further: {error.strerror or error}", err=True)
+
+    def events() -> Iterator[tuple[str, bytes]]:
+        ordered = in_event_time_order(in_row_order()) if by_time else in_row_order()
+        for path, number, line in ordered:
+            yield f"{path}: row {number}", line
+
+    if to_kafka:
+        from riskwatch.cli.core import _settings
+        from riskwatch.cli.worker import send_lines  # kafka-python, loaded only when asked for
+
+        kafka = _settings().with_overrides(broker=broker, topic_prefix=topic_prefix)
+        sent, skipped = send_lines(kafka, events())
+        click.echo(f"sent {sent} events to {kafka.topic_prefix}* on {kafka.broker} in {time.monotonic() - started:.1f} s; "
+                   f"{skipped} not sent", err=True)
+    else:
+        stream = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
+        try:
+            write = stream.write
+            for _origin, line in events():
+                write(line + b"\n")
+        finally:
+            if output:
+                stream.close()
+            else:
+                stream.flush()
+        skipped = 0
+    if counts.refused > reported:
+        click.echo(f"... and {counts.refused - reported} more rows not mapped", err=True)
+    click.echo(counts.summary(), err=True)
+    if refused_files:
+        click.echo(f"{refused_files} source(s) not read", err=True)
+        sys.exit(EXIT_UNREADABLE)
+    if skipped:
+        sys.exit(1)

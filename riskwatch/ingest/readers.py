@@ -1,0 +1,218 @@
+"""Rows of a source file, one at a time: CSV (the standard csv module),
+XLSX / XLS / ODS (python-calamine) and JSON lines.
+
+`open_rows(source, path)` gives a `Rows`: the header (the column names, or
+None for JSON lines, whose records name their own) and an iterator of
+(row number, values). Values are a list in header order, a dict for JSON
+lines, or a `BadRow` saying why the row cannot be read. Row numbers are the
+ones a person finds the row by: a CSV record's first line in the file, a
+spreadsheet's row number as the spreadsheet shows it, a JSON line's line
+number. Blank rows are skipped.
+
+Memory: CSV and JSON lines are read line by line, whatever the file's size.
+python-calamine reads a sheet's cells into its own (Rust) memory when the
+sheet is opened, and its `iter_rows` converts one row at a time to Python
+values, so only the compact cell store grows with the sheet, not a Python
+object per cell (dimastbk/python-calamine#42, #43: calamine has no lazy
+sheet reader to stream from).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import sys
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import orjson
+
+from riskwatch.errors import InputError
+from riskwatch.ingest.mapping import SPREADSHEET_FORMATS, Source
+from riskwatch.lines import read_lines
+
+# A field a CSV file may hold; the csv module's default (128 KiB) is kept
+# and a longer one is a bad row, not a crash.
+_CSV_FIELD_LIMIT = 131072
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    """A row that cannot be read: `column` when one cell is the cause, and the reason."""
+
+    reason: str
+    column: str | None = None
+
+
+@dataclass
+class Rows:
+    """An opened source: `header` (None for JSON lines), `header_row` (its row
+    number), and `rows`, an iterator of (row number, list | dict | BadRow)."""
+
+    header: list[str] | None
+    header_row: int
+    rows: Iterator[tuple[int, Any]]
+
+
+def open_rows(source: Source, path: str) -> Rows:
+    """Open `path` as `source` says and read up to its header.
+
+    Raises InputError with the reason when the file cannot be opened or is
+    not what the source says (not a spreadsheet, no such sheet, no header
+    row); the caller prefixes the file's name.
+    """
+    if source.format == "csv":
+        return _csv_rows(source, path)
+    if source.format in SPREADSHEET_FORMATS:
+        return _sheet_rows(source, path)
+    return _json_rows(path)
+
+
+def _text_encoding(name: str | None) -> str:
+    # A UTF-8 export may start with a byte-order mark (Excel writes one);
+    # utf-8-sig reads both.
+    if name is None or codecs.lookup(name).name == "utf-8":
+        return "utf-8-sig"
+    return name
+
+
+def _csv_rows(source: Source, path: str) -> Rows:
+    encoding = _text_encoding(source.encoding)
+    try:
+        stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 - closed by the generator
+    except OSError as error:
+        raise InputError(f"cannot read: {error.strerror or error}") from None
+    # Undecodable bytes become U+FFFD and the row that holds them is refused
+    # by name: a strict decoder would stop the whole file at the first one.
+    text = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")
+    csv.field_size_limit(_CSV_FIELD_LIMIT)
+    reader = csv.reader(text, delimiter=source.delimiter or ",", quotechar=source.quotechar or '"', strict=False)
+    header_row = source.header_row or 1
+    header: list[str] | None = None
+    last_line = 0
+    try:
+        for values in reader:
+            first_line = last_line + 1
+            last_line = reader.line_num
+            if first_line >= header_row and values:
+                if first_line > header_row:
+                    # The header row is blank or inside a quoted field.
+                    raise InputError(f"no header at row {header_row} (row {header_row} is blank)")
+                header = [name.strip() for name in values]
+                break
+    except (csv.Error, OSError) as error:
+        text.close()
+        raise InputError(f"cannot read the header: {error}") from None
+    if header is None:
+        text.close()
+        raise InputError(f"no header: the file has fewer than {header_row} rows")
+    if "\ufffd" in "".join(header):
+        text.close()
+        raise InputError(f"the header is not {encoding.removesuffix('-sig')} text (set source.encoding, e.g. gbk)")
+
+    def rows() -> Iterator[tuple[int, Any]]:
+        nonlocal last_line
+        try:
+            while True:
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as error:
+                    first = last_line + 1
+                    last_line = reader.line_num
+                    yield first, BadRow(f"not a CSV record: {error}")
+                    continue
+                first = last_line + 1
+                last_line = reader.line_num
+                if not values or not any(values):
+                    continue
+                if "\ufffd" in "".join(values):
+                    column = next((header[i] if i < len(header) else None)
+                                  for i, value in enumerate(values) if "\ufffd" in value)
+                    yield first, BadRow(f"not {encoding.removesuffix('-sig')} text", column)
+                    continue
+                yield first, values
+        finally:
+            if stream is not sys.stdin.buffer:
+                text.close()
+
+    return Rows(header, header_row, rows())
+
+
+def _sheet_rows(source: Source, path: str) -> Rows:
+    from python_calamine import CalamineError, load_workbook
+
+    try:
+        workbook = load_workbook(path)
+    except (OSError, CalamineError) as error:
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        raise InputError(f"cannot read as {source.format}: {reason}") from None
+    except Exception as error:  # calamine reports some damaged files with other types
+        raise InputError(f"cannot read as {source.format}: {error}") from None
+    names = workbook.sheet_names
+    wanted = source.sheet
+    try:
+        if wanted is None:
+            sheet = workbook.get_sheet_by_index(0)
+        elif isinstance(wanted, int):
+            if wanted > len(names):
+                raise InputError(f"no sheet {wanted}: the workbook has {len(names)} ({', '.join(names)})")
+            sheet = workbook.get_sheet_by_index(wanted - 1)
+        else:
+            if wanted not in names:
+                raise InputError(f"no sheet {wanted!r} (its sheets: {', '.join(names)})")
+            sheet = workbook.get_sheet_by_name(wanted)
+    except CalamineError as error:
+        workbook.close()
+        raise InputError(f"cannot read the sheet: {error}") from None
+    header_row = source.header_row or 1
+    # iter_rows starts at the sheet's first row, blank leading rows included
+    # (python-calamine 0.9), so the n-th row it gives is spreadsheet row n.
+    iterator = iter(sheet.iter_rows())
+    header = None
+    for number, values in enumerate(iterator, start=1):
+        if number == header_row:
+            header = [("" if value is None else str(value)).strip() for value in values]
+            break
+    if header is None or not any(header):
+        workbook.close()
+        raise InputError(f"no header at row {header_row} of sheet {sheet.name!r}")
+
+    def rows() -> Iterator[tuple[int, Any]]:
+        try:
+            for number, values in enumerate(iterator, start=header_row + 1):
+                if any(value != "" for value in values):
+                    yield number, values
+        finally:
+            workbook.close()
+
+    return Rows(header, header_row, rows())
+
+
+def _json_rows(path: str) -> Rows:
+    try:
+        stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 - read_lines closes it
+    except OSError as error:
+        raise InputError(f"cannot read: {error.strerror or error}") from None
+
+    def rows() -> Iterator[tuple[int, Any]]:
+        oversize: list[tuple[int, int]] = []
+        for number, line in read_lines(stream, too_large=lambda n, size: oversize.append((n, size))):
+            while oversize:
+                at, size = oversize.pop(0)
+                yield at, BadRow(f"record is {size} bytes; the limit is 1000000")
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as error:
+                yield number, BadRow(f"not valid JSON: {error}")
+                continue
+            if not isinstance(record, dict):
+                yield number, BadRow("not a JSON object")
+                continue
+            yield number, record
+        for at, size in oversize:
+            yield at, BadRow(f"record is {size} bytes; the limit is 1000000")
+
+    return Rows(None, 0, rows())

@@ -1,0 +1,74 @@
+"""`riskwatch mapping check`: the shipped mappings pass; broken ones are refused
+with every problem as `file: field.path: reason`, word for word
+(tests/data/mappings/bad/<case>/expected.txt beside each mapping)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BAD = REPO / "tests" / "data" / "mappings" / "bad"
+EXPORTS = REPO / "tests" / "data" / "exports"
+CASES = sorted(p.name for p in BAD.iterdir() if p.is_dir())
+SHIPPED = [("receivables", "receivables.csv", "invoice.issued, payment.received", 5, 8),
+           ("orders", "orders.csv", "order.placed, order.cancelled, delivery.scheduled, delivery.delivered", 4, 11),
+           ("customers", "customers.xlsx", "customer.profile", 5, 5)]
+
+
+@pytest.mark.parametrize("name, sample, types, rows, events", SHIPPED)
+def test_each_shipped_mapping_passes_the_check_on_its_sample(riskwatch, name, sample, types, rows, events):
+    done = riskwatch("mapping", "check", f"mappings/{name}.yaml", "--sample", f"tests/data/exports/{sample}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    source = "xlsx" if sample.endswith(".xlsx") else "csv"
+    assert done.stdout.splitlines() == [
+        f"mappings/{name}.yaml: ok ({name}: {source} rows give {types})",
+        f"tests/data/exports/{sample}: rows: {rows} read, {rows} mapped, 0 gave no event, 0 not mapped; {events} events",
+    ]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_broken_mapping_is_refused_word_for_word(riskwatch, case):
+    directory = BAD / case
+    arguments = ["mapping", "check", "mapping.yaml"]
+    if (directory / "sample.csv").exists():
+        arguments += ["--sample", "sample.csv"]
+    done = riskwatch(*arguments, cwd=directory)
+    expected = (directory / "expected.txt").read_text(encoding="utf-8").splitlines()
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == expected
+    assert done.stderr == f"{len(expected)} problem(s) in mapping.yaml\n"
+
+
+def test_the_cases_cover_what_the_issue_names():
+    messages = "\n".join((BAD / case / "expected.txt").read_text(encoding="utf-8") for case in CASES)
+    for wanted in ("unknown field of invoice.issued", "unknown event type 'invoice.issue'",
+                   "column 'InvoiceNo' is not in the header of sample.csv", "malformed template",
+                   "bad timestamp format", "unknown time zone 'Asia/Shangai'", "amount: required for payment.received",
+                   "unknown operator 'contains'"):
+        assert wanted in messages
+
+
+def test_a_missing_mapping_file_is_named(riskwatch, tmp_path):
+    done = riskwatch("mapping", "check", tmp_path / "nowhere.yaml")
+    assert done.returncode == 1
+    assert done.stdout == f"{tmp_path / 'nowhere.yaml'}: cannot read: No such file or directory\n"
+
+
+def test_a_sample_that_is_not_the_mappings_format_is_refused(riskwatch):
+    done = riskwatch("mapping", "check", "mappings/customers.yaml", "--sample", "tests/data/exports/orders.csv")
+    assert done.returncode == 2
+    assert done.stdout.startswith("tests/data/exports/orders.csv: cannot read as xlsx: ")
+
+
+def test_the_sample_check_lists_rows_that_cannot_be_mapped(riskwatch, tmp_path):
+    sample = tmp_path / "orders.csv"
+    sample.write_bytes((EXPORTS / "orders.csv").read_bytes()
+                       + "SO-9;C9;1.000,00;CNY;open;20240230;20240305;;20240301\r\n".encode())
+    done = riskwatch("mapping", "check", "mappings/orders.yaml", "--sample", sample)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1:] == [
+        f"{sample}: row 6: column OrderDate: '20240230' is not a date in format %Y%m%d (occurred_at of order.placed)",
+        f"{sample}: rows: 5 read, 4 mapped, 0 gave no event, 1 not mapped; 11 events",
+    ]
