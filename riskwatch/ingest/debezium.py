@@ -64,6 +64,7 @@ from typing import Any, Callable, Container, Iterable, Iterator, Literal, Mappin
 import orjson
 
 from riskwatch.errors import RiskwatchError
+from riskwatch.ingest.mapping import SOURCE_TIME_COLUMN as MAPPING_SOURCE_TIME_COLUMN
 from riskwatch.sinks.kafka import DeadLetter
 from riskwatch.sinks.kafka import dead_letter as dead_letter_record
 
@@ -379,7 +380,7 @@ _CODES: dict[Operation, str] = {operation: code for code, operation in _OPERATIO
 # dates a change by the database's commit, __op is c, u, d or r.
 OP_COLUMN = "__op"
 TABLE_COLUMN = "__table"
-SOURCE_TIME_COLUMN = "__source_ts_ms"
+SOURCE_TIME_COLUMN = MAPPING_SOURCE_TIME_COLUMN
 POSITION_COLUMN = "__lsn"
 
 # Kinds of dead letter (header riskwatch.reason.kind) a change can give.
