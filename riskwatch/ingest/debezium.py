@@ -470,11 +470,12 @@ MapRow = Callable[[Any, dict, str], "tuple[list[dict], list[tuple[str | None, st
 class MappedChange:
     """One CDC record's result: the events to send on (dicts of the DOMAIN §3
     contract; none for a tombstone or a change no event applies to), or its
-    dead letter."""
+    dead letter; `tombstone` says the record was one (nothing to map)."""
 
     record: CdcRecord
     events: tuple[dict, ...] = ()
     dead_letter: DeadLetter | None = None
+    tombstone: bool = False
 
 
 def map_changes(records: Iterable[CdcRecord], mappings: Mapping[str, Any], map_row: MapRow) -> Iterator[MappedChange]:
@@ -484,7 +485,7 @@ def map_changes(records: Iterable[CdcRecord], mappings: Mapping[str, Any], map_r
     """
     for item in changes_to_rows(records, mappings):
         if item.row is None:
-            yield MappedChange(record=item.record, dead_letter=item.dead_letter)
+            yield MappedChange(record=item.record, dead_letter=item.dead_letter, tombstone=item.dead_letter is None)
             continue
         events, problems = map_row(mappings[item.table], item.row, item.op)
         if not problems:
