@@ -482,7 +482,8 @@ class Processor:
         skipped. A record gives all of its events or none. The batch counts
         as done, so committable, only once the broker has acknowledged
         every send (`guarded`); a crash before that sends its events again,
-        with the same derived ids, which the engine counts as duplicates.
+        with the same ids (derived from the row, or named by the mapping),
+        which the engine counts as duplicates.
         """
         current = self._current(messages)
         records = [CdcRecord(m.topic, m.partition, m.offset, m.key, m.value) for m in current]
