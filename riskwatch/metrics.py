@@ -37,6 +37,11 @@ REJECTION_REASONS = (
     "invalid_field",
     "too_large",
 )
+# Dead letters of the worker's change data capture (riskwatch.ingest.debezium).
+CDC_REJECTION_REASONS = ("cdc_not_a_change", "cdc_no_mapping", "cdc_unmappable")
+# What became of one change record: events sent on, none (no event of the
+# table's mapping applies to it), a tombstone ignored, a dead letter.
+CDC_OUTCOMES = ("mapped", "no_event", "tombstone", "dead_letter")
 SOURCES = ("orders", "deliveries", "payments", "competitor-prices", "customers", "file", "simulator")
 
 # Evaluation is microseconds per event; the buckets reach down there.
@@ -76,6 +81,7 @@ class RiskwatchMetrics:
     worker_partitions_assigned: Gauge
     source_topic_partitions: Gauge
     worker_keeps_alert_desk: Gauge
+    cdc_changes: Counter
     risk_matrix_alerts_open: Gauge
     alert_responses: Counter
     up: Gauge
@@ -113,6 +119,7 @@ class RiskwatchMetrics:
             alertmanager_circuit_open=Gauge(p + "alertmanager_circuit_open", "1 while posts to Alertmanager are paused after repeated failures (only back-off probes go out).", registry=registry),
             worker_partitions_assigned=Gauge(p + "worker_partitions_assigned", "Source partitions this worker actively owns.", registry=registry),
             source_topic_partitions=Gauge(p + "source_topic_partitions", "Partitions of each source topic in the worker's consumer metadata; 0 while a topic is missing (deleted or being recreated: the consumer ignores it until it exists again, within the metadata refresh).", ["topic"], registry=registry),
+            cdc_changes=Counter(p + "cdc_changes_total", "Database change records (Debezium) the worker read, by outcome: mapped (events sent to the source topics), no_event, tombstone, dead_letter.", ["outcome"], registry=registry),
             worker_keeps_alert_desk=Gauge(p + "worker_keeps_alert_desk", "1 on the worker whose alert desk records escalations and pushes to Alertmanager.", registry=registry),
             risk_matrix_alerts_open=Gauge(p + "risk_matrix_alerts_open", "Open alerts by probability band and impact band (the heat map).", ["probability_band", "impact_band"], registry=registry),
             alert_responses=Counter(p + "alert_responses_total", "Alerts acknowledged by respond_by (in_time) or not (late), by tier.", ["tier", "outcome"], registry=registry),
@@ -124,9 +131,11 @@ class RiskwatchMetrics:
     def _precreate(self) -> None:
         for event_type in EVENT_TYPES:
             self.events_processed.labels(type=event_type)
-        for reason in REJECTION_REASONS:
+        for reason in REJECTION_REASONS + CDC_REJECTION_REASONS:
             self.events_rejected.labels(reason=reason)
             self.dead_letters.labels(reason=reason)
+        for outcome in CDC_OUTCOMES:
+            self.cdc_changes.labels(outcome=outcome)
         for reason in ("age", "overflow"):  # riskwatch.sinks.delivery.DROP_REASONS
             self.alertmanager_notifications_dropped.labels(reason=reason)
         for indicator in INDICATORS:

@@ -70,6 +70,13 @@ class Settings:
     api_header_timeout_seconds: float = 5.0
     # The console shows instants in this IANA zone (the company's, not the browser's).
     console_time_zone: str = "Asia/Shanghai"
+    # Change data capture into the worker (docs/ingest.md "Change data
+    # capture"): mapping files or directories of them (source.format
+    # debezium; environment: comma-separated), and the Debezium connector's
+    # topic.prefix from which a table's topic is derived. No mappings: the
+    # worker reads no change topics.
+    cdc_mappings: tuple[Path, ...] = ()
+    cdc_topic_prefix: str | None = None
 
     def with_overrides(self, **overrides: object) -> "Settings":
         """Apply command-line values that were given (None means "not given")."""
@@ -114,6 +121,8 @@ ENVIRONMENT_FIELDS: dict[str, str] = {
     "RISKWATCH_API_BODY_TIMEOUT_SECONDS": "api_body_timeout_seconds",
     "RISKWATCH_API_HEADER_TIMEOUT_SECONDS": "api_header_timeout_seconds",
     "RISKWATCH_CONSOLE_TIME_ZONE": "console_time_zone",
+    "RISKWATCH_CDC_MAPPINGS": "cdc_mappings",
+    "RISKWATCH_CDC_TOPIC_PREFIX": "cdc_topic_prefix",
 }
 KNOWN_ENVIRONMENT = frozenset(ENVIRONMENT_FIELDS)
 WORKFLOW_LOGS = ("store", "kafka")
@@ -155,6 +164,9 @@ def check_log_level(value: object, name: str) -> str:
 
 def _convert(name: str, raw: str, type_name: str) -> object:
     try:
+        if type_name.startswith("tuple"):
+            # A list of paths, comma-separated (a comma in a file name is not worth a quoting rule).
+            return tuple(Path(part.strip()) for part in raw.split(",") if part.strip())
         if "Path" in type_name:
             return Path(raw)
         if type_name.startswith("float"):

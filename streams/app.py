@@ -41,7 +41,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from riskwatch.contracts import AlertChange
 from riskwatch.engine import Engine, SegmentEngine
-from riskwatch.metrics import RiskwatchMetrics
+from riskwatch.ingest import map_row
+from riskwatch.ingest.cdc import CdcPlan
+from riskwatch.ingest.debezium import CdcRecord, map_changes
+from riskwatch.metrics import CDC_OUTCOMES, RiskwatchMetrics
 from riskwatch.models import Rejection, future_rejection, parse_event
 from riskwatch.rules import load_rules
 from riskwatch.metrics import AlertTally
@@ -49,9 +52,11 @@ from riskwatch.settings import Settings
 from riskwatch.sinks.kafka import (
     ALERTS,
     DEAD_LETTER,
+    HEADER_KIND,
     SOURCE_STREAMS,
     alert_record,
     dead_letter,
+    route_event,
     topic_name,
 )
 from streams.clock import SharedClock, follow_clock_topic
@@ -141,6 +146,8 @@ class WorkerOptions:
     partitions: int = 4
     tick_seconds: float = 0.25
     name: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    # The database tables followed by change data capture (riskwatch.ingest.cdc); None: none.
+    cdc: CdcPlan | None = None
 
 
 def app_id(topic_prefix: str) -> str:
@@ -193,6 +200,10 @@ class Processor:
         # Acknowledgements, escalation and Alertmanager (streams/workflow.py).
         self.desk = WorkerDesk(s, metrics=metrics, name=options.name)
         self._desk_ticked = 0.0
+        # Change data capture: the change topics and each table's mapping
+        # (empty without change mappings: nothing below then runs).
+        self.cdc_names: frozenset[str] = frozenset(options.cdc.topics) if options.cdc is not None else frozenset()
+        self.cdc_mappings = options.cdc.mappings if options.cdc is not None else {}
 
     # -- readiness -----------------------------------------------------
     @property
@@ -457,6 +468,67 @@ class Processor:
                 counter = self._processed[event_type] = self.metrics.events_processed.labels(type=event_type)
             counter.inc(count)
 
+    async def on_change_records(self, messages: list) -> None:
+        """One batch of change records (Debezium, from the change topics) to events.
+
+        Each record is decoded and mapped through its table's mapping
+        (`riskwatch.ingest.debezium.map_changes`): its events go to their
+        source topics, keyed as `riskwatch produce` keys them (customer_id),
+        where the evaluate agent reads them like any other event; a record
+        that cannot be decoded, whose table has no mapping, or whose row
+        the mapping refuses goes to the dead-letter topic, value unchanged,
+        with the DOMAIN §7 headers and `riskwatch.reason.kind`
+        (cdc_not_a_change, cdc_no_mapping, cdc_unmappable); a tombstone is
+        skipped. A record gives all of its events or none. The batch counts
+        as done, so committable, only once the broker has acknowledged
+        every send (`guarded`); a crash before that sends its events again,
+        with the same ids (derived from the row, or named by the mapping),
+        which the engine counts as duplicates.
+        """
+        current = self._current(messages)
+        records = [CdcRecord(m.topic, m.partition, m.offset, m.key, m.value) for m in current]
+        prefix = self.options.settings.topic_prefix
+        outcomes = dict.fromkeys(CDC_OUTCOMES, 0)
+        rejected: dict[str, int] = {}
+        for result in map_changes(records, self.cdc_mappings, map_row):
+            record = result.record
+            letter = result.dead_letter
+            if letter is None:
+                routed = [(route_event(event), event) for event in result.events]
+                unrouted = next((event for route, event in routed if route is None), None)
+                if unrouted is not None:  # a mapping's event type has no source topic: nowhere to send it
+                    letter = dead_letter(record.value, reason=f"no source topic for event type {unrouted.get('type')!r}",
+                                         kind="cdc_unmappable", topic=record.topic, partition=record.partition,
+                                         offset=record.offset)
+            if letter is not None:
+                kind = next((value.decode() for name, value in letter.headers if name == HEADER_KIND), "cdc_unmappable")
+                rejected[kind] = rejected.get(kind, 0) + 1
+                outcomes["dead_letter"] += 1
+                await self._send(self.dead_letter_name, record.key, letter.value, headers=letter.headers)
+                continue
+            if result.tombstone:
+                outcomes["tombstone"] += 1
+                continue
+            if not routed:
+                outcomes["no_event"] += 1
+                continue
+            for (stream, key), event in routed:
+                await self._send(topic_name(prefix, stream), key, orjson.dumps(event))
+            outcomes["mapped"] += 1
+        await self._delivered()
+        positions = self.positions
+        for message in messages:
+            if not message.acked and positions.get(message.tp, -1) < message.offset:
+                positions[message.tp] = message.offset
+        # Counted once the broker has acknowledged the batch's output.
+        metrics = self.metrics
+        for kind, count in rejected.items():
+            metrics.events_rejected.labels(reason=kind).inc(count)
+            metrics.dead_letters.labels(reason=kind).inc(count)
+        for outcome, count in outcomes.items():
+            if count:
+                metrics.cdc_changes.labels(outcome=outcome).inc(count)
+
     def _current(self, messages: list) -> list:
         """The messages of a batch this worker may still apply.
 
@@ -592,7 +664,7 @@ class Processor:
         self.metrics.worker_partitions_assigned.set(len(source_partitions))
         watermark = self.clock.watermark_ts
         behind = True
-        if watermark is not None and self.ready:
+        if watermark is not None and self.ready and await self._changes_caught_up(actives):
             segment_partitions = sorted({tp.partition for tp in actives if tp.topic == self.segment_name})
             behind = False
             for partition in source_partitions:
@@ -609,6 +681,24 @@ class Processor:
             # clock moves once that worker has caught up (as the engines' deadlines
             # wait for a backlog; the chain of escalations is walked in one tick afterwards).
             self.desk.tick(watermark, owns_partition_zero=0 in source_partitions, caught_up=not behind)
+
+    async def _changes_caught_up(self, actives: list) -> bool:
+        """True when no change record of this worker's change partitions waits to become events.
+
+        A change still in a change topic is an event the source topics do
+        not hold yet: a payment behind in the payments table's topic while
+        the invoices' topic is read would let the clock fire the invoice's
+        overdue deadline, which the payment, dated before it, would then
+        resolve (an alert a replay never raises). So deadlines wait for the
+        change partitions as they wait for the source partitions
+        (`_caught_up`). Only the partitions this worker owns are known here;
+        with several workers another's change backlog is not waited for.
+        Always True without change mappings.
+        """
+        if not self.cdc_names:
+            return True
+        tps = [tp for tp in actives if tp.topic in self.cdc_names]
+        return not tps or await self._caught_up(tps)
 
     async def _caught_up(self, tps: list) -> bool:
         """True when this worker has evaluated everything the broker holds for these partitions.
@@ -837,6 +927,17 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
     async def evaluate(stream: Any) -> None:
         async for events in stream.take_events(BATCH_EVENTS, within=BATCH_WITHIN_SECONDS):
             await processor.guarded(processor.on_source_records, [event.message for event in events], processor.units)
+
+    if options.cdc is not None:
+        # Change topics belong to the connector: their partition count is its
+        # own, and faust assigns them apart from the co-partitioned topics.
+        changes = app.topic(*options.cdc.topics, **raw)
+
+        @app.agent(changes, name="capture")
+        async def capture(stream: Any) -> None:
+            async for events in stream.take_events(BATCH_EVENTS, within=BATCH_WITHIN_SECONDS):
+                # No engine state is written here: nothing to roll back on a failed batch.
+                await processor.guarded(processor.on_change_records, [event.message for event in events], {})
 
     @app.agent(segment_facts, name="aggregate")
     async def aggregate(stream: Any) -> None:

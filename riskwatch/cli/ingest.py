@@ -89,7 +89,8 @@ def mapping_group() -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--sample", type=click.Path(dir_okay=False), default=None,
               help="An export to check the mapping against: every column it names must be in the header; "
-                   "its rows are mapped and the ones that cannot be are listed.")
+                   "its rows are mapped and the ones that cannot be are listed. For a debezium mapping: "
+                   "JSON lines of the table's change events (record values, as a console consumer prints them).")
 def mapping_check(file: Path, sample: str | None) -> None:
     """Validate a mapping file; on error list every problem as file: field.path: reason."""
     try:
@@ -114,7 +115,11 @@ def mapping_check(file: Path, sample: str | None) -> None:
         click.echo(f"{len(error.problems)} problem(s) in {file}", err=True)
         sys.exit(EXIT_REFUSED)
     types = list(dict.fromkeys(event.type for event in mapping.spec.events))
-    click.echo(f"{file}: ok ({mapping.name}: {mapping.spec.source.format} rows give {', '.join(types)})")
+    if mapping.reads_changes:
+        source = f"{mapping.spec.source.format} changes of {mapping.table}"
+    else:
+        source = f"{mapping.spec.source.format} rows"
+    click.echo(f"{file}: ok ({mapping.name}: {source} give {', '.join(types)})")
     if sample is None:
         return
     counts = ImportCounts()

@@ -57,15 +57,29 @@ _prefix_option = click.option("--topic-prefix", help="Prefix of every topic name
 @click.option("--tick", "tick_seconds", type=float, default=None,
               help="Seconds between clock ticks that fire absence deadlines; default 0.25 (RISKWATCH_TICK_SECONDS).")
 @click.option("--log-level", help="Log level (RISKWATCH_LOG_LEVEL).")
+@click.option("--cdc-mapping", "cdc_mappings", type=click.Path(path_type=Path), multiple=True,
+              help="Follow a database table's Debezium change events through this mapping file "
+                   "(source.format: debezium), or through every mapping in this directory; repeatable "
+                   "(RISKWATCH_CDC_MAPPINGS, comma-separated).")
+@click.option("--cdc-topic-prefix", help="The Debezium connector's topic.prefix: a mapped table's changes are read "
+                                         "from <prefix>.<schema>.<table> unless its mapping names source.topic "
+                                         "(RISKWATCH_CDC_TOPIC_PREFIX).")
 @alertmanager_delivery_options
-def worker(partitions: int | None, tick_seconds: float | None, **flags: object) -> None:
-    """Run the Kafka stream processors (faust) until stopped."""
+def worker(partitions: int | None, tick_seconds: float | None, cdc_mappings: tuple[Path, ...],
+           **flags: object) -> None:
+    """Run the Kafka stream processors (faust) until stopped.
+
+    With change mappings it also reads the Debezium change topics of their
+    tables, maps each change to events, sends them to the source topics
+    and dead-letters what cannot be mapped (docs/ingest.md).
+    """
     from riskwatch.errors import RulesError
     from streams.app import WorkerOptions, create_app, run_worker
     from riskwatch.topics import copartition_problem, copartitioned_topics, ensure_topics, partition_counts
 
-    settings = _settings(partitions=partitions, tick_seconds=tick_seconds, **flags)
+    settings = _settings(partitions=partitions, tick_seconds=tick_seconds, cdc_mappings=cdc_mappings or None, **flags)
     partitions, tick_seconds = settings.partitions, settings.tick_seconds
+    cdc = _cdc_plan(settings)
     if settings.alertmanager_url:
         from riskwatch.sinks.delivery import DeliveryPolicy
 
@@ -84,7 +98,7 @@ def worker(partitions: int | None, tick_seconds: float | None, **flags: object) 
         click.echo(f"riskwatch worker: {problem}", err=True)
         sys.exit(3)
     try:
-        app, _ = create_app(WorkerOptions(settings=settings, partitions=partitions, tick_seconds=tick_seconds))
+        app, _ = create_app(WorkerOptions(settings=settings, partitions=partitions, tick_seconds=tick_seconds, cdc=cdc))
     except RulesError as error:
         for problem in error.problems:
             click.echo(problem, err=True)
@@ -94,7 +108,28 @@ def worker(partitions: int | None, tick_seconds: float | None, **flags: object) 
         f"metrics and health on http://0.0.0.0:{settings.web_port}/metrics",
         err=True,
     )
+    if cdc is not None:
+        click.echo(f"riskwatch worker: following changes of {cdc.describe()}", err=True)
     run_worker(app, settings.log_level)
+
+
+def _cdc_plan(settings: Settings):
+    """The change mappings the worker follows (riskwatch.ingest.cdc.CdcPlan), None without any;
+    on a problem, every one on stderr and exit 1, before any broker is contacted."""
+    if not settings.cdc_mappings:
+        return None
+    from riskwatch.errors import MappingError
+    from riskwatch.ingest.cdc import load_cdc
+    from riskwatch.topics import changelog_topic, worker_topics
+
+    own = [*worker_topics(settings.topic_prefix, settings.partitions), changelog_topic(settings.topic_prefix)]
+    try:
+        return load_cdc(settings.cdc_mappings, settings.cdc_topic_prefix, reserved=own)
+    except MappingError as error:
+        for problem in error.problems:
+            click.echo(problem, err=True)
+        click.echo(f"riskwatch worker: {len(error.problems)} problem(s) in the change mappings; not started", err=True)
+        sys.exit(1)
 
 
 @main.command()

@@ -7,6 +7,8 @@ stream into the events of DOMAIN §3. docs/ingest.md describes the format.
 - `map_row(mapping, row, op)`: one row (a dict) to its events, or its
   problems; independent of files, for rows from anywhere.
 - `read_events(mapping, path)`: a source file's rows, mapped, streaming.
+- `riskwatch.ingest.debezium`: Debezium change events as rows, mapped;
+  `riskwatch.ingest.cdc`: the worker's set of change mappings and topics.
 """
 
 from riskwatch.ingest.importer import ImportCounts, SourceRefused, read_events, row_problem_line

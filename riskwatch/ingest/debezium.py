@@ -64,6 +64,7 @@ from typing import Any, Callable, Container, Iterable, Iterator, Literal, Mappin
 import orjson
 
 from riskwatch.errors import RiskwatchError
+from riskwatch.ingest.mapping import SOURCE_TIME_COLUMN as MAPPING_SOURCE_TIME_COLUMN
 from riskwatch.sinks.kafka import DeadLetter
 from riskwatch.sinks.kafka import dead_letter as dead_letter_record
 
@@ -379,7 +380,7 @@ _CODES: dict[Operation, str] = {operation: code for code, operation in _OPERATIO
 # dates a change by the database's commit, __op is c, u, d or r.
 OP_COLUMN = "__op"
 TABLE_COLUMN = "__table"
-SOURCE_TIME_COLUMN = "__source_ts_ms"
+SOURCE_TIME_COLUMN = MAPPING_SOURCE_TIME_COLUMN
 POSITION_COLUMN = "__lsn"
 
 # Kinds of dead letter (header riskwatch.reason.kind) a change can give.
@@ -469,11 +470,12 @@ MapRow = Callable[[Any, dict, str], "tuple[list[dict], list[tuple[str | None, st
 class MappedChange:
     """One CDC record's result: the events to send on (dicts of the DOMAIN §3
     contract; none for a tombstone or a change no event applies to), or its
-    dead letter."""
+    dead letter; `tombstone` says the record was one (nothing to map)."""
 
     record: CdcRecord
     events: tuple[dict, ...] = ()
     dead_letter: DeadLetter | None = None
+    tombstone: bool = False
 
 
 def map_changes(records: Iterable[CdcRecord], mappings: Mapping[str, Any], map_row: MapRow) -> Iterator[MappedChange]:
@@ -483,7 +485,7 @@ def map_changes(records: Iterable[CdcRecord], mappings: Mapping[str, Any], map_r
     """
     for item in changes_to_rows(records, mappings):
         if item.row is None:
-            yield MappedChange(record=item.record, dead_letter=item.dead_letter)
+            yield MappedChange(record=item.record, dead_letter=item.dead_letter, tombstone=item.dead_letter is None)
             continue
         events, problems = map_row(mappings[item.table], item.row, item.op)
         if not problems:

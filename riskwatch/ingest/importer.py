@@ -15,7 +15,7 @@ from typing import Iterator
 from riskwatch.errors import InputError
 from riskwatch.ingest.mapper import RowMapper, RowProblem
 from riskwatch.ingest.mapping import Mapping
-from riskwatch.ingest.readers import BadRow, open_rows
+from riskwatch.ingest.readers import BadRow, ChangeValues, open_rows
 
 
 class SourceRefused(InputError):
@@ -93,7 +93,8 @@ def _rows(mapper: RowMapper, rows, counts: ImportCounts, width: int | None):
             counts.refused += 1
             yield number, [], [(None, _width_problem(values, width))]
             continue
-        lines, problems = map_json(values)
+        # A change event's row says what happened to it; a file's row is a "row".
+        lines, problems = map_json(values) if values.__class__ is not ChangeValues else map_json(values, values.op)
         if problems:
             counts.refused += 1
         elif lines:

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Mapping as RowDict
 import orjson
 
 from riskwatch.ingest.mapping import (
-    CLASS, CURRENCY, FIELD_KINDS, ID, MONEY, TEXT, TIMESTAMP,
+    CHANGE_FORMATS, CLASS, CURRENCY, FIELD_KINDS, ID, MONEY, SOURCE_TIME_COLUMN, TEXT, TIMESTAMP,
     ColumnFormat, Condition, EventSpec, FieldSource, Mapping, MappingFile, parse_template,
 )
 from riskwatch.ingest.values import (
@@ -28,6 +28,9 @@ from riskwatch.ingest.values import (
     to_class, to_currency, to_identifier, to_text, zone,
 )
 from riskwatch.models import EVENT_MODELS, MAX_ID_CHARS, MAX_TEXT_CHARS
+
+# A change's commit time is milliseconds since 1970 (Debezium's source.ts_ms).
+_SOURCE_TIME_FORMAT = ColumnFormat(format="epoch_millis")
 
 # (column or None, reason): one problem of one row.
 RowProblem = tuple[str | None, str]
@@ -110,7 +113,11 @@ class _Compiler:
         return by_name
 
     def column_format(self, column: str | None) -> ColumnFormat:
-        return self.spec.columns.get(column) if column is not None and column in self.spec.columns else ColumnFormat()
+        if column is not None and column in self.spec.columns:
+            return self.spec.columns[column]
+        if column == SOURCE_TIME_COLUMN and self.spec.source.format in CHANGE_FORMATS:
+            return _SOURCE_TIME_FORMAT
+        return ColumnFormat()
 
     def converter(self, kind: str, column: str | None) -> Callable[[object], str]:
         """Cell value (not empty; text already without surrounding spaces) ->

@@ -36,6 +36,19 @@ DEFAULT_OPS = ("row", "read", "insert", "update")
 OPERATORS = ("empty", "not_empty", "equals", "not_equals", "one_of", "not_one_of")
 TRANSFORMS = ("trim", "upper", "lower", "map")
 SPREADSHEET_FORMATS = ("xlsx", "xls", "ods")
+FILE_FORMATS = ("csv", *SPREADSHEET_FORMATS, "jsonl")
+# Sources whose rows are a database table's changes (riskwatch.ingest.debezium).
+CHANGE_FORMATS = ("debezium",)
+# The operations a change gives; a file row is "row".
+CHANGE_OPS = ("read", "insert", "update", "delete")
+
+# A change's commit time, put beside the row's columns by
+# riskwatch.ingest.debezium (milliseconds since 1970). A change mapping
+# reads it without naming its format.
+SOURCE_TIME_COLUMN = "__source_ts_ms"
+
+_TABLE = re.compile(r"[^\s.]+\.[^\s.]+")
+_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 # Kinds of contract fields: how a cell becomes the field's value.
 ID, TEXT, MONEY, CURRENCY, CLASS, TIMESTAMP = "id", "text", "money", "currency", "class", "timestamp"
@@ -268,9 +281,16 @@ class ColumnFormat(_Strict):
 
 
 class Source(_Strict):
-    """The source's format and how to read it."""
+    """The source's format and how to read it.
 
-    format: Literal["csv", "xlsx", "xls", "ods", "jsonl"]
+    A file (`csv`, `xlsx`, `xls`, `ods`, `jsonl`) is read with the file
+    keys; a database table followed by change data capture (`debezium`)
+    names its `table` ("schema.table", as Debezium's `source` block names
+    it: `public.invoices`; MySQL: `database.table`) and, when its topic is
+    not `<connector topic.prefix>.<table>`, the `topic` its changes are on.
+    """
+
+    format: Literal["csv", "xlsx", "xls", "ods", "jsonl", "debezium"]
     encoding: str | None = None
     delimiter: str | None = None
     quotechar: str | None = None
@@ -278,6 +298,23 @@ class Source(_Strict):
     sheet: str | int | None = None
     decimal: Literal[".", ","] = "."
     thousands: Literal["", ",", ".", " ", "'", "\u00a0"] = ""
+    table: str | None = None
+    topic: str | None = None
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, value: str | None) -> str | None:
+        if value is not None and not _TABLE.fullmatch(value):
+            raise ValueError(f"{value!r} is not schema.table (the table as Debezium names it, e.g. public.invoices)")
+        return value
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, value: str | None) -> str | None:
+        # Kafka's own rule for topic names.
+        if value is not None and not _TOPIC.fullmatch(value):
+            raise ValueError(f"{value!r} is not a Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)")
+        return value
 
     @field_validator("encoding")
     @classmethod
@@ -306,10 +343,15 @@ class Source(_Strict):
     @model_validator(mode="after")
     def _fits_format(self) -> Source:
         only = {"encoding": ("csv",), "delimiter": ("csv",), "quotechar": ("csv",),
-                "header_row": ("csv", *SPREADSHEET_FORMATS), "sheet": SPREADSHEET_FORMATS}
+                "header_row": ("csv", *SPREADSHEET_FORMATS), "sheet": SPREADSHEET_FORMATS,
+                # A database's numbers are not written with a locale's separators.
+                "decimal": FILE_FORMATS, "thousands": FILE_FORMATS,
+                "table": CHANGE_FORMATS, "topic": CHANGE_FORMATS}
         for name, formats in only.items():
             if name in self.model_fields_set and self.format not in formats:
                 raise ValueError(f"{name} applies to {', '.join(formats)} sources, not {self.format}")
+        if self.format in CHANGE_FORMATS and self.table is None:
+            raise ValueError(f"a {self.format} source names its table (table: schema.table, e.g. public.invoices)")
         if self.thousands == self.decimal:
             raise ValueError(f"decimal and thousands separators must differ (both {self.decimal!r})")
         return self
@@ -401,6 +443,16 @@ class Mapping:
         self.name = spec.name
         self._dict_mapper = None
 
+    @property
+    def table(self) -> str | None:
+        """The database table ("public.invoices") whose changes the mapping reads; None for a file mapping."""
+        return self.spec.source.table
+
+    @property
+    def reads_changes(self) -> bool:
+        """The mapping reads a table's change events (source.format debezium), not a file."""
+        return self.spec.source.format in CHANGE_FORMATS
+
     def column_uses(self) -> list[ColumnUse]:
         """Every column the mapping reads, in file order, with where it is named."""
         uses = [ColumnUse(column, f"key[{i}]") for i, column in enumerate(self.spec.key)]
@@ -448,8 +500,12 @@ def _semantic_problems(spec: MappingFile, label: str) -> list[str]:
     from riskwatch.ingest.mapper import constant_problem
 
     problems = []
+    changes = spec.source.format in CHANGE_FORMATS
     for index, event in enumerate(spec.events):
         where = f"{label}: events[{index}]"
+        if changes and "ops" in event.model_fields_set and "row" in event.ops:
+            problems.append(f"{where}.ops: row is a line of a file; a {spec.source.format} source's changes are "
+                            f"{', '.join(CHANGE_OPS)}")
         model = EVENT_MODELS.get(event.type)
         if model is None:
             problems.append(f"{where}.type: unknown event type {event.type!r} (one of {', '.join(EVENT_MODELS)})")

@@ -1,5 +1,7 @@
 """Rows of a source file, one at a time: CSV (the standard csv module),
-XLSX / XLS / ODS (python-calamine) and JSON lines.
+XLSX / XLS / ODS (python-calamine), JSON lines, and JSON lines of Debezium
+change events (a CDC topic's record values, as a console consumer prints
+them: `source.format: debezium`).
 
 `open_rows(source, path)` gives a `Rows`: the header (the column names, or
 None for JSON lines, whose records name their own) and an iterator of
@@ -29,7 +31,7 @@ from typing import Any, Iterator
 import orjson
 
 from riskwatch.errors import InputError
-from riskwatch.ingest.mapping import SPREADSHEET_FORMATS, Source
+from riskwatch.ingest.mapping import CHANGE_FORMATS, SPREADSHEET_FORMATS, Source
 from riskwatch.lines import read_lines
 
 # A field a CSV file may hold; the csv module's default (128 KiB) is kept
@@ -66,6 +68,8 @@ def open_rows(source: Source, path: str) -> Rows:
         return _csv_rows(source, path)
     if source.format in SPREADSHEET_FORMATS:
         return _sheet_rows(source, path)
+    if source.format in CHANGE_FORMATS:
+        return _change_rows(source, path)
     return _json_rows(path)
 
 
@@ -212,6 +216,55 @@ def _json_rows(path: str) -> Rows:
                 yield number, BadRow("not a JSON object")
                 continue
             yield number, record
+        for at, size in oversize:
+            yield at, BadRow(f"record is {size} bytes; the limit is 1000000")
+
+    return Rows(None, 0, rows())
+
+
+class ChangeValues(dict):
+    """A change event's row (column -> value, the change's own values
+    included) and `op`, the operation in the mapping files' words (read,
+    insert, update, delete)."""
+
+    __slots__ = ("op",)
+
+    def __init__(self, row: dict, op: str):
+        super().__init__(row)
+        self.op = op
+
+
+def _change_rows(source: Source, path: str) -> Rows:
+    """One Debezium change event per line (the record's value, with or
+    without embedded schema): each gives its row as a ChangeValues; a line
+    that is not a change event, or a change of another table than the
+    mapping's, is a BadRow; null lines (tombstones) are skipped. Without the
+    record's key a delete that carried only the primary key is not told
+    from a full one: its placeholders read as values."""
+    from riskwatch.ingest.debezium import MAPPING_OPS, ChangeError, change_row, decode_change
+
+    try:
+        stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 - read_lines closes it
+    except OSError as error:
+        raise InputError(f"cannot read: {error.strerror or error}") from None
+
+    def rows() -> Iterator[tuple[int, Any]]:
+        oversize: list[tuple[int, int]] = []
+        for number, line in read_lines(stream, too_large=lambda n, size: oversize.append((n, size))):
+            while oversize:
+                at, size = oversize.pop(0)
+                yield at, BadRow(f"record is {size} bytes; the limit is 1000000")
+            try:
+                change = decode_change(line, None)
+            except ChangeError as error:
+                yield number, BadRow(error.reason)
+                continue
+            if change is None:
+                continue
+            if change.table != source.table:
+                yield number, BadRow(f"a change of {change.table}, not of {source.table}")
+                continue
+            yield number, ChangeValues(change_row(change), MAPPING_OPS[change.op])
         for at, size in oversize:
             yield at, BadRow(f"record is {size} bytes; the limit is 1000000")
 

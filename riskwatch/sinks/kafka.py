@@ -62,11 +62,18 @@ def route_line(raw: bytes) -> tuple[str, bytes | None] | None:
         return None
     if not isinstance(record, dict):
         return None
-    stream = STREAM_OF_TYPE.get(record.get("type"))  # type: ignore[arg-type]
+    return route_event(record)
+
+
+def route_event(event: dict) -> tuple[str, bytes | None] | None:
+    """The stream ("payments") and partition key (customer_id, or sku for
+    competitor prices, as bytes; None when absent) of one event as a dict;
+    None when its `type` is not a known event type."""
+    stream = STREAM_OF_TYPE.get(event.get("type"))  # type: ignore[arg-type]
     if stream is None:
         return None
     key_field = "sku" if stream == "competitor-prices" else "customer_id"
-    key = record.get(key_field)
+    key = event.get(key_field)
     return stream, (str(key).encode() if key is not None else None)
 
 
