@@ -42,6 +42,7 @@ from riskwatch.engine.records import (
     Observation,
     Order,
     PriceHistory,
+    RecentOrder,
     Shipment,
     check_schema,
     decode,
@@ -292,10 +293,9 @@ class Engine:
         if raw is None or now is None:
             return None
         customer = _as(Customer, raw)
-        # A recent order is (ts, fen, order_id, region, event_id, cancelled_ts).
-        orders = [{"order_id": order[2], "placed_at": order[0], "amount_cny": order[1] / 100,
-                   "cancelled": order[5] is not None}
-                  for order in reversed(customer.recent)][:limit]
+        orders = [{"order_id": order.order_id, "placed_at": order.ts, "amount_cny": order.fen / 100,
+                   "cancelled": order.cancelled_ts is not None}
+                  for order in (decode(RecentOrder, held) for held in reversed(customer.recent))][:limit]
         invoices, receivable_fen = [], 0
         for invoice_id in customer.invoices:
             held = self.state.get(INVOICE + invoice_id)
@@ -316,9 +316,11 @@ class Engine:
         invoices.sort(key=lambda i: -i["days_past_due"])
         late = []
         for key, held in list(self.state.items()):  # a snapshot: list() copies the items in one step
-            if not key.startswith(SHIPMENT) or held[0] != customer_id:
+            if not key.startswith(SHIPMENT):
                 continue
             rec = _as(Shipment, held)
+            if rec.customer_id != customer_id:
+                continue
             if rec.delivered_ts is None and rec.promised_ts is not None and rec.promised_ts < now:
                 late.append({"shipment_id": key[len(SHIPMENT):], "order_id": rec.order_id,
                              "promised_at": rec.promised_ts, "eta_at": rec.eta_ts,
@@ -528,11 +530,11 @@ class Engine:
             old, new = self._segment_of(before), self._segment_of(after)
             if before.recent:
                 self._send_fact({"kind": "left", "segment": old, "customer_id": customer_id})
-                last = before.recent[-1]
+                last = decode(RecentOrder, before.recent[-1])
                 self._send_fact({"kind": "activity", "segment": new, "customer_id": customer_id,
-                                 "ts": last[0], "event_id": last[4],
+                                 "ts": last.ts, "event_id": last.event_id,
                                  "purchases_fen": exposure.purchases_fact(self.state, self.rules, customer_id, after.customer_class,
-                                                                          last[0] - self.clock.lateness)})
+                                                                          last.ts - self.clock.lateness)})
             # Receivables follow the customer into its segment, whatever arrived first.
             for invoice_id in after.invoices:
                 rec = self.state.get(INVOICE + invoice_id)

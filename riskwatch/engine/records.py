@@ -62,7 +62,7 @@ def _from_unversioned(state: MutableMapping[str, object], order_window) -> None:
         if key.startswith(ALERT_PREFIX) and isinstance(value, dict):
             state[key] = stored_state(value)
         elif key.startswith("o:") and len(value) == 1:
-            state[key] = tuple(Order(None, None, None, None, None, value[0]))
+            state[key] = tuple(Order(None, None, None, None, None, value[0]))  # the former (revision,)
     for key, value in list(state.items()):
         if not key.startswith("c:") or len(value) != 9:
             continue
@@ -75,7 +75,7 @@ def _from_unversioned(state: MutableMapping[str, object], order_window) -> None:
         for order in orders:
             ts, fen, order_id, order_region, event_id = order[:5]
             held = state.get("o:" + order_id)
-            cancelled = None if held is None else held[5]
+            cancelled = None if held is None else decode(Order, held).cancelled
             state["o:" + order_id] = tuple(Order(customer_id, ts, fen, order_region, event_id, cancelled))
             customer = order_window.placed(
                 customer, (ts, fen, order_id, order_region, event_id, None if cancelled is None else cancelled[0]))
@@ -192,6 +192,16 @@ class Customer(NamedTuple):
 
 
 RECENT_ORDERS = 32
+
+
+class RecentOrder(NamedTuple):
+    """An entry of `Customer.recent` (stored as a plain tuple)."""
+    ts: float
+    fen: int
+    order_id: str
+    region: str | None
+    event_id: str
+    cancelled_ts: float | None
 
 
 class Order(NamedTuple):

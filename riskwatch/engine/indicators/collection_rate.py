@@ -18,6 +18,7 @@ from collections import defaultdict
 from riskwatch.engine.alertbook import Finding
 from riskwatch.engine.indicators.base import ON_FACT, ON_SCHEDULE, Context, Indicator, IndicatorSpec, register
 from riskwatch.engine.indicators.findings import group_finding
+from riskwatch.engine.records import Receivable, decode
 from riskwatch.units import span
 
 RECEIVABLE = "gi:"
@@ -51,21 +52,23 @@ class CollectionRate(Indicator):
         self._day_sums.clear()
         for key, value in list(self.context.state.items()):
             if key.startswith(RECEIVABLE):
-                self._receivables[value[0]][_day(value[1])].add(key[len(RECEIVABLE):])
+                receivable = decode(Receivable, value)
+                self._receivables[receivable.segment][_day(receivable.due_ts)].add(key[len(RECEIVABLE):])
 
     def apply(self, fact: dict) -> None:
         """A `receivable` segment fact (docs/contracts-internal.md); the latest replaces the one before."""
         state = self.context.state
         key = RECEIVABLE + fact["invoice_id"]
-        value = (fact["segment"], fact["due_ts"], fact["fen"], tuple(tuple(p) for p in fact["payments"]),
-                 fact["written_off_ts"], fact["event_id"])
-        previous = state.get(key)
-        if previous is not None:
-            self._receivables[previous[0]][_day(previous[1])].discard(fact["invoice_id"])
-            self._day_sums.pop((previous[0], _day(previous[1])), None)
-        state[key] = value
-        self._receivables[fact["segment"]][_day(value[1])].add(fact["invoice_id"])
-        self._day_sums.pop((fact["segment"], _day(value[1])), None)
+        value = Receivable(fact["segment"], fact["due_ts"], fact["fen"], tuple(tuple(p) for p in fact["payments"]),
+                           fact["written_off_ts"], fact["event_id"])
+        held = state.get(key)
+        if held is not None:
+            previous = decode(Receivable, held)
+            self._receivables[previous.segment][_day(previous.due_ts)].discard(fact["invoice_id"])
+            self._day_sums.pop((previous.segment, _day(previous.due_ts)), None)
+        state[key] = tuple(value)
+        self._receivables[value.segment][_day(value.due_ts)].add(fact["invoice_id"])
+        self._day_sums.pop((value.segment, _day(value.due_ts)), None)
 
     def evaluate(self, as_of: float) -> list[Finding]:
         indicator = self.indicator

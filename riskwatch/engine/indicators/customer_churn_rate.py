@@ -18,6 +18,7 @@ from collections import defaultdict
 from riskwatch.engine.alertbook import Finding
 from riskwatch.engine.indicators.base import ON_FACT, ON_SCHEDULE, Context, Indicator, IndicatorSpec, register
 from riskwatch.engine.indicators.findings import group_finding
+from riskwatch.engine.records import Member
 from riskwatch.units import span
 
 MEMBER = "gm:"
@@ -43,7 +44,7 @@ class CustomerChurnRate(Indicator):
         self._members.clear()
         for key, value in list(self.context.state.items()):
             if key.startswith(MEMBER):
-                self._members[value[0]].add(key[len(MEMBER):])
+                self._members[member_record(value).segment].add(key[len(MEMBER):])
 
     def apply(self, fact: dict) -> None:
         """A segment fact of kind `activity` or `left` (docs/contracts-internal.md)."""
@@ -52,7 +53,7 @@ class CustomerChurnRate(Indicator):
             return
         key = MEMBER + fact["customer_id"]
         current = self.context.state.get(key)
-        if current is not None and current[0] == fact["segment"]:
+        if current is not None and member_record(current).segment == fact["segment"]:
             del self.context.state[key]
             self._members[fact["segment"]].discard(fact["customer_id"])
 
@@ -63,13 +64,14 @@ class CustomerChurnRate(Indicator):
         # The customer's annual purchases as the entity engine reckoned them at
         # this order (facts from before they were carried weigh nothing).
         fen = fact.get("purchases_fen") or 0
-        current = self.context.state.get(key)
-        if current is None or current[0] != segment:
+        held = self.context.state.get(key)
+        current = None if held is None else member_record(held)
+        if current is None or current.segment != segment:
             if current is not None:
-                self._members[current[0]].discard(fact["customer_id"])
+                self._members[current.segment].discard(fact["customer_id"])
             last, previous, events, last_fen, previous_fen = ts, None, (fact["event_id"],), fen, 0
             if current is not None:
-                _, last0, previous0, events0, last_fen0, previous_fen0 = member_record(current)
+                _, last0, previous0, events0, last_fen0, previous_fen0 = current
                 if ts >= last0:
                     last, previous, last_fen, previous_fen = ts, last0, fen, last_fen0
                 else:
@@ -77,7 +79,7 @@ class CustomerChurnRate(Indicator):
                     previous, previous_fen = (ts, fen) if previous0 is None or ts > previous0 else (previous0, previous_fen0)
                 events = ((fact["event_id"],) + tuple(events0))[:2]
         else:
-            _, last0, previous0, events0, last_fen0, previous_fen0 = member_record(current)
+            _, last0, previous0, events0, last_fen0, previous_fen0 = current
             if fact["event_id"] in events0 and ts in (last0, previous0):
                 return
             if ts >= last0:
@@ -88,11 +90,8 @@ class CustomerChurnRate(Indicator):
                 events = tuple(events0[:1]) + (fact["event_id"],)
             else:
                 return
-        self.context.state[key] = (segment, last, previous, events, last_fen, previous_fen)
+        self.context.state[key] = tuple(Member(segment, last, previous, events, last_fen, previous_fen))
         self._members[segment].add(fact["customer_id"])
-
-    # --- the schedule ---------------------------------------------------------
-
 
     def evaluate(self, as_of: float) -> list[Finding]:
         indicator = self.indicator
@@ -136,6 +135,6 @@ class CustomerChurnRate(Indicator):
 
 
 
-def member_record(value: tuple) -> tuple:
+def member_record(value: tuple) -> Member:
     """A churn membership record; one kept before purchases were carried weighs nothing."""
-    return value if len(value) == 6 else (*value[:4], 0, 0)
+    return Member(*value)

@@ -10,6 +10,7 @@ from the customer's order buckets (riskwatch/engine/orders.py)."""
 from __future__ import annotations
 
 from riskwatch.engine.alertbook import Finding
+from riskwatch.engine.records import RecentOrder
 from riskwatch.engine.indicators.base import ON_SCHEDULE, Context, Indicator, IndicatorSpec, register
 from riskwatch.units import span
 
@@ -51,8 +52,9 @@ class KeyAccountDecline(Indicator):
             orders = self.context.facts.order_window
             recent = orders.placed_between(customer, as_of - window, as_of, as_of)
             prior = orders.placed_between(customer, as_of - 2 * window, as_of - window, as_of)
-            recent_events = [order[4] for order in customer.recent
-                             if as_of - window < order[0] <= as_of and (order[5] is None or order[5] > as_of)]
+            recent_events = [order.event_id for order in map(RecentOrder._make, customer.recent)
+                             if as_of - window < order.ts <= as_of
+                             and (order.cancelled_ts is None or order.cancelled_ts > as_of)]
             alerted = self.context.book.has_alert("key_account_decline", "customer", customer_id)
             if prior <= 0:
                 continue

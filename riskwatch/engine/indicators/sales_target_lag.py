@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from riskwatch.engine.alertbook import Finding
 from riskwatch.engine.indicators.base import ON_FACT, ON_SCHEDULE, Context, Indicator, IndicatorSpec, register
 from riskwatch.engine.indicators.findings import group_finding
+from riskwatch.engine.records import Sale, decode
 
 SALE = "gs:"
 
@@ -46,22 +47,23 @@ class SalesTargetLag(Indicator):
         self._sales.clear()
         for key, value in list(self.context.state.items()):
             if key.startswith(SALE):
-                for target in value[0]:
+                for target in decode(Sale, value).targets:
                     self._sales[target].add(key[len(SALE):])
 
     def apply(self, fact: dict) -> None:
         """A `sale` segment fact (docs/contracts-internal.md): an order, or its cancellation, whatever came first."""
         state = self.context.state
         key = SALE + fact["order_id"]
-        previous = state.get(key)
+        held = state.get(key)
+        previous = None if held is None else decode(Sale, held)
         if fact.get("cancelled"):
-            value = (previous[0], previous[1], previous[2], True, previous[4]) if previous is not None \
-                else ((), 0.0, 0, True, fact["event_id"])
+            value = previous._replace(cancelled=True) if previous is not None \
+                else Sale((), 0.0, 0, True, fact["event_id"])
         else:
-            already_cancelled = previous is not None and previous[3]
-            value = (tuple(fact["targets"]), fact["ts"], fact["fen"], already_cancelled, fact["event_id"])
-        state[key] = value
-        for target in value[0]:
+            already_cancelled = previous is not None and previous.cancelled
+            value = Sale(tuple(fact["targets"]), fact["ts"], fact["fen"], already_cancelled, fact["event_id"])
+        state[key] = tuple(value)
+        for target in value.targets:
             self._sales[target].add(fact["order_id"])
 
     def evaluate(self, as_of: float) -> list[Finding]:
