@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, MutableMapping
 
+from riskwatch.contracts import AlertChange
 from riskwatch.engine.alertbook import AlertBook, Finding
 from riskwatch.engine.clock import Watermark
 from riskwatch.engine.indicators.base import Context, create, takes_segment_facts
@@ -50,14 +51,14 @@ class SegmentEngine:
             indicator.rebuild()
         self.scheduler.reset()
 
-    def apply(self, fact: dict) -> list[dict]:
+    def apply(self, fact: dict) -> list[AlertChange]:
         """One segment fact (docs/contracts-internal.md); facts change no alert
         by themselves (alerts come from the scheduled evaluations)."""
         for indicator in self._by_fact.get(fact["kind"], ()):
             indicator.apply(fact)
         return []
 
-    def advance_to(self, instant: float | None = None) -> list[dict]:
+    def advance_to(self, instant: float | None = None) -> list[AlertChange]:
         """Move the clock to `instant` (Unix seconds; None: as it stands) and
         run every scheduled evaluation it passed."""
         if instant is not None:
@@ -67,7 +68,7 @@ class SegmentEngine:
             return []
         return self.scheduler.run(now)
 
-    def _record(self, findings: Iterable[Finding], as_of: float) -> list[dict]:
+    def _record(self, findings: Iterable[Finding], as_of: float) -> list[AlertChange]:
         changes = []
         for finding in findings:
             record = self.book.record(finding, as_of)

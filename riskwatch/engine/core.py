@@ -229,13 +229,13 @@ class Engine:
             )
         return None
 
-    def advance_to(self, instant: datetime | float) -> list[dict]:
+    def advance_to(self, instant: datetime | float) -> list[AlertChange]:
         """Move the clock to an instant (idle advance, `--until`, a shared clock)."""
         ts = instant.timestamp() if isinstance(instant, datetime) else float(instant)
         self.clock.advance_to(ts)
         return self._advance()
 
-    def observe_time(self, event_ts: float) -> list[dict]:
+    def observe_time(self, event_ts: float) -> list[AlertChange]:
         """Another partition's (or worker's) event time: moves the shared clock."""
         self.clock.observe(event_ts)
         return self._advance()
@@ -332,11 +332,11 @@ class Engine:
                 "receivables_cny": receivable_fen / 100, "orders": orders, "open_invoices": invoices[:limit],
                 "late_shipments": late[:limit], "as_of": now}
 
-    def _advance(self) -> list[dict]:
+    def _advance(self) -> list[AlertChange]:
         now = self.clock.now
         if now is None:
             return []
-        changes: list[dict] = []
+        changes: list[AlertChange] = []
         next_deadline = self.deadlines.next_deadline()
         if next_deadline is not None and next_deadline < now:
             for key in self.deadlines.due(now):
@@ -348,7 +348,7 @@ class Engine:
             changes.extend(self.segments.advance_to())
         return changes
 
-    def _reevaluate(self, key: str, now: float) -> list[dict]:
+    def _reevaluate(self, key: str, now: float) -> list[AlertChange]:
         if key.startswith(SHIPMENT):
             rec = self.state.get(key)
             return self._evaluate_shipment(key, rec, now) if rec is not None else []
@@ -363,15 +363,15 @@ class Engine:
             return self._record_all(owner.on_deadline(key, now), now)
         return []
 
-    def _record(self, finding: Finding | None, now: float | None) -> list[dict]:
+    def _record(self, finding: Finding | None, now: float | None) -> list[AlertChange]:
         if finding is None:
             return []
         exposure.attach_reference(self.state, self.rules, finding, now, self.book)
         record = self.book.record(finding, now if now is not None else (finding.onset_ts or 0.0))
         return [record] if record is not None else []
 
-    def _record_all(self, findings, now: float | None) -> list[dict]:
-        changes: list[dict] = []
+    def _record_all(self, findings, now: float | None) -> list[AlertChange]:
+        changes: list[AlertChange] = []
         for finding in findings:
             changes.extend(self._record(finding, now))
         return changes
@@ -425,7 +425,7 @@ class Engine:
     def _segment_of(self, customer: Customer) -> str:
         return customer.customer_class or UNCLASSIFIED
 
-    def _order_placed(self, event: models.OrderPlaced, ts: float) -> list[dict]:
+    def _order_placed(self, event: models.OrderPlaced, ts: float) -> list[AlertChange]:
         customer_id = intern(event.customer_id)
         known = self._order(event.order_id)
         if known is not None and known.placed_ts is not None:
@@ -462,7 +462,7 @@ class Engine:
                                  "targets": [target], "ts": ts, "fen": fen, "event_id": event.event_id})
         return []
 
-    def _order_cancelled(self, event: models.OrderCancelled, ts: float) -> list[dict]:
+    def _order_cancelled(self, event: models.OrderCancelled, ts: float) -> list[AlertChange]:
         key = ORDER + event.order_id
         known = self._order(event.order_id)
         cancelled = None if known is None else known.cancelled
@@ -493,7 +493,7 @@ class Engine:
                                  "cancelled": True, "event_id": event.event_id})
         # Only a shipment with an open delay alert needs a word now; any other
         # reads the cancellation when its deadline comes.
-        changes: list[dict] = []
+        changes: list[AlertChange] = []
         for shipment_key in sorted(self._open_delays.get(event.order_id, ())):
             rec = self.state.get(shipment_key)
             if rec is not None:
@@ -507,7 +507,7 @@ class Engine:
         order = self._order(order_id)
         return None if order is None else order.cancelled
 
-    def _profile(self, event: models.CustomerProfile, ts: float) -> list[dict]:
+    def _profile(self, event: models.CustomerProfile, ts: float) -> list[AlertChange]:
         customer_id = intern(event.customer_id)
         customer = self._customer(customer_id)
         holding = None if customer.profile_ts is None else (customer.profile_ts, customer.evidence[0] if customer.evidence else "")
@@ -543,7 +543,7 @@ class Engine:
 
     # --- shipments ----------------------------------------------------------------
 
-    def _shipment_event(self, event, ts: float) -> list[dict]:
+    def _shipment_event(self, event, ts: float) -> list[AlertChange]:
         key = SHIPMENT + event.shipment_id
         raw = self.state.get(key)
         rec = _as(Shipment, raw) if raw is not None else Shipment(intern(event.customer_id), None, None, None, None, None, EMPTY, None)
@@ -570,7 +570,7 @@ class Engine:
         self.state[key] = tuple(rec)
         return self._evaluate_shipment(key, rec, self.clock.now)
 
-    def _evaluate_shipment(self, key: str, rec, now: float | None) -> list[dict]:
+    def _evaluate_shipment(self, key: str, rec, now: float | None) -> list[AlertChange]:
         rec = _as(Shipment, rec)
         customer = self._customer(rec.customer_id)
         amount = None if rec.order_fen is None else rec.order_fen / 100
@@ -601,7 +601,7 @@ class Engine:
 
     # --- invoices -------------------------------------------------------------------
 
-    def _invoice_event(self, event, ts: float) -> list[dict]:
+    def _invoice_event(self, event, ts: float) -> list[AlertChange]:
         key = INVOICE + event.invoice_id
         raw = self.state.get(key)
         rec = _as(Invoice, raw) if raw is not None else Invoice(intern(event.customer_id), None, None, None, EMPTY, None, EMPTY)
@@ -642,7 +642,7 @@ class Engine:
                          "payments": payments_in_fen(rec, self._rates),
                          "written_off_ts": rec.written_off_ts, "event_id": rec.evidence[0]})
 
-    def _evaluate_invoice(self, key: str, rec, now: float | None) -> list[dict]:
+    def _evaluate_invoice(self, key: str, rec, now: float | None) -> list[AlertChange]:
         rec = _as(Invoice, rec)
         customer = self._customer(rec.customer_id)
         finding, deadline = self._overdue.assess(
@@ -654,7 +654,7 @@ class Engine:
 
     # --- competitor prices ------------------------------------------------------------
 
-    def _price_observed(self, event: models.CompetitorPriceObserved, ts: float) -> list[dict]:
+    def _price_observed(self, event: models.CompetitorPriceObserved, ts: float) -> list[AlertChange]:
         key = PRICE + event.competitor + "\x1f" + event.sku
         raw = self.state.get(key)
         history = _as(PriceHistory, raw) if raw is not None else PriceHistory(START, EMPTY)
@@ -675,7 +675,7 @@ class Engine:
             return []
         return self._evaluate_price(key, self.state[key], now)
 
-    def _evaluate_price(self, key: str, raw, now: float | None) -> list[dict]:
+    def _evaluate_price(self, key: str, raw, now: float | None) -> list[AlertChange]:
         history = _as(PriceHistory, raw)
         keep = self._price_cut.indicator.params["keep_observations"]
         observations = history.observations
