@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --test
 cd benchmarks
 ../.venv/bin/python engine_throughput.py
+../.venv/bin/python engine_growth.py
 ../.venv/bin/python memory_per_entity.py
 ../.venv/bin/python live_view.py
 ../.venv/bin/python console_render.py
