@@ -144,15 +144,16 @@ def mapping_check(file: Path, sample: str | None) -> None:
 @click.option("--mapping", "mapping_path", type=click.Path(path_type=Path),
               help="The mapping file that says how the sources' rows become events.")
 @export_option
-@click.option("--by-time", is_flag=True,
-              help="Write the events in event-time order, all sources merged (as replay feeds exports); "
-                   "by default in row order, source by source.")
+@click.option("--row-order", is_flag=True,
+              help="Write the events in row order, source by source, instead of in event-time order with all "
+                   "sources merged (as replay feeds exports: fed in row order, a later row's payment can move "
+                   "the clock past an earlier row's deadline and raise a wrong alert).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the events here (default stdout).")
 @click.option("--to-kafka", is_flag=True, help="Send the events to their Kafka source topics instead (as `riskwatch produce`).")
 @click.option("--broker", default=None, help="With --to-kafka: bootstrap HOST:PORT[,...] (RISKWATCH_BROKER).")
 @click.option("--topic-prefix", default=None, help="With --to-kafka: topic prefix (RISKWATCH_TOPIC_PREFIX).")
-def import_command(sources: tuple[str, ...], mapping_path: Path | None, exports: tuple, by_time: bool,
+def import_command(sources: tuple[str, ...], mapping_path: Path | None, exports: tuple, row_order: bool,
                    output: Path | None, to_kafka: bool, broker: str | None, topic_prefix: str | None) -> None:
     """Read exports (CSV, XLSX, XLS, ODS, JSON lines; - for stdin) through a mapping: events as JSON lines.
 
@@ -195,7 +196,7 @@ def import_command(sources: tuple[str, ...], mapping_path: Path | None, exports:
                 click.echo(f"{path}: cannot read further: {error.strerror or error}", err=True)
 
     def events() -> Iterator[tuple[str, bytes]]:
-        ordered = in_event_time_order(in_row_order()) if by_time else in_row_order()
+        ordered = in_row_order() if row_order else in_event_time_order(in_row_order())
         for path, number, line in ordered:
             yield f"{path}: row {number}", line
 

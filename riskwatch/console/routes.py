@@ -430,7 +430,15 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
     async def alert_status(request: Request, alert_id: str):
         session = reader(request)
         await sync()
-        return render(request, "_alert_status.html", session=session, **alert_view(session, alert_id))
+        view = alert_view(session, alert_id)
+        response = render(request, "_alert_status.html", session=session, **view)
+        shown = request.query_params.get("shown")
+        if shown is not None and shown != view["item"]["status"]:
+            # The page's controls were drawn for the status it was loaded in
+            # (an alert resolved meanwhile offers nothing to acknowledge):
+            # htmx reloads the whole page instead of the status line alone.
+            response.headers["HX-Refresh"] = "true"
+        return response
 
     ALERT_ACTIONS = {"assign": "assign", "ack": "acknowledge", "start": "start", "unsnooze": "unsnooze", "resolve": "resolve",
                      "comment": "comment", "snooze": "snooze"}

@@ -269,3 +269,25 @@ def test_a_review_is_found_by_its_incident_submitted_as_five_whys_and_signed_off
     assert shown["corrective_actions"] == ["name an owner", "credit review every quarter"]
     assert f'data-review-id="{review["review_id"]}"' not in director.get("/console/reviews").text  # done: off the to-do list
     assert f'data-review-id="{review["review_id"]}"' in director.get("/console/reviews?show=signed_off").text
+
+
+def test_an_alert_resolved_while_its_page_is_open_reloads_the_page_not_only_its_status(console):
+    """The live status line of an alert page asks with the status the page was
+    drawn in; when the alert has moved on (resolved meanwhile), the answer
+    tells htmx to reload the page, so no button stays for an action the alert
+    no longer allows."""
+    officer = person(console, "officer", name="Ann Lee")
+    for alert_id in alert_ids(officer.get("/console/").text):
+        page = officer.get(f"/console/alerts/{alert_id}")
+        drawn = re.search(r'/console/alerts/[^"/]+/status\?shown=(\w+)', page.text)
+        assert drawn, page.text[:2000]
+        if drawn.group(1) == "open":
+            break
+    else:
+        pytest.fail("no open alert in the inbox")
+    unchanged = officer.get(f"/console/alerts/{alert_id}/status?shown=open")
+    assert unchanged.status_code == 200 and "HX-Refresh" not in unchanged.headers
+    assert officer.post(f"/console/alerts/{alert_id}/resolve", reason="paid in full, confirmed by the bank").status_code == 303
+    moved_on = officer.get(f"/console/alerts/{alert_id}/status?shown=open")
+    assert moved_on.status_code == 200 and moved_on.headers.get("HX-Refresh") == "true"
+    assert "ack" not in actions(officer.get(f"/console/alerts/{alert_id}").text)
