@@ -497,34 +497,63 @@ def _source_uses(source: FieldSource, path: str) -> list[ColumnUse]:
 
 def _semantic_problems(spec: MappingFile, label: str) -> list[str]:
     """What the shape cannot say: event types, their fields, constants."""
-    from riskwatch.ingest.mapper import constant_problem
-
     problems = []
     changes = spec.source.format in CHANGE_FORMATS
     for index, event in enumerate(spec.events):
-        where = f"{label}: events[{index}]"
-        if changes and "ops" in event.model_fields_set and "row" in event.ops:
-            problems.append(f"{where}.ops: row is a line of a file; a {spec.source.format} source's changes are "
-                            f"{', '.join(CHANGE_OPS)}")
-        model = EVENT_MODELS.get(event.type)
-        if model is None:
-            problems.append(f"{where}.type: unknown event type {event.type!r} (one of {', '.join(EVENT_MODELS)})")
+        problems.extend(_event_problems(event, index, label, changes, spec))
+    return problems
+
+
+def _event_problems(event: EventSpec, index: int, label: str, changes: bool, spec: MappingFile | None) -> list[str]:
+    """One event's type, fields and constants; the constants only with the
+    whole file's `spec` (their formats and time zone come from it)."""
+    from riskwatch.ingest.mapper import constant_problem
+
+    problems = []
+    where = f"{label}: events[{index}]"
+    if changes and "ops" in event.model_fields_set and "row" in event.ops:
+        problems.append(f"{where}.ops: row is a line of a file; a {spec.source.format} source's changes are "
+                        f"{', '.join(CHANGE_OPS)}")
+    model = EVENT_MODELS.get(event.type)
+    if model is None:
+        problems.append(f"{where}.type: unknown event type {event.type!r} (one of {', '.join(EVENT_MODELS)})")
+        return problems
+    own = [name for name in model.model_fields if name != "type"]
+    for field_name in event.fields:
+        if field_name == "type":
+            problems.append(f"{where}.fields.type: given by events[{index}].type, not a field")
+        elif field_name not in model.model_fields:
+            problems.append(f"{where}.fields.{field_name}: unknown field of {event.type} (its fields: {', '.join(own)})")
+    for field_name, info in model.model_fields.items():
+        if field_name in ("type", "event_id") or not info.is_required():
             continue
-        own = [name for name in model.model_fields if name != "type"]
-        for field_name in event.fields:
-            if field_name == "type":
-                problems.append(f"{where}.fields.type: given by events[{index}].type, not a field")
-            elif field_name not in model.model_fields:
-                problems.append(f"{where}.fields.{field_name}: unknown field of {event.type} (its fields: {', '.join(own)})")
-        for field_name, info in model.model_fields.items():
-            if field_name in ("type", "event_id") or not info.is_required():
-                continue
-            if field_name not in event.fields:
-                problems.append(f"{where}.fields.{field_name}: required for {event.type}")
+        if field_name not in event.fields:
+            problems.append(f"{where}.fields.{field_name}: required for {event.type}")
+    if spec is not None:
         for field_name, source in event.fields.items():
             if field_name in model.model_fields and field_name != "type":
                 problems.extend(f"{where}.fields.{field_name}{path}: {reason}"
                                 for path, reason in constant_problem(spec, field_name, source))
+    return problems
+
+
+def _events_of_a_refused_file(data: object, label: str) -> list[str]:
+    """The event checks of a file whose shape was refused elsewhere (a bad
+    time zone, an unknown key): each event that is well formed by itself is
+    still checked, so one run of `mapping check` lists every problem."""
+    if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+        return []
+    source = data.get("source")
+    changes = isinstance(source, dict) and source.get("format") in CHANGE_FORMATS
+    problems = []
+    for index, raw in enumerate(data["events"]):
+        try:
+            event = EventSpec.model_validate(raw)
+        except ValueError:
+            continue    # its own problems are among those reported
+        if changes and "ops" in event.model_fields_set and "row" in event.ops:
+            continue    # needs the source's name; reported once the file's shape is right
+        problems.extend(_event_problems(event, index, label, False, None))
     return problems
 
 
@@ -541,7 +570,7 @@ def load_mapping(path: str | Path, header: list[str] | None = None, sample: str 
     data = read_yaml(path, problems, label=label)
     spec = validate_file(label, data, MappingFile, problems)
     if spec is None:
-        raise MappingError(problems)
+        raise MappingError(problems + _events_of_a_refused_file(data, label))
     problems.extend(_semantic_problems(spec, label))
     mapping = Mapping(spec, label)
     if header is not None:
