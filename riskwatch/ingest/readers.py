@@ -195,18 +195,36 @@ def _sheet_rows(source: Source, path: str) -> Rows:
     return Rows(header, header_row, rows())
 
 
-def _json_rows(path: str) -> Rows:
+def _numbered_lines(path: str) -> Iterator[tuple[int, bytes | BadRow]]:
+    """(line number, line) of a JSON-lines file (- for stdin), a line over
+    the record limit as a BadRow in its place, never read whole; raises
+    InputError when the file cannot be opened."""
     try:
         stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 - read_lines closes it
     except OSError as error:
         raise InputError(f"cannot read: {error.strerror or error}") from None
 
-    def rows() -> Iterator[tuple[int, Any]]:
+    def lines() -> Iterator[tuple[int, bytes | BadRow]]:
         oversize: list[tuple[int, int]] = []
         for number, line in read_lines(stream, too_large=lambda n, size: oversize.append((n, size))):
             while oversize:
                 at, size = oversize.pop(0)
                 yield at, BadRow(f"record is {size} bytes; the limit is 1000000")
+            yield number, line
+        for at, size in oversize:
+            yield at, BadRow(f"record is {size} bytes; the limit is 1000000")
+
+    return lines()
+
+
+def _json_rows(path: str) -> Rows:
+    lines = _numbered_lines(path)
+
+    def rows() -> Iterator[tuple[int, Any]]:
+        for number, line in lines:
+            if isinstance(line, BadRow):
+                yield number, line
+                continue
             try:
                 record = orjson.loads(line)
             except orjson.JSONDecodeError as error:
@@ -216,8 +234,6 @@ def _json_rows(path: str) -> Rows:
                 yield number, BadRow("not a JSON object")
                 continue
             yield number, record
-        for at, size in oversize:
-            yield at, BadRow(f"record is {size} bytes; the limit is 1000000")
 
     return Rows(None, 0, rows())
 
@@ -243,17 +259,13 @@ def _change_rows(source: Source, path: str) -> Rows:
     from a full one: its placeholders read as values."""
     from riskwatch.ingest.debezium import MAPPING_OPS, ChangeError, change_row, decode_change
 
-    try:
-        stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 - read_lines closes it
-    except OSError as error:
-        raise InputError(f"cannot read: {error.strerror or error}") from None
+    lines = _numbered_lines(path)
 
     def rows() -> Iterator[tuple[int, Any]]:
-        oversize: list[tuple[int, int]] = []
-        for number, line in read_lines(stream, too_large=lambda n, size: oversize.append((n, size))):
-            while oversize:
-                at, size = oversize.pop(0)
-                yield at, BadRow(f"record is {size} bytes; the limit is 1000000")
+        for number, line in lines:
+            if isinstance(line, BadRow):
+                yield number, line
+                continue
             try:
                 change = decode_change(line, None)
             except ChangeError as error:
@@ -265,7 +277,5 @@ def _change_rows(source: Source, path: str) -> Rows:
                 yield number, BadRow(f"a change of {change.table}, not of {source.table}")
                 continue
             yield number, ChangeValues(change_row(change), MAPPING_OPS[change.op])
-        for at, size in oversize:
-            yield at, BadRow(f"record is {size} bytes; the limit is 1000000")
 
     return Rows(None, 0, rows())
