@@ -85,7 +85,7 @@ async def plain_loop(broker: str, prefix: str, group: str, idle_stop: float) -> 
     from riskwatch.engine import Engine
     from riskwatch.models import Rejection, parse_event
     from riskwatch.rules import load_rules
-    from riskwatch.service import public_record
+    from riskwatch.pipeline import published
     from riskwatch.settings import default_rules_dir
     from riskwatch.sinks.kafka import alert_record
 
@@ -116,7 +116,7 @@ async def plain_loop(broker: str, prefix: str, group: str, idle_stop: float) -> 
                     if isinstance(event, Rejection):
                         continue
                     for change in engine.process(event).changes:
-                        key, value = alert_record(public_record(change))
+                        key, value = alert_record(published(change))
                         await producer.send(alerts, key=key, value=value)
                     count += 1
             last = time.time()

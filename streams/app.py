@@ -41,10 +41,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from riskwatch.engine import Engine, SegmentEngine
 from riskwatch.metrics import RiskwatchMetrics
-from riskwatch.models import Rejection, future_rejection, parse_event
+from riskwatch.models import Rejection
+from riskwatch.pipeline import EventCounts, build_pipeline, published
 from riskwatch.rules import load_rules
-from riskwatch.metrics import AlertTally
-from riskwatch.service import public_record
 from riskwatch.settings import Settings
 from riskwatch.sinks.kafka import (
     ALERTS,
@@ -170,14 +169,16 @@ class Processor:
         self.metrics = metrics
         self.rules = load_rules(s.rules_dir)
         self.lateness = s.lateness_seconds
-        self.future_tolerance = s.future_tolerance_seconds
         self.clock = SharedClock(s.lateness_seconds, s.idle_advance_seconds, options.name)
+        # The stages after the engines (riskwatch.pipeline): here only the count
+        # stage; what it passes on is sent to the alerts topic, once per batch.
+        self.pipeline = build_pipeline(future_tolerance_seconds=s.future_tolerance_seconds, metrics=metrics)
+        self.tally = self.pipeline.tally           # open alerts of owned partitions, for the gauges
+        self.events = EventCounts(metrics)          # a batch's events, counted once its output is acknowledged
         self.units: dict[int, _Unit] = {}
         self.segment_units: dict[int, _Unit] = {}
-        self.tally = AlertTally(self.metrics)      # open alerts of owned partitions, for the gauges
         self.positions: dict[Any, int] = {}         # source TP -> last offset evaluated
         self._handed: dict[Any, tuple[int, float]] = {}  # source TP -> (faust's read offset, since when)
-        self._processed: dict[str, Any] = {}        # event type -> its labelled counter
         self.assigned_once = False
         self.copartition_problem: str | None = None
         self.table: Any = None
@@ -274,7 +275,7 @@ class Processor:
     def _resend_held_alerts(self, unit: _Unit) -> None:
         records = unit.state.alert_records()
         for record in records:
-            key, value = alert_record(public_record(record))
+            key, value = alert_record(published(record))
             # Synchronous context (a unit is built on first use): faust's buffer.
             self.alerts_topic.send_soon(key=key, value=value)
             self.tally.track(record)
@@ -400,40 +401,34 @@ class Processor:
         touched: dict[int, _Unit] = {}
         changes: list[dict] = []
         facts: list[dict] = []
-        processed: dict[str, int] = {}
-        duplicates = late = 0
+        events = self.events
+        events.discard()  # what an earlier attempt of this batch counted
         observe = self.metrics.evaluation_seconds.observe
         clock = self.clock
+        admit, apply = self.pipeline.admit, self.pipeline.apply
         # The wall clock, read once per batch, for the future check (DOMAIN §3).
         wall_clock = time.time()
-        tolerance = self.future_tolerance
         for message in self._current(messages):
             started = time.perf_counter()
-            parsed = parse_event(message.value if message.value is not None else b"")
-            if isinstance(parsed, Rejection):
-                await self._dead_letter(message, parsed)
-                continue
-            future = future_rejection(parsed, wall_clock, tolerance)
-            if future is not None:
-                await self._dead_letter(message, future)
+            event = admit(message.value if message.value is not None else b"", wall_clock)
+            if isinstance(event, Rejection):
+                await self._dead_letter(message, event)
                 continue
             partition = message.partition
             unit = touched.get(partition)
             if unit is None:
                 unit = touched[partition] = self._unit(partition)
-            outcome = unit.engine.process(parsed)
-            if outcome.rejection is not None:
+            verdict = apply(unit.engine, event)
+            if verdict.rejection is not None:
                 # Refused before it changed anything, the shared clock included.
-                await self._dead_letter(message, outcome.rejection)
+                await self._dead_letter(message, verdict.rejection)
                 continue
-            changes.extend(outcome.changes)
-            clock.observe_event(parsed.occurred_at.timestamp())
-            duplicates += outcome.duplicate
-            late += outcome.late
+            changes.extend(verdict.changes)
+            clock.observe_event(event.occurred_at.timestamp())
+            events.count(event.type, verdict.outcome)
             if unit.facts:
                 facts.extend(unit.facts)
                 unit.facts.clear()
-            processed[parsed.type] = processed.get(parsed.type, 0) + 1
             observe(time.perf_counter() - started)
         await self._send_facts(facts)
         for partition, unit in touched.items():
@@ -447,15 +442,7 @@ class Processor:
             if not message.acked and positions.get(message.tp, -1) < message.offset:
                 positions[message.tp] = message.offset
         # Counted once the broker has acknowledged the batch's output.
-        if duplicates:
-            self.metrics.events_duplicate.inc(duplicates)
-        if late:
-            self.metrics.events_late.inc(late)
-        for event_type, count in processed.items():
-            counter = self._processed.get(event_type)
-            if counter is None:
-                counter = self._processed[event_type] = self.metrics.events_processed.labels(type=event_type)
-            counter.inc(count)
+        events.flush()
 
     def _current(self, messages: list) -> list:
         """The messages of a batch this worker may still apply.
@@ -567,18 +554,12 @@ class Processor:
 
     # -- output --------------------------------------------------------
     async def _emit(self, changes: list[dict]) -> None:
-        if not changes:
-            return
-        published = [public_record(change) for change in changes]
+        """Alert changes through the pipeline (counted as the embedded service
+        counts them), then to the alerts topic keyed by alert_id."""
         alerts_name = self.alerts_name
-        for change in published:
-            key, value = alert_record(change)
+        for record in self.pipeline.publish(changes):
+            key, value = alert_record(record)
             await self._send(alerts_name, key, value)
-            self._count(change)
-
-    def _count(self, change: dict) -> None:
-        # The same counting rules as the embedded service (riskwatch.metrics.AlertTally).
-        self.tally.count(change)
 
     # -- clock ---------------------------------------------------------
     async def on_tick(self) -> None:

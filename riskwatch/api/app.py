@@ -38,6 +38,7 @@ from riskwatch.alerts.kafkalog import WorkflowLogUnavailable
 from riskwatch.api.guards import RequestGuard, SecurityHeaders
 from riskwatch.api.inputs import Identifier, Instant, Text, surrogate_paths, validation_errors
 from riskwatch.api.auth import DIRECTORS, OPERATORS, READERS, WORKERS, Grants, actor_name
+from riskwatch.pipeline import build_pipeline
 from riskwatch.rules.loader import load_workflow_rules
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,10 @@ def create_app(
     from riskwatch.console import ConsoleBackend, is_console_path, mount_console
 
     guard = threading.Lock()
+    # Alert change records fed over HTTP take the pipeline's path to the desk
+    # (riskwatch.pipeline): their published form, then the desk. The API does
+    # not make the service clock, so the desk stage keeps none.
+    alert_changes = build_pipeline(desk=desk, desk_keeps_clock=False)
     grants = tokens if isinstance(tokens, Grants) else Grants.from_roles(tokens)
     if idempotency_keys is None:
         idempotency_keys = IdempotencyKeys(getattr(desk.store, "path", None))
@@ -505,7 +510,7 @@ def create_app(
     def ingest(change: AlertChange) -> dict[str, Any]:
         record = change.model_dump(mode="json")
         with guard:
-            desk.ingest(record)
+            alert_changes.publish([record])
         return {"accepted": change.alert_id}
 
     # ---------------------------------------------------------------- audit
