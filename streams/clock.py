@@ -20,19 +20,45 @@ import time
 
 import orjson
 
+from riskwatch.engine.clock import Watermark
+
 log = logging.getLogger(__name__)
 
 
 class SharedClock:
+    """The worker's side of the clock topic, over the engine's `Watermark`.
+
+    `lateness_seconds` as the engines' allowed lateness; `idle_advance_seconds`
+    the idle rule (0 turns it off); `worker` the key of this worker's records.
+    Times are Unix seconds. The arithmetic (latest event time less the
+    lateness, never moving back, a floor from idle advance) is the engine's
+    `riskwatch.engine.clock.Watermark`; this class adds what the topic needs:
+    this worker's own latest event time to publish, and when activity was
+    last seen for the idle rule.
+    """
+
     def __init__(self, lateness_seconds: float, idle_advance_seconds: float, worker: str):
-        self.lateness = float(lateness_seconds)
+        self.watermark = Watermark(lateness_seconds)
         self.idle_advance = float(idle_advance_seconds)
         self.worker = worker
         self.own_max: float | None = None        # latest event time this worker applied
-        self.events_max: float | None = None     # latest event time any worker applied
-        self.idle_max: float | None = None       # latest idle-advanced time any worker published
         self.last_activity_wall = time.time()
         self._published: tuple | None = None
+
+    @property
+    def lateness(self) -> float:
+        return self.watermark.lateness
+
+    @property
+    def events_max(self) -> float | None:
+        """The latest event time any worker applied."""
+        return self.watermark.max_event_ts
+
+    @property
+    def idle_max(self) -> float | None:
+        """The latest idle-advanced time any worker published (an event time: the floor plus the lateness)."""
+        floor = self.watermark.floor_ts
+        return None if floor is None else floor + self.watermark.lateness
 
     def observe_event(self, event_ts: float, wall: float | None = None) -> None:
         if self.own_max is None or event_ts > self.own_max:
@@ -45,37 +71,41 @@ class SharedClock:
         if isinstance(events_ts, (int, float)):
             self._raise_events_max(float(events_ts), wall)
         idle_ts = record.get("idle_ts")
-        if isinstance(idle_ts, (int, float)) and (self.idle_max is None or idle_ts > self.idle_max):
-            self.idle_max = float(idle_ts)
+        if isinstance(idle_ts, (int, float)):
+            self.watermark.advance_to(float(idle_ts) - self.watermark.lateness)
 
     def _raise_events_max(self, ts: float, wall: float | None) -> None:
-        if self.events_max is None or ts > self.events_max:
-            self.events_max = ts
+        top = self.watermark.max_event_ts
+        if top is None or ts > top:
+            self.watermark.observe(ts)
             self.last_activity_wall = time.time() if wall is None else wall
 
     def idle_tick(self, wall: float | None = None) -> bool:
         """Advance by wall-clock time when idle; True when the clock moved."""
-        if self.idle_advance <= 0 or self.events_max is None:
+        top = self.watermark.max_event_ts
+        if self.idle_advance <= 0 or top is None:
             return False
         wall = time.time() if wall is None else wall
         idle_for = wall - self.last_activity_wall
         if idle_for < self.idle_advance:
             return False
-        candidate = self.events_max + idle_for
-        if self.idle_max is not None and candidate <= self.idle_max:
+        candidate = top + idle_for
+        idle_max = self.idle_max
+        if idle_max is not None and candidate <= idle_max:
             return False
-        self.idle_max = candidate
+        self.watermark.advance_to(candidate - self.watermark.lateness)
         return True
 
     @property
     def max_ts(self) -> float | None:
-        values = [v for v in (self.events_max, self.idle_max) if v is not None]
-        return max(values) if values else None
+        """The clock as an event time: the watermark plus the lateness."""
+        now = self.watermark.now
+        return None if now is None else now + self.watermark.lateness
 
     @property
     def watermark_ts(self) -> float | None:
-        top = self.max_ts
-        return None if top is None else top - self.lateness
+        """The service clock (Unix seconds), or None before any event."""
+        return self.watermark.now
 
     def record_to_publish(self) -> bytes | None:
         """This worker's clock record when it changed since the last one."""
