@@ -16,9 +16,11 @@ one event at a time, in its own process) on the same data:
    the same comparison between two one-worker drains shows how much of that
    a backlog's arrival order explains without any rebalance.
 
-    python benchmarks/kafka_bench.py [--events 200000]
+    python benchmarks/kafka_bench.py [--events 200000] [--only drains] [--results FILE]
 
-Results go to benchmarks/results/kafka.json.
+Results go to benchmarks/results/kafka.json (or FILE). `--only drains` runs
+parts 1 and 4 (the drain rates and the comparisons of final alert states)
+and leaves out the latency runs.
 """
 
 from __future__ import annotations
@@ -333,6 +335,11 @@ def compare_final(broker: str, one: str, two: str) -> dict:
     def state(record: dict | None) -> tuple | None:
         return None if record is None else (record["tier"], record["status"])
 
+    def describe(record: dict | None) -> str | None:
+        if record is None:
+            return None
+        return f"{record['indicator']} {record['subject']['id']} {record['tier']} {record['status']} seq {record['sequence']}"
+
     lost = [k for k, v in first.items() if v["status"] == "open" and state(second.get(k)) != state(v)]
     different = [k for k in set(first) | set(second) if state(first.get(k)) != state(second.get(k))]
     return {
@@ -340,6 +347,8 @@ def compare_final(broker: str, one: str, two: str) -> dict:
         "open_alerts_lost_or_different": len(lost),
         "lost_or_different_by_indicator": dict(Counter(first[k]["indicator"] for k in lost)),
         "ids_with_different_final_state": len(different),
+        # A few of them, to look up in the two drains' alert topics.
+        "examples": {k: [describe(first.get(k)), describe(second.get(k))] for k in sorted(lost or different)[:5]},
     }
 
 
@@ -347,6 +356,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--only", choices=("drains",), default=None,
+                        help="drains: the drain rates and final-state comparisons only (no latency runs)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the results (JSON)")
     args = parser.parse_args()
     lines = [line for line in events_file(args.events).read_bytes().splitlines() if line.strip()]
     work = Path(tempfile.mkdtemp(prefix="riskwatch-kafka-bench-"))
@@ -387,42 +399,43 @@ def main() -> None:
         print(f"1 -> 2 workers vs one worker: {result['scaling_1_to_2_workers']['lost_or_different_by_indicator']}; "
               f"one worker twice: {result['one_worker_drained_twice']['lost_or_different_by_indicator']}", flush=True)
 
-        half = faust1["rate"] / 2
-        worker = start_worker(broker=b, prefix="lat.", directory=work)
-        worker.wait_ready(120)
-        result["latency_worker"] = latency_run(b, "lat.", lines, half, args.latency_seconds)
-        print(f"worker latency at {half:,.0f} events/s: {result['latency_worker']}", flush=True)
-        worker.stop()
-        # The same at a quarter of the drain rate: a trickle costs the worker
-        # more per event than a backlog (one produce request per event).
-        worker = start_worker(broker=b, prefix="latq.", directory=work)
-        worker.wait_ready(120)
-        result["latency_worker_quarter_rate"] = latency_run(b, "latq.", lines, half / 2, args.latency_seconds)
-        print(f"worker latency at {half / 2:,.0f} events/s: {result['latency_worker_quarter_rate']}", flush=True)
-        worker.stop()
-        worker = start_worker(broker=b, prefix="abs.", directory=work)
-        worker.wait_ready(120)
-        result["absence_lateness"] = absence_lateness(b, "abs.", 0.25)
-        print(f"absence alert lateness: {result['absence_lateness']}", flush=True)
-        worker.stop()
+        if args.only != "drains":
+            half = faust1["rate"] / 2
+            worker = start_worker(broker=b, prefix="lat.", directory=work)
+            worker.wait_ready(120)
+            result["latency_worker"] = latency_run(b, "lat.", lines, half, args.latency_seconds)
+            print(f"worker latency at {half:,.0f} events/s: {result['latency_worker']}", flush=True)
+            worker.stop()
+            # The same at a quarter of the drain rate: a trickle costs the worker
+            # more per event than a backlog (one produce request per event).
+            worker = start_worker(broker=b, prefix="latq.", directory=work)
+            worker.wait_ready(120)
+            result["latency_worker_quarter_rate"] = latency_run(b, "latq.", lines, half / 2, args.latency_seconds)
+            print(f"worker latency at {half / 2:,.0f} events/s: {result['latency_worker_quarter_rate']}", flush=True)
+            worker.stop()
+            worker = start_worker(broker=b, prefix="abs.", directory=work)
+            worker.wait_ready(120)
+            result["absence_lateness"] = absence_lateness(b, "abs.", 0.25)
+            print(f"absence alert lateness: {result['absence_lateness']}", flush=True)
+            worker.stop()
 
-        from riskwatch.topics import ensure_topics
+            from riskwatch.topics import ensure_topics
 
-        ensure_topics(b, "latp.", 4)
-        plain = start_plain(b, "latp.", "latp.plain", idle_stop=600.0)
-        time.sleep(3)
-        result["latency_plain"] = latency_run(b, "latp.", lines, half, args.latency_seconds)
-        plain.terminate()
-        print(f"plain loop latency at {half:,.0f} events/s: {result['latency_plain']}", flush=True)
-        ensure_topics(b, "latpq.", 4)
-        plain = start_plain(b, "latpq.", "latpq.plain", idle_stop=600.0)
-        time.sleep(3)
-        result["latency_plain_quarter_rate"] = latency_run(b, "latpq.", lines, half / 2, args.latency_seconds)
-        plain.terminate()
-        print(f"plain loop latency at {half / 2:,.0f} events/s: {result['latency_plain_quarter_rate']}", flush=True)
-        wp99, pp99 = result["latency_worker"]["p99_ms"], result["latency_plain"]["p99_ms"]
-        if wp99 and pp99:
-            result["latency_p99_ratio_worker_to_plain"] = round(wp99 / pp99, 2)
+            ensure_topics(b, "latp.", 4)
+            plain = start_plain(b, "latp.", "latp.plain", idle_stop=600.0)
+            time.sleep(3)
+            result["latency_plain"] = latency_run(b, "latp.", lines, half, args.latency_seconds)
+            plain.terminate()
+            print(f"plain loop latency at {half:,.0f} events/s: {result['latency_plain']}", flush=True)
+            ensure_topics(b, "latpq.", 4)
+            plain = start_plain(b, "latpq.", "latpq.plain", idle_stop=600.0)
+            time.sleep(3)
+            result["latency_plain_quarter_rate"] = latency_run(b, "latpq.", lines, half / 2, args.latency_seconds)
+            plain.terminate()
+            print(f"plain loop latency at {half / 2:,.0f} events/s: {result['latency_plain_quarter_rate']}", flush=True)
+            wp99, pp99 = result["latency_worker"]["p99_ms"], result["latency_plain"]["p99_ms"]
+            if wp99 and pp99:
+                result["latency_p99_ratio_worker_to_plain"] = round(wp99 / pp99, 2)
     finally:
         for worker in STARTED:
             worker.stop(timeout=10)
@@ -430,9 +443,11 @@ def main() -> None:
     result.update({
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "python": platform.python_version(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        # The machine is shared: a rate measured under other work is lower.
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
     })
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.results.parent.mkdir(exist_ok=True)
+    args.results.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 
