@@ -107,6 +107,27 @@ class InputWatermark(Watermark):
             self.idle.discard(source)
             self._stale = True
 
+    def report(self, source: Hashable, progress: float | None, idle: bool) -> bool:
+        """What a reader of `source` says about it (a clock record, a marker
+        between workers): its progress (None: nothing read yet) and whether
+        it is idle. Progress is a fact about the input, whoever read it: a
+        report below the progress known changes nothing (a stale record, a
+        reader that has just taken the input over), the same progress
+        reported again replaces the idle flag. True when the progress moved."""
+        current = self.progress.get(source)
+        if progress is None:
+            if current is None:
+                self.expect(source)
+                self.set_idle(source, idle)
+            return False
+        if current is not None and progress < current:
+            return False
+        moved = current is None or progress > current
+        if moved:
+            self.observe(progress, source)
+        self.set_idle(source, idle)
+        return moved
+
     def advance_to(self, instant_ts: float) -> None:
         if self.floor_ts is None or instant_ts > self.floor_ts:
             self.floor_ts = instant_ts
