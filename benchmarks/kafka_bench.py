@@ -30,6 +30,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -353,6 +354,9 @@ def compare_final(broker: str, one: str, two: str) -> dict:
 
 
 def main() -> None:
+    # Stopped with SIGTERM (or SIGINT where a shell ignores it for background
+    # jobs), the broker and the workers are still stopped by the `finally` below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--latency-seconds", type=float, default=20.0)

@@ -780,7 +780,10 @@ class Processor:
             if done is not None and done + 1 >= end:
                 caught_up.append(tp)
                 continue
-            position = await consumer.position(tp)
+            try:
+                position = await consumer.position(tp)
+            except Exception:  # taken away by a rebalance while this tick ran (IllegalStateError)
+                continue
             if position is None or position < end:
                 continue
             handed = consumer._read_offset.get(tp)
@@ -983,7 +986,14 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
 
     @app.timer(interval=options.tick_seconds, name="clock")
     async def tick() -> None:
-        await processor.on_tick()
+        # An exception escaping a faust timer stops the whole worker; the
+        # clock's next tick does all of this again.
+        try:
+            await processor.on_tick()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("clock tick failed; the next tick tries again")
 
     stopped = asyncio.Event()
 
