@@ -151,8 +151,48 @@ def drain_plain(broker: str, prefix: str, processes: int) -> float:
 
 # -- the faust worker -------------------------------------------------------
 
-def drain_workers(broker: str, prefix: str, workdir: Path, total: int, second_after: float | None = None) -> dict:
-    """Drain rate of one worker (or two, the second joining after `second_after` s of progress)."""
+def alerts_written(broker: str, prefix: str) -> int:
+    """Records on the alerts topic so far (the sum of its partitions' end offsets)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=broker)
+    try:
+        partitions = consumer.partitions_for_topic(prefix + "alerts") or set()
+        ends = consumer.end_offsets([TopicPartition(prefix + "alerts", p) for p in partitions])
+        return sum(ends.values())
+    finally:
+        consumer.close()
+
+
+def wait_settled(broker: str, prefix: str, workers: list, end_watermark: float, quiet: float = 5.0,
+                 timeout: float = 300.0) -> None:
+    """After the last event is processed: until every worker's clock has reached
+    the end of the data and the alerts topic has been quiet for `quiet` s.
+
+    The deadlines the end of the data passes fire on the workers' next clock
+    ticks, after the events are counted; stopping the workers at once compared
+    drains cut at different points."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        clocks = [w.metric_sum("riskwatch_watermark_seconds") for w in workers]
+        if all(clock >= end_watermark for clock in clocks):
+            break
+        time.sleep(0.5)
+    written, since = alerts_written(broker, prefix), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet:
+        time.sleep(1.0)
+        now = alerts_written(broker, prefix)
+        if now != written:
+            written, since = now, time.monotonic()
+
+
+def drain_workers(broker: str, prefix: str, workdir: Path, total: int, second_after: float | None = None,
+                  end_watermark: float | None = None) -> dict:
+    """Drain rate of one worker (or two, the second joining after `second_after` s of progress).
+
+    With `end_watermark` (the last event time less the lateness, Unix s) the
+    workers run on until their clocks reach it and their output settles
+    (`wait_settled`), so that drains are compared complete."""
     a = start_worker(broker=broker, prefix=prefix, directory=workdir)
     workers = [a]
     samples: list[tuple[float, float]] = []
@@ -174,6 +214,8 @@ def drain_workers(broker: str, prefix: str, workdir: Path, total: int, second_af
         # error is at most one interval over the whole drain).
         time.sleep(0.5)
     finished = time.monotonic()
+    if end_watermark is not None:
+        wait_settled(broker, prefix, workers, end_watermark)
     # The longest stretch without progress after the second worker was started.
     pause = 0.0
     if b_started is not None:
@@ -365,6 +407,10 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the results (JSON)")
     args = parser.parse_args()
     lines = [line for line in events_file(args.events).read_bytes().splitlines() if line.strip()]
+    # The simulation is in event-time order: its last line holds the latest event time.
+    from riskwatch.timeutil import parse_instant
+
+    end_watermark = parse_instant(json.loads(lines[-1])["occurred_at"]).timestamp() - 600.0
     work = Path(tempfile.mkdtemp(prefix="riskwatch-kafka-bench-"))
     broker = Broker(work / "kafka")
     broker.start()
@@ -377,7 +423,7 @@ def main() -> None:
 
         plain1 = drain_plain(b, "drain1.", 1)
         print(f"plain loop, 1 process: {plain1:,.0f} events/s", flush=True)
-        faust1 = drain_workers(b, "drain1.", work, len(lines))
+        faust1 = drain_workers(b, "drain1.", work, len(lines), end_watermark=end_watermark)
         print(f"faust worker, 1 process: {faust1['rate']:,.0f} events/s", flush=True)
         result["backlog_drain"] = {
             "plain_events_per_s": round(plain1), "worker_events_per_s": round(faust1["rate"]),
@@ -386,7 +432,7 @@ def main() -> None:
 
         preload(b, "drain2.", lines)
         plain2 = drain_plain(b, "drain2.", 2)
-        faust2 = drain_workers(b, "drain2.", work, len(lines), second_after=3.0)
+        faust2 = drain_workers(b, "drain2.", work, len(lines), second_after=3.0, end_watermark=end_watermark)
         result["scaling_1_to_2_workers"] = {
             "plain_speedup": round(plain2 / plain1, 2), "worker_speedup": round(faust2["rate"] / faust1["rate"], 2),
             "worker_2_events_per_s": round(faust2["rate"]), "plain_2_events_per_s": round(plain2),
@@ -398,7 +444,7 @@ def main() -> None:
         # The same comparison between two one-worker drains of the same backlog:
         # what differs without any rebalance (docs/streams.md, "Parity").
         preload(b, "drain1b.", lines)
-        drain_workers(b, "drain1b.", work, len(lines))
+        drain_workers(b, "drain1b.", work, len(lines), end_watermark=end_watermark)
         result["one_worker_drained_twice"] = compare_final(b, "drain1.", "drain1b.")
         print(f"1 -> 2 workers vs one worker: {result['scaling_1_to_2_workers']['lost_or_different_by_indicator']}; "
               f"one worker twice: {result['one_worker_drained_twice']['lost_or_different_by_indicator']}", flush=True)

@@ -35,6 +35,7 @@ from typing import Any
 
 import faust
 import orjson
+from aiokafka.structs import TopicPartition
 from aiohttp.web import Response
 from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -73,6 +74,17 @@ BATCH_WITHIN_SECONDS = 0.01
 # added to a source topic go unnoticed until the next refresh; aiokafka's
 # default is five minutes. One small metadata request per 30 s is cheap.
 METADATA_MAX_AGE_SECONDS = 30.0
+
+# A source topic more than this far (event time, seconds) ahead of the
+# slowest busy topic of its partition is not fetched from until the others
+# catch up (see `Processor.align`).
+ALIGN_SECONDS = 3600.0
+
+# What the consumer fetches per partition and request: about 250 simulated
+# events. faust's default (1 MiB, some 4,000 events: weeks of one topic in a
+# backlog) let one topic run that far ahead of the others before alignment
+# could hold it. Kafka still returns a record larger than this, alone.
+FETCH_BYTES_PER_PARTITION = 64 * 1024
 
 # A partition whose fetch position is past its last record (a transaction
 # marker, aborted or compacted records at the end) counts as caught up once
@@ -191,6 +203,7 @@ class Processor:
         self.progress: dict[tuple[str, int], float] = {}
         self.idle_inputs: set[tuple[str, int]] = set()
         self._watermarks_sent: dict[int, tuple] = {}   # source partition -> the watermark it last sent on
+        self._held: set = set()                         # source TPs `align` paused
         # The stages after the engines (riskwatch.pipeline): here only the count
         # stage; what it passes on is sent to the alerts topic, once per batch.
         self.pipeline = build_pipeline(future_tolerance_seconds=s.future_tolerance_seconds, metrics=metrics)
@@ -282,6 +295,7 @@ class Processor:
         self._handed.clear()
         self.idle_inputs.clear()
         self._watermarks_sent.clear()
+        self._held.clear()
 
     # -- units ---------------------------------------------------------
     def _unit(self, partition: int) -> _Unit:
@@ -511,6 +525,8 @@ class Processor:
         for tp, ts in progress.items():
             if delivered.get(tp, ts) <= ts:
                 delivered[tp] = ts
+        for partition, unit in touched.items():
+            await self.align(partition, unit)
         # Every record handed to this batch is done, dead letters included:
         # the clock's "caught up" and the skipped-offset bookkeeping read this.
         positions = self.positions
@@ -676,6 +692,7 @@ class Processor:
                     clock = unit.engine.clock
                     for topic in self.source_topics:
                         clock.set_idle(topic, (topic, partition) in self.idle_inputs)
+                await self.align(partition, unit)
                 # A partition with nothing left to read takes the shared clock
                 # (its deadlines cannot be cleared by anything still unread there).
                 # One with a backlog moves on its own topics' progress alone, as
@@ -696,6 +713,54 @@ class Processor:
             # wait for a backlog; the chain of escalations is walked in one tick afterwards).
             behind = not ready or len(caught_up) < len(source_partitions)
             self.desk.tick(watermark, owns_partition_zero=0 in source_partitions, caught_up=not behind)
+
+    async def align(self, partition: int, unit: _Unit | None) -> None:
+        """Hold back the source topics of `partition` read too far ahead of its slowest busy one.
+
+        A partition's clock is its slowest topic; what the others read
+        beyond it waits in the engine (an invoice with a payment ahead of
+        the clock stays to be checked again at every hourly credit check
+        until the clock passes it: the drain of a backlog read in fetch
+        order, with weeks between topics, ran at a fifth of its speed). So
+        a topic more than ALIGN_SECONDS ahead is not fetched from until the
+        slowest catches up, and the topics are read side by side in event
+        time, as Flink's watermark alignment does.
+
+        The pause is aiokafka's (`AIOKafkaConsumer.pause`, in the consumer's
+        thread): it stops fetching and drops what was fetched but not yet
+        handed on, which is fetched again from the same position on resume.
+        faust's own `pause_partitions` only leaves a partition out of its
+        active set, and faust then discards records of it already fetched
+        (`Consumer.getmany`): records lost, a partition never caught up.
+        Only while the worker is ready; a rebalance gives fresh, unpaused
+        partition states.
+        """
+        if not self.ready:
+            return
+        ahead: set = set()
+        # Without an engine (dropped after a failed batch, rebuilt by the next
+        # one) nothing is held: the next batch must be able to come.
+        clock = unit.engine.clock if unit is not None else None
+        busy = [] if clock is None else [(topic, ts) for topic, ts in clock.progress.items()
+                                         if ts is not None and topic not in clock.idle]
+        if busy:
+            limit = min(ts for _, ts in busy) + ALIGN_SECONDS
+            ahead = {TopicPartition(topic, partition) for topic, ts in busy if ts > limit}
+        held = {tp for tp in self._held if tp.partition == partition}
+        if ahead == held:
+            return
+        thread = self.app.consumer._thread
+        driver = thread._consumer
+        try:
+            if ahead - held:
+                await thread.call_thread(driver.pause, *(ahead - held))
+            if held - ahead:
+                await thread.call_thread(driver.resume, *(held - ahead))
+        except Exception as error:  # taken away by a rebalance meanwhile: nothing is held then
+            log.debug("alignment of partition %d not changed: %s", partition, error)
+            return
+        self._held.difference_update(held - ahead)
+        self._held.update(ahead)
 
     async def _send_watermarks(self, partitions: list[int]) -> None:
         """Send each owned source partition's watermark to every segment-facts partition, when it changed.
@@ -943,6 +1008,7 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
         # than the engine's work on it.
         producer_linger=0.005,
         producer_max_batch_size=256 * 1024,
+        consumer_max_fetch_size=FETCH_BYTES_PER_PARTITION,
         broker_commit_every=1000,
         stream_wait_empty=False,
         table_standby_replicas=1,
