@@ -82,7 +82,7 @@ def preload(broker: str, prefix: str, lines: list[bytes]) -> float:
 
 # -- the plain loop (runs in its own process: `kafka_bench.py plain ...`) ------
 
-async def plain_loop(broker: str, prefix: str, group: str, idle_stop: float) -> dict:
+async def plain_loop(broker: str, prefix: str, group: str, idle_stop: float, alerts: str) -> dict:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     from riskwatch.engine import Engine
@@ -98,7 +98,6 @@ async def plain_loop(broker: str, prefix: str, group: str, idle_stop: float) -> 
     producer = AIOKafkaProducer(bootstrap_servers=broker, linger_ms=5)
     await consumer.start()
     await producer.start()
-    alerts = prefix + "alerts"
     count, first, last = 0, None, time.time()
     started = time.time()
     try:
@@ -129,9 +128,10 @@ async def plain_loop(broker: str, prefix: str, group: str, idle_stop: float) -> 
     return {"events": count, "first": first or last, "last": last}
 
 
-def start_plain(broker: str, prefix: str, group: str, idle_stop: float = 4.0) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, __file__, "plain", broker, prefix, group, str(idle_stop)],
-                            stdout=subprocess.PIPE, text=True, cwd=str(REPO))
+def start_plain(broker: str, prefix: str, group: str, idle_stop: float = 4.0, alerts: str | None = None) -> subprocess.Popen:
+    """The plain loop in its own process; its alert records go to `alerts` (default the prefix's alerts topic)."""
+    return subprocess.Popen([sys.executable, __file__, "plain", broker, prefix, group, str(idle_stop),
+                             alerts or prefix + "alerts"], stdout=subprocess.PIPE, text=True, cwd=str(REPO))
 
 
 def plain_result(process: subprocess.Popen) -> dict:
@@ -141,7 +141,11 @@ def plain_result(process: subprocess.Popen) -> dict:
 
 def drain_plain(broker: str, prefix: str, processes: int) -> float:
     group = f"{prefix}plain{processes}"
-    started = [start_plain(broker, prefix, group) for _ in range(processes)]
+    # Its alerts go to a topic of their own: on the workers' alerts topic they
+    # were compared as the worker's (the record with the highest sequence of
+    # an alert id is its final state, and the plain loop's one engine numbers
+    # its records further than a worker's).
+    started = [start_plain(broker, prefix, group, alerts=prefix + "plain-alerts") for _ in range(processes)]
     results = [plain_result(p) for p in started]
     results = [r for r in results if r["events"]]
     events = sum(r["events"] for r in results)
@@ -503,7 +507,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "plain":
-        _, _, broker_, prefix_, group_, idle_ = sys.argv
-        print(json.dumps(asyncio.run(plain_loop(broker_, prefix_, group_, float(idle_)))))
+        _, _, broker_, prefix_, group_, idle_, alerts_ = sys.argv
+        print(json.dumps(asyncio.run(plain_loop(broker_, prefix_, group_, float(idle_), alerts_))))
     else:
         main()

@@ -77,14 +77,17 @@ METADATA_MAX_AGE_SECONDS = 30.0
 
 # A source topic more than this far (event time, seconds) ahead of the
 # slowest busy topic of its partition is not fetched from until the others
-# catch up (see `Processor.align`).
-ALIGN_SECONDS = 3600.0
+# catch up (see `Processor.align`). Draining the benchmark's backlog
+# (200,000 events, one worker, docs/decisions.md): 1 h paused and resumed
+# so often that batches shrank to a few events (1,060 events/s); 6 h to 3
+# days drained at 1,460-1,630 events/s, a day fastest.
+ALIGN_SECONDS = 86400.0
 
-# What the consumer fetches per partition and request: about 250 simulated
-# events. faust's default (1 MiB, some 4,000 events: weeks of one topic in a
-# backlog) let one topic run that far ahead of the others before alignment
-# could hold it. Kafka still returns a record larger than this, alone.
-FETCH_BYTES_PER_PARTITION = 64 * 1024
+# What the consumer fetches per partition and request (about 1,000 simulated
+# events). A paused partition drops what it had fetched and fetches it again
+# on resume; faust's 1 MiB made that costly (1,460 events/s against 1,630),
+# 64 KiB made the batches small (1,380). Kafka still returns a larger record, alone.
+FETCH_BYTES_PER_PARTITION = 256 * 1024
 
 # A partition whose fetch position is past its last record (a transaction
 # marker, aborted or compacted records at the end) counts as caught up once
@@ -721,7 +724,7 @@ class Processor:
         beyond it waits in the engine (an invoice with a payment ahead of
         the clock stays to be checked again at every hourly credit check
         until the clock passes it: the drain of a backlog read in fetch
-        order, with weeks between topics, ran at a fifth of its speed). So
+        order, with weeks between topics, ran at half its speed). So
         a topic more than ALIGN_SECONDS ahead is not fetched from until the
         slowest catches up, and the topics are read side by side in event
         time, as Flink's watermark alignment does.
@@ -776,25 +779,28 @@ class Processor:
         watermarks of Flink and Kafka Streams).
         """
         idle_ts = self.clock.idle_ts
+        changed: dict[int, tuple] = {}
         for partition in partitions:
             progress = tuple((topic, self._progress((topic, partition)), (topic, partition) in self.idle_inputs)
                              for topic in self.source_topics)
-            marker = (progress, idle_ts)
-            if self._watermarks_sent.get(partition) == marker:
-                continue
-            value = orjson.dumps({"watermark": {"partition": partition, "progress": progress, "idle_ts": idle_ts}})
-            token = _output.set(_Output())
-            try:
+            if self._watermarks_sent.get(partition) != (progress, idle_ts):
+                changed[partition] = (progress, idle_ts)
+        if not changed:
+            return
+        token = _output.set(_Output())
+        try:
+            for partition, (progress, _) in changed.items():
+                value = orjson.dumps({"watermark": {"partition": partition, "progress": progress, "idle_ts": idle_ts}})
                 for segment_partition in range(self.partition_count):
                     await self._send(self.segment_name, b"~watermark", value, segment_partition)
-                await self._delivered()
-                self._watermarks_sent[partition] = marker
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # the next tick sends it again
-                log.warning("watermark of partition %d not sent (%s: %s)", partition, type(error).__name__, error)
-            finally:
-                _output.reset(token)
+            await self._delivered()
+            self._watermarks_sent.update(changed)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the next tick sends them again
+            log.warning("watermarks not sent (%s: %s)", type(error).__name__, error)
+        finally:
+            _output.reset(token)
 
     def _apply_watermark(self, unit: _Unit, watermark: dict) -> None:
         """A source partition's watermark read on a segment-facts partition: taken
@@ -845,6 +851,9 @@ class Processor:
             if done is not None and done + 1 >= end:
                 caught_up.append(tp)
                 continue
+            handed = consumer._read_offset.get(tp)
+            if done is not None and handed is not None and done < handed:
+                continue  # records handed on and not processed yet: behind, whatever the fetch position
             try:
                 position = await consumer.position(tp)
             except Exception:  # taken away by a rebalance while this tick ran (IllegalStateError)
