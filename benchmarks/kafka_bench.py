@@ -16,9 +16,11 @@ one event at a time, in its own process) on the same data:
    the same comparison between two one-worker drains shows how much of that
    a backlog's arrival order explains without any rebalance.
 
-    python benchmarks/kafka_bench.py [--events 200000]
+    python benchmarks/kafka_bench.py [--events 200000] [--only drains] [--results FILE]
 
-Results go to benchmarks/results/kafka.json.
+Results go to benchmarks/results/kafka.json (or FILE). `--only drains` runs
+parts 1 and 4 (the drain rates and the comparisons of final alert states)
+and leaves out the latency runs.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -79,7 +82,7 @@ def preload(broker: str, prefix: str, lines: list[bytes]) -> float:
 
 # -- the plain loop (runs in its own process: `kafka_bench.py plain ...`) ------
 
-async def plain_loop(broker: str, prefix: str, group: str, idle_stop: float) -> dict:
+async def plain_loop(broker: str, prefix: str, group: str, idle_stop: float, alerts: str) -> dict:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     from riskwatch.engine import Engine
@@ -94,7 +97,6 @@ async def plain_loop(broker: str, prefix: str, group: str, idle_stop: float) -> 
     producer = AIOKafkaProducer(bootstrap_servers=broker, linger_ms=5)
     await consumer.start()
     await producer.start()
-    alerts = prefix + "alerts"
     count, first, last = 0, None, time.time()
     started = time.time()
     try:
@@ -125,9 +127,10 @@ async def plain_loop(broker: str, prefix: str, group: str, idle_stop: float) -> 
     return {"events": count, "first": first or last, "last": last}
 
 
-def start_plain(broker: str, prefix: str, group: str, idle_stop: float = 4.0) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, __file__, "plain", broker, prefix, group, str(idle_stop)],
-                            stdout=subprocess.PIPE, text=True, cwd=str(REPO))
+def start_plain(broker: str, prefix: str, group: str, idle_stop: float = 4.0, alerts: str | None = None) -> subprocess.Popen:
+    """The plain loop in its own process; its alert records go to `alerts` (default the prefix's alerts topic)."""
+    return subprocess.Popen([sys.executable, __file__, "plain", broker, prefix, group, str(idle_stop),
+                             alerts or prefix + "alerts"], stdout=subprocess.PIPE, text=True, cwd=str(REPO))
 
 
 def plain_result(process: subprocess.Popen) -> dict:
@@ -137,7 +140,11 @@ def plain_result(process: subprocess.Popen) -> dict:
 
 def drain_plain(broker: str, prefix: str, processes: int) -> float:
     group = f"{prefix}plain{processes}"
-    started = [start_plain(broker, prefix, group) for _ in range(processes)]
+    # Its alerts go to a topic of their own: on the workers' alerts topic they
+    # were compared as the worker's (the record with the highest sequence of
+    # an alert id is its final state, and the plain loop's one engine numbers
+    # its records further than a worker's).
+    started = [start_plain(broker, prefix, group, alerts=prefix + "plain-alerts") for _ in range(processes)]
     results = [plain_result(p) for p in started]
     results = [r for r in results if r["events"]]
     events = sum(r["events"] for r in results)
@@ -147,8 +154,48 @@ def drain_plain(broker: str, prefix: str, processes: int) -> float:
 
 # -- the faust worker -------------------------------------------------------
 
-def drain_workers(broker: str, prefix: str, workdir: Path, total: int, second_after: float | None = None) -> dict:
-    """Drain rate of one worker (or two, the second joining after `second_after` s of progress)."""
+def alerts_written(broker: str, prefix: str) -> int:
+    """Records on the alerts topic so far (the sum of its partitions' end offsets)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=broker)
+    try:
+        partitions = consumer.partitions_for_topic(prefix + "alerts") or set()
+        ends = consumer.end_offsets([TopicPartition(prefix + "alerts", p) for p in partitions])
+        return sum(ends.values())
+    finally:
+        consumer.close()
+
+
+def wait_settled(broker: str, prefix: str, workers: list, end_watermark: float, quiet: float = 5.0,
+                 timeout: float = 300.0) -> None:
+    """After the last event is processed: until every worker's clock has reached
+    the end of the data and the alerts topic has been quiet for `quiet` s.
+
+    The deadlines the end of the data passes fire on the workers' next clock
+    ticks, after the events are counted; stopping the workers at once compared
+    drains cut at different points."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        clocks = [w.metric_sum("riskwatch_watermark_seconds") for w in workers]
+        if all(clock >= end_watermark for clock in clocks):
+            break
+        time.sleep(0.5)
+    written, since = alerts_written(broker, prefix), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet:
+        time.sleep(1.0)
+        now = alerts_written(broker, prefix)
+        if now != written:
+            written, since = now, time.monotonic()
+
+
+def drain_workers(broker: str, prefix: str, workdir: Path, total: int, second_after: float | None = None,
+                  end_watermark: float | None = None) -> dict:
+    """Drain rate of one worker (or two, the second joining after `second_after` s of progress).
+
+    With `end_watermark` (the last event time less the lateness, Unix s) the
+    workers run on until their clocks reach it and their output settles
+    (`wait_settled`), so that drains are compared complete."""
     a = start_worker(broker=broker, prefix=prefix, directory=workdir)
     workers = [a]
     samples: list[tuple[float, float]] = []
@@ -170,6 +217,8 @@ def drain_workers(broker: str, prefix: str, workdir: Path, total: int, second_af
         # error is at most one interval over the whole drain).
         time.sleep(0.5)
     finished = time.monotonic()
+    if end_watermark is not None:
+        wait_settled(broker, prefix, workers, end_watermark)
     # The longest stretch without progress after the second worker was started.
     pause = 0.0
     if b_started is not None:
@@ -332,6 +381,11 @@ def compare_final(broker: str, one: str, two: str) -> dict:
     def state(record: dict | None) -> tuple | None:
         return None if record is None else (record["tier"], record["status"])
 
+    def describe(record: dict | None) -> str | None:
+        if record is None:
+            return None
+        return f"{record['indicator']} {record['subject']['id']} {record['tier']} {record['status']} seq {record['sequence']}"
+
     lost = [k for k, v in first.items() if v["status"] == "open" and state(second.get(k)) != state(v)]
     different = [k for k in set(first) | set(second) if state(first.get(k)) != state(second.get(k))]
     return {
@@ -339,15 +393,27 @@ def compare_final(broker: str, one: str, two: str) -> dict:
         "open_alerts_lost_or_different": len(lost),
         "lost_or_different_by_indicator": dict(Counter(first[k]["indicator"] for k in lost)),
         "ids_with_different_final_state": len(different),
+        # A few of them, to look up in the two drains' alert topics.
+        "examples": {k: [describe(first.get(k)), describe(second.get(k))] for k in sorted(lost or different)[:5]},
     }
 
 
 def main() -> None:
+    # Stopped with SIGTERM (or SIGINT where a shell ignores it for background
+    # jobs), the broker and the workers are still stopped by the `finally` below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--only", choices=("drains",), default=None,
+                        help="drains: the drain rates and final-state comparisons only (no latency runs)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the results (JSON)")
     args = parser.parse_args()
     lines = [line for line in events_file(args.events).read_bytes().splitlines() if line.strip()]
+    # The simulation is in event-time order: its last line holds the latest event time.
+    from riskwatch.timeutil import parse_instant
+
+    end_watermark = parse_instant(json.loads(lines[-1])["occurred_at"]).timestamp() - 600.0
     work = Path(tempfile.mkdtemp(prefix="riskwatch-kafka-bench-"))
     broker = Broker(work / "kafka")
     broker.start()
@@ -360,7 +426,7 @@ def main() -> None:
 
         plain1 = drain_plain(b, "drain1.", 1)
         print(f"plain loop, 1 process: {plain1:,.0f} events/s", flush=True)
-        faust1 = drain_workers(b, "drain1.", work, len(lines))
+        faust1 = drain_workers(b, "drain1.", work, len(lines), end_watermark=end_watermark)
         print(f"faust worker, 1 process: {faust1['rate']:,.0f} events/s", flush=True)
         result["backlog_drain"] = {
             "plain_events_per_s": round(plain1), "worker_events_per_s": round(faust1["rate"]),
@@ -369,7 +435,7 @@ def main() -> None:
 
         preload(b, "drain2.", lines)
         plain2 = drain_plain(b, "drain2.", 2)
-        faust2 = drain_workers(b, "drain2.", work, len(lines), second_after=3.0)
+        faust2 = drain_workers(b, "drain2.", work, len(lines), second_after=3.0, end_watermark=end_watermark)
         result["scaling_1_to_2_workers"] = {
             "plain_speedup": round(plain2 / plain1, 2), "worker_speedup": round(faust2["rate"] / faust1["rate"], 2),
             "worker_2_events_per_s": round(faust2["rate"]), "plain_2_events_per_s": round(plain2),
@@ -381,47 +447,48 @@ def main() -> None:
         # The same comparison between two one-worker drains of the same backlog:
         # what differs without any rebalance (docs/streams.md, "Parity").
         preload(b, "drain1b.", lines)
-        drain_workers(b, "drain1b.", work, len(lines))
+        drain_workers(b, "drain1b.", work, len(lines), end_watermark=end_watermark)
         result["one_worker_drained_twice"] = compare_final(b, "drain1.", "drain1b.")
         print(f"1 -> 2 workers vs one worker: {result['scaling_1_to_2_workers']['lost_or_different_by_indicator']}; "
               f"one worker twice: {result['one_worker_drained_twice']['lost_or_different_by_indicator']}", flush=True)
 
-        half = faust1["rate"] / 2
-        worker = start_worker(broker=b, prefix="lat.", directory=work)
-        worker.wait_ready(120)
-        result["latency_worker"] = latency_run(b, "lat.", lines, half, args.latency_seconds)
-        print(f"worker latency at {half:,.0f} events/s: {result['latency_worker']}", flush=True)
-        worker.stop()
-        # The same at a quarter of the drain rate: a trickle costs the worker
-        # more per event than a backlog (one produce request per event).
-        worker = start_worker(broker=b, prefix="latq.", directory=work)
-        worker.wait_ready(120)
-        result["latency_worker_quarter_rate"] = latency_run(b, "latq.", lines, half / 2, args.latency_seconds)
-        print(f"worker latency at {half / 2:,.0f} events/s: {result['latency_worker_quarter_rate']}", flush=True)
-        worker.stop()
-        worker = start_worker(broker=b, prefix="abs.", directory=work)
-        worker.wait_ready(120)
-        result["absence_lateness"] = absence_lateness(b, "abs.", 0.25)
-        print(f"absence alert lateness: {result['absence_lateness']}", flush=True)
-        worker.stop()
+        if args.only != "drains":
+            half = faust1["rate"] / 2
+            worker = start_worker(broker=b, prefix="lat.", directory=work)
+            worker.wait_ready(120)
+            result["latency_worker"] = latency_run(b, "lat.", lines, half, args.latency_seconds)
+            print(f"worker latency at {half:,.0f} events/s: {result['latency_worker']}", flush=True)
+            worker.stop()
+            # The same at a quarter of the drain rate: a trickle costs the worker
+            # more per event than a backlog (one produce request per event).
+            worker = start_worker(broker=b, prefix="latq.", directory=work)
+            worker.wait_ready(120)
+            result["latency_worker_quarter_rate"] = latency_run(b, "latq.", lines, half / 2, args.latency_seconds)
+            print(f"worker latency at {half / 2:,.0f} events/s: {result['latency_worker_quarter_rate']}", flush=True)
+            worker.stop()
+            worker = start_worker(broker=b, prefix="abs.", directory=work)
+            worker.wait_ready(120)
+            result["absence_lateness"] = absence_lateness(b, "abs.", 0.25)
+            print(f"absence alert lateness: {result['absence_lateness']}", flush=True)
+            worker.stop()
 
-        from riskwatch.topics import ensure_topics
+            from riskwatch.topics import ensure_topics
 
-        ensure_topics(b, "latp.", 4)
-        plain = start_plain(b, "latp.", "latp.plain", idle_stop=600.0)
-        time.sleep(3)
-        result["latency_plain"] = latency_run(b, "latp.", lines, half, args.latency_seconds)
-        plain.terminate()
-        print(f"plain loop latency at {half:,.0f} events/s: {result['latency_plain']}", flush=True)
-        ensure_topics(b, "latpq.", 4)
-        plain = start_plain(b, "latpq.", "latpq.plain", idle_stop=600.0)
-        time.sleep(3)
-        result["latency_plain_quarter_rate"] = latency_run(b, "latpq.", lines, half / 2, args.latency_seconds)
-        plain.terminate()
-        print(f"plain loop latency at {half / 2:,.0f} events/s: {result['latency_plain_quarter_rate']}", flush=True)
-        wp99, pp99 = result["latency_worker"]["p99_ms"], result["latency_plain"]["p99_ms"]
-        if wp99 and pp99:
-            result["latency_p99_ratio_worker_to_plain"] = round(wp99 / pp99, 2)
+            ensure_topics(b, "latp.", 4)
+            plain = start_plain(b, "latp.", "latp.plain", idle_stop=600.0)
+            time.sleep(3)
+            result["latency_plain"] = latency_run(b, "latp.", lines, half, args.latency_seconds)
+            plain.terminate()
+            print(f"plain loop latency at {half:,.0f} events/s: {result['latency_plain']}", flush=True)
+            ensure_topics(b, "latpq.", 4)
+            plain = start_plain(b, "latpq.", "latpq.plain", idle_stop=600.0)
+            time.sleep(3)
+            result["latency_plain_quarter_rate"] = latency_run(b, "latpq.", lines, half / 2, args.latency_seconds)
+            plain.terminate()
+            print(f"plain loop latency at {half / 2:,.0f} events/s: {result['latency_plain_quarter_rate']}", flush=True)
+            wp99, pp99 = result["latency_worker"]["p99_ms"], result["latency_plain"]["p99_ms"]
+            if wp99 and pp99:
+                result["latency_p99_ratio_worker_to_plain"] = round(wp99 / pp99, 2)
     finally:
         for worker in STARTED:
             worker.stop(timeout=10)
@@ -429,15 +496,17 @@ def main() -> None:
     result.update({
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "python": platform.python_version(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        # The machine is shared: a rate measured under other work is lower.
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
     })
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.results.parent.mkdir(exist_ok=True)
+    args.results.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "plain":
-        _, _, broker_, prefix_, group_, idle_ = sys.argv
-        print(json.dumps(asyncio.run(plain_loop(broker_, prefix_, group_, float(idle_)))))
+        _, _, broker_, prefix_, group_, idle_, alerts_ = sys.argv
+        print(json.dumps(asyncio.run(plain_loop(broker_, prefix_, group_, float(idle_), alerts_))))
     else:
         main()

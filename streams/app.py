@@ -35,19 +35,21 @@ from typing import Any
 
 import faust
 import orjson
+from aiokafka.structs import TopicPartition
 from aiohttp.web import Response
 from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from riskwatch.contracts import AlertChange
 from riskwatch.engine import Engine, SegmentEngine
+from riskwatch.engine.clock import InputWatermark
 from riskwatch.ingest import map_row
 from riskwatch.ingest.cdc import CdcPlan
 from riskwatch.ingest.debezium import CdcRecord, map_changes
 from riskwatch.metrics import CDC_OUTCOMES, RiskwatchMetrics
-from riskwatch.models import Rejection, future_rejection, parse_event
+from riskwatch.models import Rejection
+from riskwatch.pipeline import EventCounts, build_pipeline
 from riskwatch.rules import load_rules
-from riskwatch.metrics import AlertTally
 from riskwatch.settings import Settings
 from riskwatch.sinks.kafka import (
     ALERTS,
@@ -78,6 +80,20 @@ BATCH_WITHIN_SECONDS = 0.01
 # added to a source topic go unnoticed until the next refresh; aiokafka's
 # default is five minutes. One small metadata request per 30 s is cheap.
 METADATA_MAX_AGE_SECONDS = 30.0
+
+# A source topic more than this far (event time, seconds) ahead of the
+# slowest busy topic of its partition is not fetched from until the others
+# catch up (see `Processor.align`). Draining the benchmark's backlog
+# (200,000 events, one worker, docs/decisions.md): 1 h paused and resumed
+# so often that batches shrank to a few events (1,060 events/s); 6 h to 3
+# days drained at 1,460-1,630 events/s, a day fastest.
+ALIGN_SECONDS = 86400.0
+
+# What the consumer fetches per partition and request (about 1,000 simulated
+# events). A paused partition drops what it had fetched and fetches it again
+# on resume; faust's 1 MiB made that costly (1,460 events/s against 1,630),
+# 64 KiB made the batches small (1,380). Kafka still returns a larger record, alone.
+FETCH_BYTES_PER_PARTITION = 256 * 1024
 
 # A partition whose fetch position is past its last record (a transaction
 # marker, aborted or compacted records at the end) counts as caught up once
@@ -156,15 +172,23 @@ def app_id(topic_prefix: str) -> str:
 
 
 class _Unit:
-    """One partition's engine and the state it writes through."""
+    """One partition's engine and the state it writes through; for a
+    segment-facts partition, `inputs`: the progress of every source topic
+    partition its facts come from (the watermarks they sent along)."""
 
-    __slots__ = ("engine", "state", "facts", "advanced_to")
+    __slots__ = ("engine", "state", "facts", "advanced_to", "inputs")
 
-    def __init__(self, engine: Any, state: PartitionState, facts: list):
+    def __init__(self, engine: Any, state: PartitionState, facts: list, inputs: InputWatermark | None = None):
         self.engine = engine
         self.state = state
         self.facts = facts
         self.advanced_to: float | None = None
+        self.inputs = inputs
+
+
+# Segment state key of the watermark a source partition last sent:
+# "wm:<partition>" -> ((topic, progress, idle), ...), idle-advanced time).
+WATERMARK_PREFIX = "wm:"
 
 
 class Processor:
@@ -177,14 +201,29 @@ class Processor:
         self.metrics = metrics
         self.rules = load_rules(s.rules_dir)
         self.lateness = s.lateness_seconds
-        self.future_tolerance = s.future_tolerance_seconds
+        self.source_names = {topic_name(s.topic_prefix, stream) for stream in SOURCE_STREAMS}
+        self.source_topics = sorted(self.source_names)
         self.clock = SharedClock(s.lateness_seconds, s.idle_advance_seconds, options.name)
+        # Every source topic partition of the deployment (from the consumer's
+        # metadata at each assignment): the shared clock and the segment
+        # engines wait until each has been read or found idle.
+        self.partition_count = options.partitions
+        self.source_inputs = [(topic, p) for topic in self.source_topics for p in range(options.partitions)]
+        # (topic, partition) -> latest event time applied there whose output the
+        # broker holds; and the owned ones found at their end by the last tick.
+        self.progress: dict[tuple[str, int], float] = {}
+        self.idle_inputs: set[tuple[str, int]] = set()
+        self._watermarks_sent: dict[int, tuple] = {}   # source partition -> the watermark it last sent on
+        self._held: set = set()                         # source TPs `align` paused
+        # The stages after the engines (riskwatch.pipeline): here only the count
+        # stage; what it passes on is sent to the alerts topic, once per batch.
+        self.pipeline = build_pipeline(future_tolerance_seconds=s.future_tolerance_seconds, metrics=metrics)
+        self.tally = self.pipeline.tally           # open alerts of owned partitions, for the gauges
+        self.events = EventCounts(metrics)          # a batch's events, counted once its output is acknowledged
         self.units: dict[int, _Unit] = {}
         self.segment_units: dict[int, _Unit] = {}
-        self.tally = AlertTally(self.metrics)      # open alerts of owned partitions, for the gauges
         self.positions: dict[Any, int] = {}         # source TP -> last offset evaluated
         self._handed: dict[Any, tuple[int, float]] = {}  # source TP -> (faust's read offset, since when)
-        self._processed: dict[str, Any] = {}        # event type -> its labelled counter
         self.assigned_once = False
         self.copartition_problem: str | None = None
         self.table: Any = None
@@ -192,7 +231,6 @@ class Processor:
         self.dead_letter_topic: Any = None
         self.segment_topic: Any = None
         self.clock_topic: Any = None
-        self.source_names = {topic_name(s.topic_prefix, stream) for stream in SOURCE_STREAMS}
         self.alerts_name = topic_name(s.topic_prefix, ALERTS)
         self.dead_letter_name = topic_name(s.topic_prefix, DEAD_LETTER)
         self.changelog_name = ""
@@ -245,12 +283,22 @@ class Processor:
             log.debug("co-partitioning not checked: %s", error)
             return
         problem = copartition_problem(counts)
+        if problem is None and counts.get(self.segment_name):
+            self._expect_partitions(counts[self.segment_name])
         if problem != self.copartition_problem:
             if problem:
                 log.error("%s", problem)
             else:
                 log.info("topics are co-partitioned again")
         self.copartition_problem = problem
+
+    def _expect_partitions(self, count: int) -> None:
+        self.partition_count = count
+        self.source_inputs = [(topic, p) for topic in self.source_topics for p in range(count)]
+        for tp in self.source_inputs:
+            self.clock.watermark.expect(tp)
+            for unit in self.segment_units.values():
+                unit.inputs.expect(tp)
 
     def on_revoked(self) -> None:
         # Eager rebalancing revokes everything; engines are rebuilt from the
@@ -260,6 +308,9 @@ class Processor:
         self.tally.clear()
         self.positions.clear()
         self._handed.clear()
+        self.idle_inputs.clear()
+        self._watermarks_sent.clear()
+        self._held.clear()
 
     # -- units ---------------------------------------------------------
     def _unit(self, partition: int) -> _Unit:
@@ -269,18 +320,50 @@ class Processor:
             state = PartitionState(self.table, f"e{partition}", partition)
             # The constructor rebuilds deadlines and indexes from recovered state.
             engine = Engine(self.rules, state=state, lateness_seconds=self.lateness, segment_sink=facts.append)
+            # The partition's clock is the slowest of its source topics (each
+            # set as `reading` before its events are applied), not the latest
+            # event of any: faust hands a backlog over in fetch order, and a
+            # topic read ahead must not make another topic's events late.
+            clock = InputWatermark(self.lateness, self.source_topics)
+            for topic in self.source_topics:
+                progress = self._progress((topic, partition))
+                if progress is not None:
+                    clock.observe(progress, topic)
+                clock.set_idle(topic, (topic, partition) in self.idle_inputs)
+            engine.clock = clock
             unit = self.units[partition] = _Unit(engine, state, facts)
             self._resend_held_alerts(unit)
         return unit
+
+    def _progress(self, tp: tuple[str, int]) -> float | None:
+        """The latest event time applied on `tp` with its output on the broker,
+        by this worker or (as the shared clock heard) the one before it: the
+        partition's state, recovered from the changelog, holds those events."""
+        own, shared = self.progress.get(tp), self.clock.progress(tp)
+        if own is None or (shared is not None and shared > own):
+            return shared
+        return own
 
     def _segment_unit(self, partition: int) -> _Unit:
         unit = self.segment_units.get(partition)
         if unit is None:
             state = PartitionState(self.table, f"s{partition}", partition)
             engine = SegmentEngine(self.rules, state=state, lateness_seconds=self.lateness)
-            unit = self.segment_units[partition] = _Unit(engine, state, [])
+            # Its clock: the slowest source topic partition whose facts it waits
+            # for, as the watermarks sent along with the facts say (kept in its state).
+            inputs = InputWatermark(self.lateness, self.source_inputs)
+            for key, value in list(state.items()):
+                if key.startswith(WATERMARK_PREFIX):
+                    self._take_watermark(inputs, int(key[len(WATERMARK_PREFIX):]), *value)
+            unit = self.segment_units[partition] = _Unit(engine, state, [], inputs)
             self._resend_held_alerts(unit)
         return unit
+
+    def _take_watermark(self, inputs: InputWatermark, partition: int, progress: tuple, idle_ts: float | None) -> None:
+        for topic, ts, idle in progress:
+            inputs.report((topic, partition), ts, idle)
+        if idle_ts is not None:
+            inputs.advance_to(idle_ts - self.lateness)
 
     def _resend_held_alerts(self, unit: _Unit) -> None:
         records = unit.state.alert_records()
@@ -411,46 +494,54 @@ class Processor:
         touched: dict[int, _Unit] = {}
         changes: list[dict] = []
         facts: list[dict] = []
-        processed: dict[str, int] = {}
-        duplicates = late = 0
+        progress: dict[tuple[str, int], float] = {}   # the batch's latest event time per topic partition
+        events = self.events
+        events.discard()  # what an earlier attempt of this batch counted
         observe = self.metrics.evaluation_seconds.observe
-        clock = self.clock
+        admit, apply = self.pipeline.admit, self.pipeline.apply
         # The wall clock, read once per batch, for the future check (DOMAIN §3).
         wall_clock = time.time()
-        tolerance = self.future_tolerance
         for message in self._current(messages):
             started = time.perf_counter()
-            parsed = parse_event(message.value if message.value is not None else b"")
-            if isinstance(parsed, Rejection):
-                await self._dead_letter(message, parsed)
-                continue
-            future = future_rejection(parsed, wall_clock, tolerance)
-            if future is not None:
-                await self._dead_letter(message, future)
+            event = admit(message.value if message.value is not None else b"", wall_clock)
+            if isinstance(event, Rejection):
+                await self._dead_letter(message, event)
                 continue
             partition = message.partition
             unit = touched.get(partition)
             if unit is None:
                 unit = touched[partition] = self._unit(partition)
-            outcome = unit.engine.process(parsed)
-            if outcome.rejection is not None:
+            engine = unit.engine
+            engine.clock.reading = message.topic
+            verdict = apply(engine, event)
+            if verdict.rejection is not None:
                 # Refused before it changed anything, the shared clock included.
-                await self._dead_letter(message, outcome.rejection)
+                await self._dead_letter(message, verdict.rejection)
                 continue
-            changes.extend(outcome.changes)
-            clock.observe_event(parsed.occurred_at.timestamp())
-            duplicates += outcome.duplicate
-            late += outcome.late
+            changes.extend(verdict.changes)
+            ts = event.occurred_at.timestamp()
+            tp = (message.topic, partition)
+            if progress.get(tp, ts) <= ts:
+                progress[tp] = ts
+            events.count(event.type, verdict.outcome)
             if unit.facts:
                 facts.extend(unit.facts)
                 unit.facts.clear()
-            processed[parsed.type] = processed.get(parsed.type, 0) + 1
             observe(time.perf_counter() - started)
         await self._send_facts(facts)
         for partition, unit in touched.items():
             await self._write_state(unit, partition)
         await self._emit(changes)
         await self._delivered()
+        # The clock moves on what the broker holds: the progress reported to the
+        # other workers and sent along to the segment engines is of events
+        # whose facts, state and alerts are out.
+        delivered = self.progress
+        for tp, ts in progress.items():
+            if delivered.get(tp, ts) <= ts:
+                delivered[tp] = ts
+        for partition, unit in touched.items():
+            await self.align(partition, unit)
         # Every record handed to this batch is done, dead letters included:
         # the clock's "caught up" and the skipped-offset bookkeeping read this.
         positions = self.positions
@@ -458,15 +549,7 @@ class Processor:
             if not message.acked and positions.get(message.tp, -1) < message.offset:
                 positions[message.tp] = message.offset
         # Counted once the broker has acknowledged the batch's output.
-        if duplicates:
-            self.metrics.events_duplicate.inc(duplicates)
-        if late:
-            self.metrics.events_late.inc(late)
-        for event_type, count in processed.items():
-            counter = self._processed.get(event_type)
-            if counter is None:
-                counter = self._processed[event_type] = self.metrics.events_processed.labels(type=event_type)
-            counter.inc(count)
+        events.flush()
 
     async def on_change_records(self, messages: list) -> None:
         """One batch of change records (Debezium, from the change topics) to events.
@@ -616,6 +699,9 @@ class Processor:
             unit = touched.get(partition)
             if unit is None:
                 unit = touched[partition] = self._segment_unit(partition)
+            if isinstance(facts, dict) and "watermark" in facts:
+                self._apply_watermark(unit, facts["watermark"])
+                continue
             # A list per segment and batch; a single fact is what workers before that wrote.
             for fact in facts if isinstance(facts, list) else (facts,):
                 changes.extend(unit.engine.apply(fact))
@@ -639,47 +725,74 @@ class Processor:
 
     # -- output --------------------------------------------------------
     async def _emit(self, changes: list[AlertChange]) -> None:
-        if not changes:
-            return
+        """Alert changes through the pipeline (counted as the embedded service
+        counts them), then to the alerts topic keyed by alert_id."""
         alerts_name = self.alerts_name
-        for change in changes:
+        for change in self.pipeline.publish(changes):
             key, value = alert_record(change)
             await self._send(alerts_name, key, value)
-            self._count(change)
-
-    def _count(self, change: AlertChange) -> None:
-        # The same counting rules as the embedded service (riskwatch.metrics.AlertTally).
-        self.tally.count(change)
 
     # -- clock ---------------------------------------------------------
     async def on_tick(self) -> None:
+        """The clock's timer: find which owned source topic partitions are at
+        their end, report them on the clock topic, move every owned engine to
+        its clock and send each owned source partition's watermark to the
+        segment engines; tick the alert desk."""
+        actives = self.app.assignor.assigned_actives()
+        sources = [tp for tp in actives if tp.topic in self.source_names]
+        source_partitions = sorted({tp.partition for tp in sources})
+        self.metrics.worker_partitions_assigned.set(len(source_partitions))
+        ready = self.ready
+        caught_up: set[int] = set()
+        if ready:
+            idle: set[tuple[str, int]] = set()
+            for partition in source_partitions:
+                tps = [tp for tp in sources if tp.partition == partition]
+                done = await self._caught_up(tps)
+                idle.update((tp.topic, tp.partition) for tp in done)
+                if len(done) == len(tps):
+                    caught_up.add(partition)
+            if not await self._changes_caught_up(actives):
+                # Change records not yet mapped are events the source topics do
+                # not hold yet: no source input counts as idle until they are.
+                idle.clear()
+                caught_up.clear()
+            self.idle_inputs = idle
+            self.clock.report({(tp.topic, tp.partition): (self._progress((tp.topic, tp.partition)),
+                                                          (tp.topic, tp.partition) in idle) for tp in sources})
         if self.clock.idle_tick():
             self.metrics.idle_clock_advances.inc()
         published = self.clock.record_to_publish()
         if published is not None:
             await self.clock_topic.send(key=self.options.name.encode(), value=published)
-        actives = self.app.assignor.assigned_actives()
-        sources = [tp for tp in actives if tp.topic in self.source_names]
-        source_partitions = sorted({tp.partition for tp in sources})
-        self.metrics.worker_partitions_assigned.set(len(source_partitions))
         watermark = self.clock.watermark_ts
-        behind = True
-        if watermark is not None and self.ready and await self._changes_caught_up(actives):
-            segment_partitions = sorted({tp.partition for tp in actives if tp.topic == self.segment_name})
-            behind = False
+        if ready:
             for partition in source_partitions:
-                if await self._caught_up([tp for tp in sources if tp.partition == partition]):
+                unit = self.units.get(partition)
+                if unit is not None:  # one built later takes the flags from idle_inputs
+                    clock = unit.engine.clock
+                    for topic in self.source_topics:
+                        clock.set_idle(topic, (topic, partition) in self.idle_inputs)
+                await self.align(partition, unit)
+                # A partition with nothing left to read takes the shared clock
+                # (its deadlines cannot be cleared by anything still unread there).
+                # One with a backlog moves on its own topics' progress alone, as
+                # its events are applied: advancing it here would write out the
+                # state of a batch still on its way, ahead of that batch's facts.
+                if partition in caught_up and watermark is not None:
                     await self._advance(self.units, partition, watermark, send_facts=True)
-                else:
-                    behind = True
-            for partition in segment_partitions:
-                await self._advance(self.segment_units, partition, watermark, send_facts=False)
+            await self._send_watermarks(source_partitions)
+            for partition in sorted({tp.partition for tp in actives if tp.topic == self.segment_name}):
+                target = self._segment_unit(partition).inputs.now
+                if target is not None:
+                    await self._advance(self.segment_units, partition, target, send_facts=False)
         if time.monotonic() - self._desk_ticked >= DESK_TICK_SECONDS:
             # Deadlines are counted in hours: once a second is timely.
             self._desk_ticked = time.monotonic()
             # One worker keeps the desk: the one that owns source partition 0; its
             # clock moves once that worker has caught up (as the engines' deadlines
             # wait for a backlog; the chain of escalations is walked in one tick afterwards).
+            behind = not ready or len(caught_up) < len(source_partitions)
             self.desk.tick(watermark, owns_partition_zero=0 in source_partitions, caught_up=not behind)
 
     async def _changes_caught_up(self, actives: list) -> bool:
@@ -698,16 +811,117 @@ class Processor:
         if not self.cdc_names:
             return True
         tps = [tp for tp in actives if tp.topic in self.cdc_names]
-        return not tps or await self._caught_up(tps)
+        return not tps or len(await self._caught_up(tps)) == len(tps)
 
-    async def _caught_up(self, tps: list) -> bool:
-        """True when this worker has evaluated everything the broker holds for these partitions.
+    async def align(self, partition: int, unit: _Unit | None) -> None:
+        """Hold back the source topics of `partition` read too far ahead of its slowest busy one.
 
-        The shared clock is the latest event time anywhere; a partition that
-        still has a backlog has not yet read the events a replay would have
-        applied before that instant, so its deadlines wait until it catches
-        up (otherwise a payment still in the backlog would let an overdue
-        alert be raised and then resolved, which a replay never shows).
+        A partition's clock is its slowest topic; what the others read
+        beyond it waits in the engine (an invoice with a payment ahead of
+        the clock stays to be checked again at every hourly credit check
+        until the clock passes it: the drain of a backlog read in fetch
+        order, with weeks between topics, ran at half its speed). So
+        a topic more than ALIGN_SECONDS ahead is not fetched from until the
+        slowest catches up, and the topics are read side by side in event
+        time, as Flink's watermark alignment does.
+
+        The pause is aiokafka's (`AIOKafkaConsumer.pause`, in the consumer's
+        thread): it stops fetching and drops what was fetched but not yet
+        handed on, which is fetched again from the same position on resume.
+        faust's own `pause_partitions` only leaves a partition out of its
+        active set, and faust then discards records of it already fetched
+        (`Consumer.getmany`): records lost, a partition never caught up.
+        Only while the worker is ready; a rebalance gives fresh, unpaused
+        partition states.
+        """
+        if not self.ready:
+            return
+        ahead: set = set()
+        # Without an engine (dropped after a failed batch, rebuilt by the next
+        # one) nothing is held: the next batch must be able to come.
+        clock = unit.engine.clock if unit is not None else None
+        busy = [] if clock is None else [(topic, ts) for topic, ts in clock.progress.items()
+                                         if ts is not None and topic not in clock.idle]
+        if busy:
+            limit = min(ts for _, ts in busy) + ALIGN_SECONDS
+            ahead = {TopicPartition(topic, partition) for topic, ts in busy if ts > limit}
+        held = {tp for tp in self._held if tp.partition == partition}
+        if ahead == held:
+            return
+        thread = self.app.consumer._thread
+        driver = thread._consumer
+        try:
+            if ahead - held:
+                await thread.call_thread(driver.pause, *(ahead - held))
+            if held - ahead:
+                await thread.call_thread(driver.resume, *(held - ahead))
+        except Exception as error:  # taken away by a rebalance meanwhile: nothing is held then
+            log.debug("alignment of partition %d not changed: %s", partition, error)
+            return
+        self._held.difference_update(held - ahead)
+        self._held.update(ahead)
+
+    async def _send_watermarks(self, partitions: list[int]) -> None:
+        """Send each owned source partition's watermark to every segment-facts partition, when it changed.
+
+        A segment engine counts facts from every source partition; it may
+        evaluate an instant only once every source partition has delivered
+        the facts of its events up to then. The shared clock cannot say so:
+        it travels on another topic, and a segment engine could hear of it
+        before reading the facts. The watermark travels behind the facts, on
+        the same partition: what it reports (`progress`, whose facts the
+        broker already holds; `idle_inputs`) is sent after them, so a segment
+        engine that has read it has read those facts too (the repartition
+        watermarks of Flink and Kafka Streams).
+        """
+        idle_ts = self.clock.idle_ts
+        changed: dict[int, tuple] = {}
+        for partition in partitions:
+            progress = tuple((topic, self._progress((topic, partition)), (topic, partition) in self.idle_inputs)
+                             for topic in self.source_topics)
+            if self._watermarks_sent.get(partition) != (progress, idle_ts):
+                changed[partition] = (progress, idle_ts)
+        if not changed:
+            return
+        token = _output.set(_Output())
+        try:
+            for partition, (progress, _) in changed.items():
+                value = orjson.dumps({"watermark": {"partition": partition, "progress": progress, "idle_ts": idle_ts}})
+                for segment_partition in range(self.partition_count):
+                    await self._send(self.segment_name, b"~watermark", value, segment_partition)
+            await self._delivered()
+            self._watermarks_sent.update(changed)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the next tick sends them again
+            log.warning("watermarks not sent (%s: %s)", type(error).__name__, error)
+        finally:
+            _output.reset(token)
+
+    def _apply_watermark(self, unit: _Unit, watermark: dict) -> None:
+        """A source partition's watermark read on a segment-facts partition: taken
+        into the segment engine's clock and kept in its state (a rebuilt engine
+        knows what it had heard)."""
+        try:
+            partition = int(watermark["partition"])
+            progress = tuple((str(topic), None if ts is None else float(ts), bool(idle))
+                             for topic, ts, idle in watermark["progress"])
+            idle_ts = watermark.get("idle_ts")
+            idle_ts = None if idle_ts is None else float(idle_ts)
+        except (KeyError, TypeError, ValueError):
+            log.warning("unreadable watermark on %s: %r", self.segment_name, watermark)
+            return
+        self._take_watermark(unit.inputs, partition, progress, idle_ts)
+        unit.state[WATERMARK_PREFIX + str(partition)] = (progress, idle_ts)
+
+    async def _caught_up(self, tps: list) -> list:
+        """The topic partitions of `tps` for which this worker has evaluated everything the broker holds.
+
+        A topic partition caught up is idle for the clocks: it does not hold
+        them back (it has nothing to deliver that a replay would have applied
+        before them). One that is not caught up holds its partition's clock at
+        its progress; a partition all of whose topics are caught up takes the
+        shared clock.
 
         Progress is counted by position, not by "last offset + 1 = end":
         transaction markers, records of aborted transactions and compacted
@@ -721,36 +935,42 @@ class Processor:
         # behind: each caught-up one gets its trailing markers acknowledged.
         # Stopping at the first one behind (in an order the assignment does
         # not fix) left another topic's last commit marker uncommitted.
-        caught_up = True
+        caught_up = []
         for tp in tps:
             end = consumer.highwater(tp)
             if end is None:
-                caught_up = False
                 continue
             stable = self._last_stable_offset(tp)
             if stable is not None and 0 <= stable < end:
                 end = stable
             done = self.positions.get(tp)
             if done is not None and done + 1 >= end:
+                caught_up.append(tp)
                 continue
-            position = await consumer.position(tp)
+            handed = consumer._read_offset.get(tp)
+            if done is not None and handed is not None and done < handed:
+                continue  # records handed on and not processed yet: behind, whatever the fetch position
+            try:
+                position = await consumer.position(tp)
+            except Exception:  # taken away by a rebalance while this tick ran (IllegalStateError)
+                continue
             if position is None or position < end:
-                caught_up = False
                 continue
             handed = consumer._read_offset.get(tp)
             if handed is None or done is None:
                 # Nothing processed since the assignment and the fetch position
                 # at the end (faust's read offset then holds the committed
                 # offset, not a record handed on).
+                caught_up.append(tp)
                 continue
             # The fetch position runs ahead of the records faust has handed
             # on while it still holds some it fetched; only once nothing new
             # was handed on for a while is the rest of the gap offsets
             # without records (markers, aborted or compacted records).
             if done < handed or not self._settled(tp, handed):
-                caught_up = False
                 continue
             self._skip_unread_offsets(tp, handed, done, position)
+            caught_up.append(tp)
         return caught_up
 
     def _settled(self, tp: Any, handed: int) -> bool:
@@ -893,6 +1113,7 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
         # than the engine's work on it.
         producer_linger=0.005,
         producer_max_batch_size=256 * 1024,
+        consumer_max_fetch_size=FETCH_BYTES_PER_PARTITION,
         broker_commit_every=1000,
         stream_wait_empty=False,
         table_standby_replicas=1,
@@ -947,7 +1168,14 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
 
     @app.timer(interval=options.tick_seconds, name="clock")
     async def tick() -> None:
-        await processor.on_tick()
+        # An exception escaping a faust timer stops the whole worker; the
+        # clock's next tick does all of this again.
+        try:
+            await processor.on_tick()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("clock tick failed; the next tick tries again")
 
     stopped = asyncio.Event()
 

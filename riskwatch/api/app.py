@@ -40,6 +40,7 @@ from riskwatch.alerts.kafkalog import WorkflowLogUnavailable
 from riskwatch.api.guards import RequestGuard, SecurityHeaders
 from riskwatch.api.inputs import Identifier, Instant, Text, surrogate_paths, validation_errors
 from riskwatch.api.auth import DIRECTORS, OPERATORS, READERS, WORKERS, Grants, actor_name
+from riskwatch.pipeline import build_pipeline
 from riskwatch.rules.loader import load_workflow_rules
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,10 @@ def create_app(
     from riskwatch.console import ConsoleBackend, is_console_path, mount_console
 
     guard = threading.Lock()
+    # Alert change records fed over HTTP take the pipeline's path to the desk
+    # (riskwatch.pipeline) to the desk. The API does
+    # not make the service clock, so the desk stage keeps none.
+    alert_changes = build_pipeline(desk=desk, desk_keeps_clock=False)
     grants = tokens if isinstance(tokens, Grants) else Grants.from_roles(tokens)
     if idempotency_keys is None:
         idempotency_keys = IdempotencyKeys(getattr(desk.store, "path", None))
@@ -521,7 +526,7 @@ def create_app(
     @roles(*OPERATORS)
     def ingest(change: AlertChange) -> dict[str, Any]:
         with guard:
-            desk.ingest(change.contract())
+            alert_changes.publish([change.contract()])
         return {"accepted": change.alert_id}
 
     # ---------------------------------------------------------------- audit

@@ -22,6 +22,7 @@ from riskwatch.models import MAX_EVENT_BYTES, Rejection
 from riskwatch.render import alert_line, summary_lines
 from riskwatch.rules import load_rules
 from riskwatch.rules.loader import RuleSet
+from riskwatch.runner import RunLoop
 from riskwatch.service import EmbeddedService
 from riskwatch.settings import Settings, SettingsError, load_settings
 from riskwatch.simulate import SimulationSettings, simulate
@@ -179,12 +180,9 @@ def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, la
     def to_stdout(record: dict) -> None:
         out.write(orjson.dumps(record) + b"\n")
 
-    sinks = [to_stdout]
-    am_sink = _alertmanager_sink(settings, None)
-    if am_sink is not None:
-        sinks.append(am_sink.send)
-    service = EmbeddedService(ruleset, settings.lateness_seconds, sinks=sinks, manage_gc=True,
-                              future_tolerance_seconds=settings.future_tolerance_seconds)
+    service = EmbeddedService(ruleset, settings.lateness_seconds, sinks=[to_stdout], manage_gc=True,
+                              future_tolerance_seconds=settings.future_tolerance_seconds,
+                              alertmanager=_alertmanager_sink(settings, None))
     unreadable = None
     for path, stream in streams:
         if unreadable is not None:
@@ -207,8 +205,7 @@ def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, la
         sys.exit(EXIT_UNREADABLE)
     if until_instant is not None:
         service.advance_to(until_instant)
-    if am_sink is not None:
-        am_sink.close()  # a bounded drain: an absent Alertmanager does not hold up the summary
+    service.close()  # a bounded drain: an absent Alertmanager does not hold up the summary
     out.flush()
     _print_summary(service, err=True)
 
@@ -506,35 +503,18 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
         server.shutdown()
         click.echo(f"riskwatch run: {error}", err=True)
         sys.exit(EXIT_STORE)
-    sinks = [view.record if view is not None else show, desk]
-    last_resend = time.monotonic()
-
-    def resend_open_alerts(final: bool = False) -> None:
-        # Escalation runs on the service clock, recorded in the store for the
-        # API beside this process; Alertmanager expires an alert at its
-        # endsAt, so open ones are re-sent well before.
-        nonlocal last_resend
-        if final or time.monotonic() - last_resend > 5:
-            watermark = service.engine.watermark
-            if watermark is not None:
-                desk.keep_clock(watermark)
-            if am_sink is not None:
-                am_sink.tick()
-            last_resend = time.monotonic()
-    service = EmbeddedService(ruleset, settings.lateness_seconds, metrics=metrics, sinks=sinks, manage_gc=True,
-                              future_tolerance_seconds=settings.future_tolerance_seconds)
+    service = EmbeddedService(ruleset, settings.lateness_seconds, metrics=metrics, manage_gc=True,
+                              future_tolerance_seconds=settings.future_tolerance_seconds,
+                              desk=desk, alertmanager=am_sink, sinks=[view.record if view is not None else show])
     console = (_serve_console_beside(settings, metrics_host, console_port, customer_facts=service.customer_view)
                if with_console else None)
     if console is not None and view is not None:
         view.served.append(("console", console.url))
 
-    stopping = {"now": False}
-
-    def stop(*_args) -> None:
-        stopping["now"] = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    loop = RunLoop(service, rate=rate, view=view, say=lambda text: click.echo(text, err=True),
+                   report=lambda: _print_summary(service, err=True))
+    signal.signal(signal.SIGTERM, loop.stop)
+    signal.signal(signal.SIGINT, loop.stop)
     if view is not None:
         view.start(service, desk)
 
@@ -548,58 +528,23 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
     else:
         source = enumerate(simulate(SimulationSettings(seed=seed, customers=customers, days=days)), start=1)
         label = "simulation"
-    started = time.monotonic()
-    fed = 0
-    number = 0
+    serving = None if exit_when_done else (
+        f"input done; still serving http://{host}:{port}/metrics"
+        + (f" and the console at {console.url}" if console is not None else "") + "; Ctrl-C to stop")
     try:
-        for number, line in source:
-            if stopping["now"]:
-                break
-            fed += 1
-            service.feed(line, label, number, unit=unit)
-            resend_open_alerts()
-            if view is not None:
-                view.tick()
-            if rate > 0 and fed % 50 == 0:
-                ahead = fed / rate - (time.monotonic() - started)
-                if ahead > 0:
-                    time.sleep(ahead)
-        resend_open_alerts(final=True)  # the clock where the input ended, not where it was 5 s before
-        if view is None:
-            click.echo("", err=True)
-            _print_summary(service, err=True)
-        else:
-            view.status("stopped" if stopping["now"] else "input done")
-        if not exit_when_done and not stopping["now"]:
-            still = (f"input done; still serving http://{host}:{port}/metrics"
-                     + (f" and the console at {console.url}" if console is not None else "") + "; Ctrl-C to stop")
-            if view is not None:
-                view.status(still)
-            else:
-                click.echo(still, err=True)
-            while not stopping["now"]:
-                time.sleep(0.2)
-                resend_open_alerts()
-                if view is not None:
-                    view.tick()
-        if view is not None:
-            # The view held the summary while serving; at exit it is printed as in line mode.
-            view.stop()
-            click.echo("", err=True)
-            _print_summary(service, err=True)
-        if stopping["now"]:
-            click.echo("riskwatch run: stopped (signal); what was recorded stays in the store", err=True)
+        loop.run(source, label, serving, unit=unit)
     except OSError as error:
-        _stop_run(metrics, server, service, f"{label}: cannot read further after line {number}: {error.strerror or error}",
+        _stop_run(metrics, server, service,
+                  f"{label}: cannot read further after {unit} {loop.line}: {error.strerror or error}",
                   EXIT_UNREADABLE, view)
     except StoreError as error:
         # Going on would evaluate alerts the desk cannot record. What was
         # recorded stays; feeding the same input again stores each alert
         # change once, so a rerun after the fix loses nothing.
-        _stop_run(metrics, server, service, f"riskwatch run: stopped at {label} line {number}: {error}", EXIT_STORE, view)
+        _stop_run(metrics, server, service, f"riskwatch run: stopped at {label} {unit} {loop.line}: {error}",
+                  EXIT_STORE, view)
     metrics.up.labels(component="run").set(0)
-    if am_sink is not None:
-        am_sink.close()
+    service.close()
     if console is not None:
         console.stop()
     server.shutdown()

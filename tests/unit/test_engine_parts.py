@@ -83,3 +83,31 @@ def test_an_episode_is_cut_at_the_breakpoints_and_each_stretch_measured_at_its_e
     assert stretches == ((120, 5.0), (168, 5.0), (pytest.approx(170.0), 5.0))
     # Delivered exactly 168 h late: the last stretch ends on the bound, which is not beyond it.
     assert episode(indicator, promised, hour, promised + 72 * hour, promised + 168 * hour, lambda _: None)[-1][0] == 168
+
+
+def test_over_several_inputs_the_clock_follows_the_slowest_one_that_is_not_idle():
+    from riskwatch.engine.clock import InputWatermark
+
+    clock = InputWatermark(600, inputs=("orders", "payments"))
+    clock.observe(10_000, "orders")
+    assert clock.now is None                 # payments not read yet: it may hold anything
+    clock.observe(5_000, "payments")
+    assert clock.now == 4_400                # orders read ahead cannot make payments late
+    clock.reading = "orders"
+    clock.observe(20_000)                    # the input the caller said it is reading
+    assert clock.progress["orders"] == 20_000 and clock.now == 4_400
+    clock.set_idle("payments")               # nothing left to read there: it does not hold the clock
+    assert clock.now == 19_400
+    clock.set_idle("payments", False)        # busy again with older progress: the clock does not go back
+    assert clock.now == 19_400
+    clock.observe(30_000, "payments")
+    assert clock.now == 19_400
+    clock.set_idle("orders")
+    assert clock.now == 29_400
+    clock.set_idle("payments")               # all idle: the latest event time seen, as a replay
+    assert clock.now == 29_400 and clock.max_event_ts == 30_000
+    clock.advance_to(40_000)                 # idle advance, a shared clock, --until
+    assert clock.now == 40_000
+    clock.expect("customers")                # a new input not read yet holds it where it is
+    clock.set_idle("orders", False)
+    assert clock.now == 40_000
