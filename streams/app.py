@@ -66,6 +66,7 @@ from streams.monitor import WorkerMonitor
 from streams.state import PartitionState
 from riskwatch.topics import CLOCK, SEGMENT_FACTS
 from streams.workflow import WorkerDesk
+from riskwatch.errors import RiskwatchError
 
 log = logging.getLogger("riskwatch.worker")
 DESK_TICK_SECONDS = 1.0
@@ -145,7 +146,7 @@ def retry_delay(failures: int) -> float:
     return min(RETRY_MAX_SECONDS, 0.5 * 2 ** max(0, failures - 1)) * random.uniform(0.5, 1.0)
 
 
-class NotCoPartitioned(RuntimeError):
+class NotCoPartitioned(RiskwatchError, RuntimeError):
     """The source, segment-facts and changelog topics differ in partition count.
 
     Retriable: the batch waits (uncommitted) until an operator repartitions

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from riskwatch.api.auth import ROLES, parse_tokens
 from riskwatch.settings import Settings
+from riskwatch.errors import RiskwatchError
 
 TOKENS_FILE = "console-tokens"
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class ConsoleServer:
         self._thread.join(timeout)
 
 
-class ConsoleNotServed(RuntimeError):
+class ConsoleNotServed(RiskwatchError, RuntimeError):
     """The console could not start (port taken, store or rules unusable); `run` goes on without it."""
 
 

@@ -28,6 +28,7 @@ from riskwatch.ingest.values import (
     to_class, to_currency, to_identifier, to_text, zone,
 )
 from riskwatch.models import EVENT_MODELS, MAX_ID_CHARS, MAX_TEXT_CHARS
+from riskwatch.errors import RiskwatchError
 
 # A change's commit time is milliseconds since 1970 (Debezium's source.ts_ms).
 _SOURCE_TIME_FORMAT = ColumnFormat(format="epoch_millis")
@@ -36,7 +37,7 @@ _SOURCE_TIME_FORMAT = ColumnFormat(format="epoch_millis")
 RowProblem = tuple[str | None, str]
 
 
-class _FieldProblem(Exception):
+class _FieldProblem(RiskwatchError):
     """A field that cannot be built: the column it read (None when the value
     came from no single column) and the reason."""
 

@@ -20,9 +20,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from riskwatch.models import MAX_ID_CHARS, MAX_TEXT_CHARS
 from riskwatch.timeutil import FIRST_YEAR, LAST_YEAR
+from riskwatch.errors import RiskwatchError
 
 
-class Unmappable(Exception):
+class Unmappable(RiskwatchError):
     """One value that cannot become a contract field; `reason` says why,
     without the column (the caller knows which column it read)."""
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from riskwatch.contracts import TIER_NAMES, TierName
 from riskwatch.rules.files import UNREADABLE, read_yaml, validate_file
 from riskwatch.rules.schema import INDICATOR_IDS
+from riskwatch.errors import RiskwatchError
 
 ESCALATION_FILE = "escalation.yaml"
 PLANS_FILE = "contingency_plans.yaml"
@@ -124,7 +125,7 @@ class EscalationRules(_Strict):
         return len(self.owner_chain) - 1
 
 
-class UnknownRole(ValueError):
+class UnknownRole(RiskwatchError, ValueError):
     """An owner that escalation.yaml's owner_chain does not list; `role` is the name."""
 
     def __init__(self, role: object, escalation: EscalationRules):
