@@ -46,6 +46,7 @@ from riskwatch.engine.records import (
     Shipment,
     check_schema,
     decode,
+    encode,
 )
 from riskwatch.engine.indicators.competitor_price_cut import decided
 from riskwatch.engine.indicators.scheduler import Scheduler
@@ -435,7 +436,7 @@ class Engine:
         fen = minor_units(event.amount, event.currency, self._rates)
         region = intern(event.region) or customer.region
         cancelled = None if known is None else known.cancelled
-        self.state[ORDER + event.order_id] = tuple(Order(customer_id, ts, fen, region, event.event_id, cancelled))
+        self.state[ORDER + event.order_id] = encode(Order(customer_id, ts, fen, region, event.event_id, cancelled))
         if cancelled is None:
             self._orders_by_day.setdefault(int(ts // DAY), []).append(event.order_id)
         order = (ts, fen, event.order_id, region, event.event_id, None if cancelled is None else cancelled[0])
@@ -474,7 +475,7 @@ class Engine:
             known = Order(intern(event.customer_id), None, None, None, None, revision)
         else:
             known = known._replace(cancelled=revision)
-        self.state[key] = tuple(known)
+        self.state[key] = encode(known)
         customer_id = intern(event.customer_id)
         region = None
         if known.placed_ts is not None and known.customer_id == customer_id:
@@ -567,7 +568,7 @@ class Engine:
                 delivered = delivered_at
         rec = Shipment(customer_id, order_id, promised, eta, eta_rev, delivered, evidence + (event.event_id,),
                        order_fen, promised_rev)
-        self.state[key] = tuple(rec)
+        self.state[key] = encode(rec)
         return self._evaluate_shipment(key, rec, self.clock.now)
 
     def _evaluate_shipment(self, key: str, rec, now: float | None) -> list[AlertChange]:
@@ -579,7 +580,7 @@ class Engine:
             if order is not None and order.fen is not None and order.customer_id == rec.customer_id:
                 amount = order.fen / 100
                 rec = rec._replace(order_fen=order.fen)
-                self.state[key] = tuple(rec)
+                self.state[key] = encode(rec)
         finding, deadline = self._delivery.assess(
             key[2:], rec, now, customer.customer_class, customer.region, amount, self._cancellation(rec.order_id),
         )
@@ -623,7 +624,7 @@ class Engine:
             written_off_ts = ts
         rec = Invoice(customer_id, amount, issued_ts, due_ts, payments, written_off_ts, evidence + (event.event_id,),
                       currency, terms_rev)
-        self.state[key] = tuple(rec)
+        self.state[key] = encode(rec)
         customer_id = rec.customer_id
         customer = self._customer(customer_id)
         if event.invoice_id not in customer.invoices:

@@ -39,3 +39,23 @@ def test_state_with_layouts_no_migration_reaches_is_refused_by_version(found):
     with pytest.raises(StateSchemaError) as refused:
         Engine(default_rules(), state=state)
     assert f"written with record schema {found}; this release reads schema {SCHEMA_VERSION}" in str(refused.value)
+
+
+def test_state_of_schema_2_with_plain_tuples_is_packed_and_reads_the_same():
+    import marshal
+
+    from riskwatch.engine.records import PACKED_PREFIXES
+
+    state = _business_state()
+    packed = {key for key, value in state.items() if isinstance(value, bytes)}
+    assert "i:INV-1" in packed and "gi:INV-1" in packed
+    for key in packed:  # what schema 2 wrote: the same fields as a plain tuple
+        state[key] = marshal.loads(state[key])
+    state[SCHEMA_KEY] = 2
+    engine = Engine(default_rules(), state=state)
+    assert state[SCHEMA_KEY] == SCHEMA_VERSION
+    assert {key for key, value in state.items() if isinstance(value, bytes)} == packed
+    assert all(key[:key.find(":") + 1] in PACKED_PREFIXES for key in packed)
+    assert engine.invoice("INV-1").due_ts == 1_706_695_200.0
+    changes = engine.advance_to(1_710_000_000.0)
+    assert [c.indicator for c in changes if c.change == "raised"] == ["payment_overdue"]

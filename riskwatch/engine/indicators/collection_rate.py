@@ -18,7 +18,7 @@ from collections import defaultdict
 from riskwatch.engine.alertbook import Finding
 from riskwatch.engine.indicators.base import ON_FACT, ON_SCHEDULE, Context, Indicator, IndicatorSpec, register
 from riskwatch.engine.indicators.findings import group_finding
-from riskwatch.engine.records import Receivable, decode
+from riskwatch.engine.records import Receivable, decode, encode
 from riskwatch.units import span
 
 RECEIVABLE = "gi:"
@@ -66,7 +66,7 @@ class CollectionRate(Indicator):
             previous = decode(Receivable, held)
             self._receivables[previous.segment][_day(previous.due_ts)].discard(fact["invoice_id"])
             self._day_sums.pop((previous.segment, _day(previous.due_ts)), None)
-        state[key] = tuple(value)
+        state[key] = encode(value)
         self._receivables[value.segment][_day(value.due_ts)].add(fact["invoice_id"])
         self._day_sums.pop((value.segment, _day(value.due_ts)), None)
 
@@ -120,7 +120,7 @@ class CollectionRate(Indicator):
         unpaid: list[str] = []
         latest = float("-inf")
         for invoice_id in invoices:
-            _, due_ts, fen, payments, _, event_id = self.context.state[RECEIVABLE + invoice_id]
+            _, due_ts, fen, payments, _, event_id = decode(Receivable, self.context.state[RECEIVABLE + invoice_id])
             if not low < due_ts <= as_of:
                 continue
             count += 1

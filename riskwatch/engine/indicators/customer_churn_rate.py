@@ -18,7 +18,7 @@ from collections import defaultdict
 from riskwatch.engine.alertbook import Finding
 from riskwatch.engine.indicators.base import ON_FACT, ON_SCHEDULE, Context, Indicator, IndicatorSpec, register
 from riskwatch.engine.indicators.findings import group_finding
-from riskwatch.engine.records import Member
+from riskwatch.engine.records import Member, decode, encode
 from riskwatch.units import span
 
 MEMBER = "gm:"
@@ -90,7 +90,7 @@ class CustomerChurnRate(Indicator):
                 events = tuple(events0[:1]) + (fact["event_id"],)
             else:
                 return
-        self.context.state[key] = tuple(Member(segment, last, previous, events, last_fen, previous_fen))
+        self.context.state[key] = encode(Member(segment, last, previous, events, last_fen, previous_fen))
         self._members[segment].add(fact["customer_id"])
 
     def evaluate(self, as_of: float) -> list[Finding]:
@@ -137,4 +137,4 @@ class CustomerChurnRate(Indicator):
 
 def member_record(value: tuple) -> Member:
     """A churn membership record; one kept before purchases were carried weighs nothing."""
-    return Member(*value)
+    return decode(Member, value)

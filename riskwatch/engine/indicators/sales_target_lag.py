@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from riskwatch.engine.alertbook import Finding
 from riskwatch.engine.indicators.base import ON_FACT, ON_SCHEDULE, Context, Indicator, IndicatorSpec, register
 from riskwatch.engine.indicators.findings import group_finding
-from riskwatch.engine.records import Sale, decode
+from riskwatch.engine.records import Sale, decode, encode
 
 SALE = "gs:"
 
@@ -62,7 +62,7 @@ class SalesTargetLag(Indicator):
         else:
             already_cancelled = previous is not None and previous.cancelled
             value = Sale(tuple(fact["targets"]), fact["ts"], fact["fen"], already_cancelled, fact["event_id"])
-        state[key] = tuple(value)
+        state[key] = encode(value)
         for target in value.targets:
             self._sales[target].add(fact["order_id"])
 
@@ -84,7 +84,7 @@ class SalesTargetLag(Indicator):
                 continue
             sold = 0
             for order_id in list(self._sales.get(target, ())):
-                targets, ts, fen, cancelled, _ = self.context.state[SALE + order_id]
+                targets, ts, fen, cancelled, _ = decode(Sale, self.context.state[SALE + order_id])
                 if ts < month_start - 40 * 86400:
                     self._sales[target].discard(order_id)
                     continue
