@@ -536,10 +536,14 @@ class Engine:
                                  "ts": last.ts, "event_id": last.event_id,
                                  "purchases_fen": exposure.purchases_fact(self.state, self.rules, customer_id, after.customer_class,
                                                                           last.ts - self.clock.lateness)})
-            # Receivables follow the customer into its segment, whatever arrived first.
+            # Receivables follow the customer into its segment, whatever arrived
+            # first. The old segment's engine (on another partition of the
+            # worker's segment facts, perhaps) is told first that they left it:
+            # otherwise it keeps counting them, unpaid, until its window passes.
             for invoice_id in after.invoices:
                 rec = self.state.get(INVOICE + invoice_id)
                 if rec is not None:
+                    self._send_fact({"kind": "receivable_left", "segment": old, "invoice_id": invoice_id})
                     self._send_receivable(invoice_id, _as(Invoice, rec), after)
 
     # --- shipments ----------------------------------------------------------------

@@ -360,10 +360,12 @@ def wait_alerts(broker: str, prefix: str, expected: dict, timeout: float = 60, e
     a deadline fires and the clearing event resolves it moments later.
     """
     last: dict = {}
+    records: list[dict] = []
 
     def matches() -> bool:
-        nonlocal last
-        last = final_states(alert_changes(broker, prefix, idle_seconds=1.0))
+        nonlocal last, records
+        records = alert_changes(broker, prefix, idle_seconds=1.0)
+        last = final_states(records)
         if extra_resolved:
             last = {k: v for k, v in last.items() if k in expected or v[1] != "resolved"}
         return last == expected
@@ -373,6 +375,10 @@ def wait_alerts(broker: str, prefix: str, expected: dict, timeout: float = 60, e
     except AssertionError:
         missing = {k: (v, last.get(k)) for k, v in expected.items() if last.get(k) != v}
         extra = {k: v for k, v in last.items() if k not in expected}
+        # What an operator would look at first: the indicator, subject and life of each differing alert.
+        shown = set(list(missing)[:5]) | set(list(extra)[:5])
+        lives = [(r["alert_id"], r["indicator"], r["subject"], r["change"], r["tier"], r.get("raised_at"),
+                  r.get("resolved_at"), r.get("observed")) for r in records if r["alert_id"] in shown]
         raise AssertionError(f"alert sets differ: {len(missing)} missing or different {list(missing.items())[:5]}, "
-                             f"{len(extra)} extra {list(extra.items())[:5]}") from None
+                             f"{len(extra)} extra {list(extra.items())[:5]}; their changes: {lives[:20]}") from None
     return last

@@ -36,7 +36,7 @@ ON_FACT, ON_DEADLINE, ON_SCHEDULE = "on a fact", "on a deadline", "on a schedule
 
 # The facts the entity engine hands the segment engine (docs/contracts-internal.md);
 # an indicator consuming one of them is evaluated where the segment is.
-SEGMENT_FACTS = frozenset({"activity", "left", "receivable", "sale"})
+SEGMENT_FACTS = frozenset({"activity", "left", "receivable", "receivable_left", "sale"})
 
 
 def takes_segment_facts(spec: "IndicatorSpec") -> bool:

@@ -26,7 +26,7 @@ DAY_SECONDS = 86400.0
 
 SPEC = IndicatorSpec(
     id="collection_rate", subject="segment", unit="ratio", evaluated=(ON_FACT, ON_SCHEDULE),
-    consumes=("receivable",), params={"window": "30d", "min_invoices": 5},
+    consumes=("receivable", "receivable_left"), params={"window": "30d", "min_invoices": 5},
     duration_params=frozenset({"window"}), references=("segment_amount_due",), evaluate_every="1d",
 )
 
@@ -56,9 +56,20 @@ class CollectionRate(Indicator):
                 self._receivables[receivable.segment][_day(receivable.due_ts)].add(key[len(RECEIVABLE):])
 
     def apply(self, fact: dict) -> None:
-        """A `receivable` segment fact (docs/contracts-internal.md); the latest replaces the one before."""
+        """A `receivable` segment fact (docs/contracts-internal.md); the latest replaces the one before.
+        A `receivable_left` fact takes the invoice out of `fact["segment"]` (its
+        customer moved to another segment, whose engine may be on another
+        partition) unless a later fact already placed it elsewhere."""
         state = self.context.state
         key = RECEIVABLE + fact["invoice_id"]
+        if fact["kind"] == "receivable_left":
+            held = state.get(key)
+            if held is not None and decode(Receivable, held).segment == fact["segment"]:
+                previous = decode(Receivable, held)
+                del state[key]
+                self._receivables[previous.segment][_day(previous.due_ts)].discard(fact["invoice_id"])
+                self._day_sums.pop((previous.segment, _day(previous.due_ts)), None)
+            return
         value = Receivable(fact["segment"], fact["due_ts"], fact["fen"], tuple(tuple(p) for p in fact["payments"]),
                            fact["written_off_ts"], fact["event_id"])
         held = state.get(key)
