@@ -71,12 +71,6 @@ def _steps_from(change: AlertChange) -> list[dict]:
     } for step in (playbook.steps if playbook is not None else ())]
 
 
-def _owner_at(item: dict, rules: ResponseRules) -> str:
-    if item["level"] == item["base_level"]:
-        return item["base_owner"]
-    return rules.escalation.owner_chain[item["level"]].level
-
-
 def _owner_level(change: AlertChange, rules: ResponseRules) -> int:
     """The owner chain level of the change's owner.
 

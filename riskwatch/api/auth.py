@@ -63,15 +63,6 @@ def fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:8]
 
 
-def role_for(tokens: dict[str, str], presented: str | None) -> str | None:
-    if not presented:
-        return None
-    for token, role in tokens.items():
-        if hmac.compare_digest(token.encode(), presented.encode()):
-            return role
-    return None
-
-
 def actor_name(token: str, header: str | None) -> str:
     if header and _ACTOR.match(header.strip()):
         return f"{header.strip()} (token {fingerprint(token)})"

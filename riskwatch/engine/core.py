@@ -236,11 +236,6 @@ class Engine:
         self.clock.advance_to(ts)
         return self._advance()
 
-    def observe_time(self, event_ts: float) -> list[AlertChange]:
-        """Another partition's (or worker's) event time: moves the shared clock."""
-        self.clock.observe(event_ts)
-        return self._advance()
-
     def rebuild_deadlines(self) -> None:
         """Re-derive deadlines and indexes from state recovered elsewhere."""
         self.deadlines.clear()

@@ -67,13 +67,3 @@ def _observed_step(spec: Score, observed: float) -> float | None:
         elif step.below is not None and observed < step.below:
             chosen = step.value
     return chosen
-
-
-def observed_breakpoints(*specs: Score) -> list[float]:
-    """Observed values where a score changes: absence indicators re-evaluate there."""
-    points = set()
-    for spec in specs:
-        for step in spec.by_observed or ():
-            if step.above is not None:
-                points.add(step.above)
-    return sorted(points)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import time
-from typing import Any, Callable, Iterable, Mapping as RowDict
+from typing import Any, Callable, Mapping as RowDict
 
 import orjson
 
@@ -439,6 +439,3 @@ def map_row(mapping: Mapping | RowMapper, row: RowDict[str, object], op: str = "
     return mapper.map(row, op)
 
 
-def row_of(header: Iterable[str], values: Iterable[object]) -> dict[str, object]:
-    """A list row with its header as the dict `map_row` takes."""
-    return dict(zip(header, values))
