@@ -97,4 +97,6 @@ def configure_logging(level: str, stream: TextIO | None = None, *, json_lines: b
         library = logging.getLogger(name)
         library.handlers.clear()
         library.propagate = True
+    # httpx logs every request at INFO: the client commands' own output is the answer.
+    logging.getLogger("httpx").setLevel(max(number, logging.WARNING))
     return handler

@@ -119,4 +119,16 @@ def human_duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min"
 
 
+def duration_as_written(span: timedelta) -> str:
+    """A duration the way the rule files write it ("3d", "72h", "90m", "45s"):
+    the largest unit that divides it exactly. For texts a person reads next
+    to the rule that set them (an escalation's reason), where str(timedelta)
+    would print "3 days, 0:00:00"."""
+    seconds = int(span.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 ZERO = timedelta(0)

@@ -30,6 +30,7 @@ from datetime import datetime
 from riskwatch.alerts.actions import isoformat, make_action, parse_instant
 from riskwatch.contracts import Action, AlertChange, Change, Status, Tier
 from riskwatch.rules.response import ResponseRules, UnknownRole
+from riskwatch.timeutil import duration_as_written
 from riskwatch.errors import RiskwatchError
 
 log = logging.getLogger(__name__)
@@ -455,7 +456,7 @@ def due_actions(ledger: Ledger, now: datetime, rules: ResponseRules) -> list[Act
         pending = item["pending_tier"]
         if pending and now - _t(pending["since"]) >= esc.hysteresis.tier_drop_hold:
             out.append(make_action("tier_lowered", at=now, alert_id=alert_id,
-                                   reason=f"{pending['tier']} held {esc.hysteresis.tier_drop_hold} since {pending['since']}",
+                                   reason=f"{pending['tier']} held {duration_as_written(esc.hysteresis.tier_drop_hold)} since {pending['since']}",
                                    data={"tier": pending["tier"], "since": pending["since"], "cycle": item["cycle"]}))
         escalation = _escalation_due(item, now, rules)
         if escalation is not None:
@@ -464,7 +465,7 @@ def due_actions(ledger: Ledger, now: datetime, rules: ResponseRules) -> list[Act
             due = _t(item["last_notified_at"]) + esc.renotify_every.for_tier(item["tier"])
             if now >= due:
                 out.append(make_action("renotify", at=now, alert_id=alert_id,
-                                       reason=f"still unacknowledged after {esc.renotify_every.for_tier(item['tier'])}",
+                                       reason=f"still unacknowledged after {duration_as_written(esc.renotify_every.for_tier(item['tier']))}",
                                        data={"due": isoformat(due), "cycle": item["cycle"]}))
     for review_id in sorted(ledger.reviews):
         review = ledger.reviews[review_id]

@@ -11,6 +11,7 @@ import pytest
 from riskwatch.alerts import ActionRefused, AlertDesk, InvalidField, WorkflowStore
 from riskwatch.alerts.desk import FundExceeded
 from riskwatch.rules.response import load_response_rules
+from riskwatch.timeutil import duration_as_written
 
 from .conftest import REPO
 from .records import T0, change_record, next_change
@@ -208,7 +209,11 @@ def test_tier_drop_waits_for_hysteresis(desk, response_rules):
 def test_unacknowledged_alert_is_renotified(desk, response_rules):
     desk.ingest(change_record(tier="red", owner="general_manager", respond_within=timedelta(minutes=30)))
     every = response_rules.escalation.renotify_every.red
-    assert [a.kind for a in desk.tick(T0 + every)] == ["renotify"]
+    renotified = desk.tick(T0 + every)
+    assert [a.kind for a in renotified] == ["renotify"]
+    # The interval as the rule file writes it, not Python's "3 days, 0:00:00".
+    assert renotified[0].reason == f"still unacknowledged after {duration_as_written(every)}"
+    assert ":" not in renotified[0].reason and "day" not in renotified[0].reason
     assert desk.tick(T0 + every) == []
 
 
