@@ -97,17 +97,15 @@ class DeadlineIndex:
         deadlines, keys = bucket
         if key not in keys:
             return
-        keep = [index for index, held in enumerate(keys) if held != key or deadlines[index] != deadline_ts]
-        if len(keep) == len(keys):
-            return
-        self._size -= len(keys) - len(keep)
-        remaining = array("d", [deadlines[index] for index in keep])
         # In place: the heap still names the bucket, and `due` drops it once
         # the clock reaches it, empty or not.
-        deadlines[:] = remaining
-        keys[:] = [keys[index] for index in keep]
-        if remaining:
-            self._earliest[number] = min(remaining)
+        for index in range(len(keys) - 1, -1, -1):
+            if keys[index] == key and deadlines[index] == deadline_ts:
+                del keys[index]
+                del deadlines[index]
+                self._size -= 1
+        if deadlines:
+            self._earliest[number] = min(deadlines)
 
     def next_deadline(self) -> float | None:
         if not self._order:
