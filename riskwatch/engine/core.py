@@ -565,12 +565,16 @@ class Engine:
             delivered_at = event.delivered_at.timestamp()
             if delivered is None or delivered_at < delivered:
                 delivered = delivered_at
+        superseded = self._delivery.first_deadline(rec)
         rec = Shipment(customer_id, order_id, promised, eta, eta_rev, delivered, evidence + (event.event_id,),
                        order_fen, promised_rev)
         self.state[key] = encode(rec)
-        return self._evaluate_shipment(key, rec, self.clock.now)
+        return self._evaluate_shipment(key, rec, self.clock.now, superseded)
 
-    def _evaluate_shipment(self, key: str, rec, now: float | None) -> list[AlertChange]:
+    def _evaluate_shipment(self, key: str, rec, now: float | None, superseded: float | None = None) -> list[AlertChange]:
+        """The alert changes of one shipment evaluated as of `now`. `superseded`:
+        the deadline (Unix s) the shipment's record before this fact asked
+        for; dropped from the index when the shipment no longer has one."""
         rec = _as(Shipment, rec)
         customer = self._customer(rec.customer_id)
         amount = None if rec.order_fen is None else rec.order_fen / 100
@@ -585,6 +589,8 @@ class Engine:
         )
         if deadline is not None:
             self.deadlines.schedule(deadline, key)
+        elif superseded is not None:
+            self.deadlines.cancel(superseded, key)
         if rec.order_id is not None:
             self._track_open_delay(rec.order_id, key, finding is not None and finding.open)
         return self._record(finding, now)
@@ -609,6 +615,7 @@ class Engine:
             self.stats["duplicate"] += 1
             return []
         customer_id, amount, issued_ts, due_ts, payments, written_off_ts, evidence, currency, terms_rev = rec
+        superseded = self._overdue.first_deadline(rec)
         if event.type == "invoice.issued":
             revision = (ts, event.event_id)
             if newer_revision(revision, terms_rev):
@@ -631,7 +638,7 @@ class Engine:
             self.state[CUSTOMER + customer_id] = tuple(customer)
         self._credit.invoice_changed(customer_id, event.invoice_id)
         self._send_receivable(event.invoice_id, rec, customer)
-        return self._evaluate_invoice(key, rec, self.clock.now)
+        return self._evaluate_invoice(key, rec, self.clock.now, superseded)
 
     def _send_receivable(self, invoice_id: str, rec: Invoice, customer: Customer) -> None:
         if rec.amount is None or rec.due_ts is None:
@@ -642,7 +649,9 @@ class Engine:
                          "payments": payments_in_fen(rec, self._rates),
                          "written_off_ts": rec.written_off_ts, "event_id": rec.evidence[0]})
 
-    def _evaluate_invoice(self, key: str, rec, now: float | None) -> list[AlertChange]:
+    def _evaluate_invoice(self, key: str, rec, now: float | None, superseded: float | None = None) -> list[AlertChange]:
+        """The alert changes of one invoice evaluated as of `now`; `superseded`
+        as for `_evaluate_shipment`."""
         rec = _as(Invoice, rec)
         customer = self._customer(rec.customer_id)
         finding, deadline = self._overdue.assess(
@@ -650,6 +659,8 @@ class Engine:
         )
         if deadline is not None:
             self.deadlines.schedule(deadline, key)
+        elif superseded is not None:
+            self.deadlines.cancel(superseded, key)
         return self._record(finding, now)
 
     # --- competitor prices ------------------------------------------------------------

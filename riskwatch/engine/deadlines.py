@@ -1,7 +1,11 @@
 """Absence deadlines: "undelivered 72 h after the promise", "unpaid 30 days
 after due". They fire when the clock passes them, so the engine never scans
 all state. An entry is only a hint to re-evaluate its entity; a stale entry
-re-evaluates to "nothing changed", so entries are never removed, only skipped.
+re-evaluates to "nothing changed". The engine cancels the entry a fact made
+needless (an invoice paid, a shipment delivered before its deadline), since
+one such visit per document ever issued is work that grows with the
+business; any other stale entry (a step of a growing delay after the alert
+closed, a deadline moved by a revision) is skipped when it fires.
 
 Deadlines are kept in one-minute buckets: per entry one 8-byte float in an
 array and one reference to the (shared) state key, instead of a heap tuple
@@ -77,6 +81,31 @@ class DeadlineIndex:
                 self._earliest.pop(number, None)
             break
         return keys
+
+    def cancel(self, deadline_ts: float, key: str) -> None:
+        """Drop the entries of `key` at exactly `deadline_ts` (Unix seconds), if any.
+
+        For a deadline its entity no longer has (an invoice paid, a shipment
+        delivered before it): left in place it would re-evaluate the entity to
+        "nothing changed" once the clock passes it, and those visits, one per
+        invoice and shipment ever scheduled, are work a growing business adds
+        to every later stretch of events. Costs a scan of one minute's bucket."""
+        number = int(deadline_ts // BUCKET_SECONDS)
+        bucket = self._buckets.get(number)
+        if bucket is None:
+            return
+        deadlines, keys = bucket
+        if key not in keys:
+            return
+        # In place: the heap still names the bucket, and `due` drops it once
+        # the clock reaches it, empty or not.
+        for index in range(len(keys) - 1, -1, -1):
+            if keys[index] == key and deadlines[index] == deadline_ts:
+                del keys[index]
+                del deadlines[index]
+                self._size -= 1
+        if deadlines:
+            self._earliest[number] = min(deadlines)
 
     def next_deadline(self) -> float | None:
         if not self._order:

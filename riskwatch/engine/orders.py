@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from operator import itemgetter
 
 from riskwatch.engine.records import RECENT_ORDERS, Customer
 
@@ -82,10 +83,12 @@ class OrderWindow:
     def placed_between(self, customer: Customer, after_ts: float, up_to_ts: float, as_of: float) -> int:
         """CNY fen of the orders placed in (after_ts, up_to_ts] not cancelled by `as_of`."""
         low, high, now = self.bucket(after_ts), self.bucket(up_to_ts), self.bucket(as_of)
-        total = 0
-        for bucket, fen in customer.order_buckets:
-            if low < bucket <= high:
-                total += fen
+        # Buckets are sorted: the window is one slice, found by bisection and
+        # summed in C, instead of a Python step per bucket the record keeps
+        # (a window's worth of days for every key account, every day).
+        buckets = customer.order_buckets
+        total = sum(map(_FEN, buckets[bisect.bisect_right(buckets, low, key=_BUCKET):
+                                      bisect.bisect_right(buckets, high, key=_BUCKET)]))
         for bucket, cancelled_bucket, fen in customer.cancelled_buckets:
             if low < bucket <= high and cancelled_bucket <= now:
                 total -= fen
@@ -96,6 +99,14 @@ def _add(buckets: tuple, bucket: int, fen: int, floor: int) -> tuple:
     if buckets and buckets[-1][0] == bucket and buckets[0][0] > floor:
         # The common case: another order in the newest bucket, nothing to drop.
         return buckets[:-1] + ((bucket, buckets[-1][1] + fen),)
+    if buckets and bucket > buckets[-1][0]:
+        # An order in a new newest bucket (a customer's first order of the
+        # day): slicing off what fell below the floor keeps this independent
+        # of how many buckets the record holds, where a Python step per
+        # bucket grew with the window.
+        if bucket <= floor:
+            return buckets[bisect.bisect_right(buckets, floor, key=_BUCKET):]
+        return buckets[bisect.bisect_right(buckets, floor, key=_BUCKET):] + ((bucket, fen),)
     kept = [pair for pair in buckets if pair[0] > floor]
     for index, (held, total) in enumerate(kept):
         if held == bucket:
@@ -104,6 +115,9 @@ def _add(buckets: tuple, bucket: int, fen: int, floor: int) -> tuple:
     if bucket > floor:
         bisect.insort(kept, (bucket, fen))
     return tuple(kept)
+
+
+_BUCKET, _FEN = itemgetter(0), itemgetter(1)
 
 
 def _pruned(cancelled: tuple, floor: int) -> tuple:

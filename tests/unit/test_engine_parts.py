@@ -46,6 +46,22 @@ def test_a_deadline_is_due_only_once_the_clock_is_strictly_past_it():
     assert index.due(1e12) == []
 
 
+def test_a_cancelled_deadline_does_not_fire_and_leaves_its_neighbours():
+    index = DeadlineIndex()
+    index.schedule(100.0, "i:INV-1")
+    index.schedule(100.0, "i:INV-1")
+    index.schedule(110.0, "i:INV-1")
+    index.schedule(101.0, "s:SHP-1")
+    index.cancel(100.0, "i:INV-1")                  # every entry of that key at that instant
+    index.cancel(100.0, "s:SHP-1")                  # none there: nothing happens
+    index.cancel(5_000.0, "i:INV-1")                # no bucket at all
+    assert len(index) == 2
+    assert index.due(200.0) == ["s:SHP-1", "i:INV-1"]
+    index.schedule(300.0, "s:SHP-2")
+    index.cancel(300.0, "s:SHP-2")                  # an emptied bucket
+    assert index.due(400.0) == [] and len(index) == 0
+
+
 def test_a_score_takes_the_largest_step_beyond_the_observed_value_plus_additions():
     spec = Score.model_validate({
         "value": 0.2,

@@ -84,8 +84,11 @@ class CreditLimitBreach(Indicator):
             # A limit of 0 is a credit hold: any open receivable breaches it.
             ratio = receivable / limit if limit else (float("inf") if receivable > 0 else 0.0)
             breached = indicator.breached(ratio)
-            alerted = self.context.book.has_alert("credit_limit_breach", "customer", customer_id)
-            if breached or alerted:
+            # A finding below the limit only matters to an open alert: the book
+            # keeps a resolved one as it was closed (AlertBook.record), and
+            # walking the invoices for evidence of every customer ever alerted
+            # grew with the history of alerts.
+            if breached or self.context.book.is_open("credit_limit_breach", "customer", customer_id):
                 evidence = []
                 for invoice_id in customer.invoices:
                     rec = facts.invoice(invoice_id)

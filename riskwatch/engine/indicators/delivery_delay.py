@@ -38,6 +38,12 @@ class DeliveryDelay(Indicator):
         (occurred_at, event_id), if any."""
         return shipment_finding(shipment_id, rec, self.indicator, now, customer_class, region, amount_cny, cancelled)
 
+    def first_deadline(self, rec: Shipment) -> float | None:
+        """Unix seconds an undelivered shipment becomes late (its promise plus
+        the threshold), the deadline `assess` asks for while it is open; None
+        before a promise is known."""
+        return None if rec.promised_ts is None else rec.promised_ts + self.indicator.threshold * HOUR
+
 
 def shipment_finding(
     shipment_id: str, rec: Shipment, indicator: CompiledIndicator, now: float | None,

@@ -52,15 +52,16 @@ class KeyAccountDecline(Indicator):
             orders = self.context.facts.order_window
             recent = orders.placed_between(customer, as_of - window, as_of, as_of)
             prior = orders.placed_between(customer, as_of - 2 * window, as_of - window, as_of)
-            recent_events = [order.event_id for order in map(RecentOrder._make, customer.recent)
-                             if as_of - window < order.ts <= as_of
-                             and (order.cancelled_ts is None or order.cancelled_ts > as_of)]
-            alerted = self.context.book.has_alert("key_account_decline", "customer", customer_id)
             if prior <= 0:
                 continue
             decline = 1.0 - recent / prior
             breached = indicator.breached(decline)
-            if breached or alerted:
+            # Not declining only matters to an open alert (the book keeps a
+            # resolved one as it was closed); the evidence is read only for a finding.
+            if breached or self.context.book.is_open("key_account_decline", "customer", customer_id):
+                recent_events = [order.event_id for order in map(RecentOrder._make, customer.recent)
+                                 if as_of - window < order.ts <= as_of
+                                 and (order.cancelled_ts is None or order.cancelled_ts > as_of)]
                 findings.append(Finding(
                     indicator, {"kind": "customer", "id": customer_id, "customer_id": customer_id},
                     open=breached, observed=max(decline, 0.0), onset_ts=None, resolved_ts=None if breached else as_of,

@@ -37,6 +37,12 @@ class PaymentOverdue(Indicator):
         """(finding, next deadline in Unix seconds); `rates` are the rules' exact rates to CNY."""
         return invoice_finding(invoice_id, rec, self.indicator, now, customer_class, region, rates)
 
+    def first_deadline(self, rec: Invoice) -> float | None:
+        """Unix seconds an invoice's balance becomes overdue (its due date plus
+        the threshold), the deadline `assess` asks for while it is open; None
+        before its terms are known."""
+        return None if rec.due_ts is None else rec.due_ts + self.indicator.threshold * DAY
+
 
 def _money(micro: int, currency: str, rates: dict[str, Fraction]) -> str:
     text = f"{Decimal(micro) / MICRO:,.2f} {currency}"
