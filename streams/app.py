@@ -493,7 +493,7 @@ class Processor:
         if self.copartition_problem:
             raise NotCoPartitioned(self.copartition_problem)
         touched: dict[int, _Unit] = {}
-        changes: list[dict] = []
+        changes: list[AlertChange] = []
         facts: list[dict] = []
         progress: dict[tuple[str, int], float] = {}   # the batch's latest event time per topic partition
         events = self.events
@@ -688,7 +688,7 @@ class Processor:
         if self.copartition_problem:
             raise NotCoPartitioned(self.copartition_problem)
         touched: dict[int, _Unit] = {}
-        changes: list[dict] = []
+        changes: list[AlertChange] = []
         for message in self._current(messages):
             try:
                 facts = orjson.loads(message.value)

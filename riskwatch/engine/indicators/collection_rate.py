@@ -61,25 +61,27 @@ class CollectionRate(Indicator):
         customer moved to another segment, whose engine may be on another
         partition) unless a later fact already placed it elsewhere."""
         state = self.context.state
-        key = RECEIVABLE + fact["invoice_id"]
+        invoice_id = fact["invoice_id"]
+        key = RECEIVABLE + invoice_id
+        held = state.get(key)
+        previous = None if held is None else decode(Receivable, held)
         if fact["kind"] == "receivable_left":
-            held = state.get(key)
-            if held is not None and decode(Receivable, held).segment == fact["segment"]:
-                previous = decode(Receivable, held)
+            if previous is not None and previous.segment == fact["segment"]:
                 del state[key]
-                self._receivables[previous.segment][_day(previous.due_ts)].discard(fact["invoice_id"])
-                self._day_sums.pop((previous.segment, _day(previous.due_ts)), None)
+                self._unindex(invoice_id, previous)
             return
         value = Receivable(fact["segment"], fact["due_ts"], fact["fen"], tuple(tuple(p) for p in fact["payments"]),
                            fact["written_off_ts"], fact["event_id"])
-        held = state.get(key)
-        if held is not None:
-            previous = decode(Receivable, held)
-            self._receivables[previous.segment][_day(previous.due_ts)].discard(fact["invoice_id"])
-            self._day_sums.pop((previous.segment, _day(previous.due_ts)), None)
+        if previous is not None:
+            self._unindex(invoice_id, previous)
         state[key] = encode(value)
         self._receivables[value.segment][_day(value.due_ts)].add(fact["invoice_id"])
         self._day_sums.pop((value.segment, _day(value.due_ts)), None)
+
+    def _unindex(self, invoice_id: str, receivable: Receivable) -> None:
+        day = _day(receivable.due_ts)
+        self._receivables[receivable.segment][day].discard(invoice_id)
+        self._day_sums.pop((receivable.segment, day), None)
 
     def evaluate(self, as_of: float) -> list[Finding]:
         indicator = self.indicator
