@@ -225,6 +225,7 @@ class Processor:
         self.segment_units: dict[int, _Unit] = {}
         self.positions: dict[Any, int] = {}         # source TP -> last offset evaluated
         self._handed: dict[Any, tuple[int, float]] = {}  # source TP -> (faust's read offset, since when)
+        self._refetched: dict[Any, tuple[int, int]] = {}  # source TP -> (start, position) fetched again (`_fetch_again`)
         self.assigned_once = False
         self.copartition_problem: str | None = None
         self.table: Any = None
@@ -309,6 +310,7 @@ class Processor:
         self.tally.clear()
         self.positions.clear()
         self._handed.clear()
+        self._refetched.clear()
         self.idle_inputs.clear()
         self._watermarks_sent.clear()
         self._held.clear()
@@ -859,6 +861,12 @@ class Processor:
         except Exception as error:  # taken away by a rebalance meanwhile: nothing is held then
             log.debug("alignment of partition %d not changed: %s", partition, error)
             return
+        if ahead - held:
+            log.info("source partition %d: paused %s, more than %.0f h ahead of its slowest busy topic (%s)",
+                     partition, ", ".join(sorted(tp.topic for tp in ahead - held)), ALIGN_SECONDS / 3600,
+                     min(busy, key=lambda item: item[1])[0])
+        if held - ahead:
+            log.info("source partition %d: resumed %s", partition, ", ".join(sorted(tp.topic for tp in held - ahead)))
         self._held.difference_update(held - ahead)
         self._held.update(ahead)
 
@@ -955,24 +963,107 @@ class Processor:
                 position = await consumer.position(tp)
             except Exception:  # taken away by a rebalance while this tick ran (IllegalStateError)
                 continue
+            if position is not None and position < end:
+                position = await self._after_fetching_again(tp, position)
             if position is None or position < end:
                 continue
             handed = consumer._read_offset.get(tp)
             if handed is None or done is None:
                 # Nothing processed since the assignment and the fetch position
-                # at the end (faust's read offset then holds the committed
-                # offset, not a record handed on).
+                # at the end: caught up if that is where the group's commit
+                # left it. Past the commit, records were fetched and never
+                # handed on (`_fetch_again`).
+                if done is None and handed is None and position > 0:
+                    if not self._settled(tp, -1):
+                        continue
+                    if await self._fetch_again(tp, None, position):
+                        continue
                 caught_up.append(tp)
                 continue
             # The fetch position runs ahead of the records faust has handed
             # on while it still holds some it fetched; only once nothing new
             # was handed on for a while is the rest of the gap offsets
-            # without records (markers, aborted or compacted records).
+            # without records (markers, aborted or compacted records), once
+            # fetching them again has shown it.
             if done < handed or not self._settled(tp, handed):
+                continue
+            if position > handed + 1 and await self._fetch_again(tp, handed + 1, position):
                 continue
             self._skip_unread_offsets(tp, handed, done, position)
             caught_up.append(tp)
         return caught_up
+
+    async def _after_fetching_again(self, tp: Any, position: int) -> int:
+        """The fetch position to judge `tp` by, after `_fetch_again`.
+
+        A range holding only transaction markers (or aborted records) does
+        not move the consumer on when fetched from its start again: it stays
+        at the range's start. Once nothing was handed on from there for a
+        settle period, the range is what it seemed, and the consumer is put
+        back where it was before (returned); otherwise `position` as it is.
+        """
+        refetched = self._refetched.get(tp)
+        if refetched is None or position != refetched[0]:
+            return position
+        handed = self.app.consumer._read_offset.get(tp)
+        if handed is not None and handed + 1 != refetched[0]:
+            return position
+        if not self._settled(tp, -1 if handed is None else handed):
+            return position
+        thread = self.app.consumer._thread
+        try:
+            await thread.call_thread(thread._consumer.seek, tp, refetched[1])
+        except Exception as error:  # taken away by a rebalance meanwhile
+            log.debug("%s not put back: %s", tp, error)
+            return position
+        return refetched[1]
+
+    async def _fetch_again(self, tp: Any, start: int | None, position: int) -> bool:
+        """Fetch a source topic partition again from `start` (None: the group's
+        committed offset, or the log's start) if records between it and the
+        fetch position `position` were never handed on; True if it did.
+
+        After a rebalance faust's fetch loop can take records from the
+        consumer and drop them (a generation or flow change while it walks a
+        fetched batch): the consumer's position is past them, nothing is
+        handed on, and nothing fetches them again. A two-worker test stalled
+        with every record of two partitions fetched and none evaluated; with
+        transaction markers assumed, such records would even be committed
+        unread. So an offset range with nothing handed on is fetched once
+        more; only what is still missing after that is taken for offsets
+        without records (markers, aborted or compacted records). Once per
+        (start, position), so a partition ending in markers costs one more
+        fetch and settle, not a loop.
+        """
+        thread = self.app.consumer._thread
+        driver = thread._consumer
+        if start is None:
+            # One look at the broker per fetch position: an idle partition
+            # right after an assignment is the common case, not a loss.
+            seen = self._refetched.get(tp)
+            if seen is not None and seen[1] == position:
+                return False
+            try:
+                committed = await thread.call_thread(driver.committed, tp)
+                start = committed if committed is not None else (
+                    await thread.call_thread(driver.beginning_offsets, [tp]))[tp]
+            except Exception as error:  # taken away by a rebalance meanwhile
+                log.debug("committed offset of %s not known: %s", tp, error)
+                return False
+        if self._refetched.get(tp) == (start, position):
+            return False
+        self._refetched[tp] = (start, position)
+        if start >= position:
+            return False
+        try:
+            await thread.call_thread(driver.seek, tp, start)
+        except Exception as error:  # taken away by a rebalance meanwhile
+            log.debug("%s not fetched again: %s", tp, error)
+            return False
+        self._handed.pop(tp, None)
+        log.warning("%s[%d]: fetch position %d with nothing handed on from offset %d; fetching again from %d",
+                    tp.topic, tp.partition, position, start, start)
+        return True
 
     def _settled(self, tp: Any, handed: int) -> bool:
         seen = self._handed.get(tp)
@@ -1013,6 +1104,9 @@ class Processor:
                 index.add(offset)
                 acked.append(offset)
         consumer._read_offset[tp] = position - 1
+        # Done as a record evaluated is: the next look finds the partition
+        # caught up again instead of behind its own read offset.
+        self.positions[tp] = position - 1
 
     async def _advance(self, units: dict, partition: int, watermark: float, send_facts: bool) -> None:
         """Fire the deadlines of one partition up to `watermark`; its output acknowledged before the table takes it.

@@ -160,6 +160,12 @@ class Worker:
                 continue
         return values
 
+    def worker_metrics(self) -> str:
+        """The worker's own gauges and counters that are not zero (histograms left out), one per line."""
+        return "\n".join(f"{name} {value:g}" for name, value in self.metrics().items()
+                         if name.startswith("riskwatch_") and value and "_bucket" not in name and "_created" not in name
+                         and not name.startswith(("riskwatch_evaluation_seconds", "riskwatch_build_info")))
+
     def metric_sum(self, family: str) -> float:
         return sum(v for k, v in self.metrics().items() if k == family or k.startswith(family + "{"))
 
@@ -177,6 +183,12 @@ class Worker:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
+
+    def dump_tasks(self) -> None:
+        """Ask the worker to write every thread's stack and asyncio task to its log
+        (mode's SIGUSR1 handler): where a stuck worker waits."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGUSR1)
 
     def tail_log(self, lines: int = 40) -> str:
         if self.log_path is None or not self.log_path.exists():
@@ -296,8 +308,8 @@ def conflicting_versions(changes: Iterable[dict]) -> list[tuple[str, int]]:
     return conflicts
 
 
-def group_lag(broker: str, group: str, topics: Iterable[str]) -> int:
-    """Records on `topics` not yet committed by consumer group `group`."""
+def group_offsets(broker: str, group: str, topics: Iterable[str]) -> dict[tuple[str, int], tuple[int, int]]:
+    """(topic, partition) -> (offset committed by consumer group `group`, end offset)."""
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
     topics = list(topics)
@@ -307,10 +319,30 @@ def group_lag(broker: str, group: str, topics: Iterable[str]) -> int:
         committed = admin.list_group_offsets(group).get(group, {})
         partitions = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())]
         ends = consumer.end_offsets(partitions)
-        return sum(end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items())
+        return {(tp.topic, tp.partition): (committed[tp].offset if tp in committed else 0, end)
+                for tp, end in ends.items()}
     finally:
         consumer.close()
         admin.close()
+
+
+def group_lag(broker: str, group: str, topics: Iterable[str]) -> int:
+    """Records on `topics` not yet committed by consumer group `group`."""
+    return sum(end - committed for committed, end in group_offsets(broker, group, topics).values())
+
+
+def describe_lag(broker: str, prefix: str) -> str:
+    """The worker group's source partitions with records not yet committed, one per line (for a stuck test)."""
+    from riskwatch.sinks.kafka import source_topics
+    from streams.app import app_id
+
+    try:
+        offsets = group_offsets(broker, app_id(prefix), source_topics(prefix))
+    except Exception as error:  # the broker may be what is stuck
+        return f"offsets not available: {error}"
+    behind = [f"{topic}[{partition}]: committed {committed} of {end}"
+              for (topic, partition), (committed, end) in sorted(offsets.items()) if committed < end]
+    return "\n".join(behind) or "every source partition committed to its end"
 
 
 def wait_caught_up(broker: str, prefix: str, timeout: float = 90) -> None:
@@ -345,8 +377,13 @@ def wait_processed(workers: Iterable[Worker], count: int, timeout: float = 120, 
         wait_until(lambda: processed(workers) >= count, timeout, interval, f"{count} events processed")
     except AssertionError as stuck:
         # The worker's own log is the only account of why it stopped consuming.
-        logs = "\n".join(f"--- worker {w.web_port} ---\n{w.tail_log(80)}" for w in workers)
-        raise AssertionError(f"{stuck} (at {processed(workers):.0f})\n{logs}") from None
+        for w in workers:
+            w.dump_tasks()
+        time.sleep(2)
+        logs = "\n".join(f"--- worker {w.web_port} ({w.log_path}: its tasks at the end) ---\n{w.worker_metrics()}\n"
+                         f"{w.tail_log(80)}" for w in workers)
+        lag = describe_lag(workers[0].broker, workers[0].prefix) if workers else ""
+        raise AssertionError(f"{stuck} (at {processed(workers):.0f})\n--- lag ---\n{lag}\n{logs}") from None
 
 
 def wait_alerts(broker: str, prefix: str, expected: dict, timeout: float = 60, extra_resolved: bool = False) -> dict:
