@@ -35,6 +35,8 @@ from riskwatch.engine.entities import (
 from riskwatch.engine.indicators.base import Context, create, takes_segment_facts
 from riskwatch.engine.records import (
     EMPTY,
+    followed_invoices,
+    pack_invoices,
     NEW_CUSTOMER,
     START,
     Customer,
@@ -293,7 +295,7 @@ class Engine:
                    "cancelled": order.cancelled_ts is not None}
                   for order in (decode(RecentOrder, held) for held in reversed(customer.recent))][:limit]
         invoices, receivable_fen = [], 0
-        for invoice_id in customer.invoices:
+        for invoice_id in followed_invoices(customer):
             held = self.state.get(INVOICE + invoice_id)
             if held is None:
                 continue
@@ -387,9 +389,9 @@ class Engine:
         raw = self.state.get(INVOICE + invoice_id)
         return None if raw is None else _as(Invoice, raw)
 
-    def follow_invoices(self, customer_id: str, customer: Customer, invoice_ids: tuple) -> None:
+    def follow_invoices(self, customer_id: str, customer: Customer, invoice_ids: tuple[str, ...]) -> None:
         """Keep only these invoices on the customer's list of receivables to follow."""
-        self.state[CUSTOMER + customer_id] = tuple(customer._replace(invoices=invoice_ids))
+        self.state[CUSTOMER + customer_id] = tuple(customer._replace(invoices=pack_invoices(invoice_ids)))
 
     # --- customers ---------------------------------------------------------------
 
@@ -535,7 +537,7 @@ class Engine:
             # first. The old segment's engine (on another partition of the
             # worker's segment facts, perhaps) is told first that they left it:
             # otherwise it keeps counting them, unpaid, until its window passes.
-            for invoice_id in after.invoices:
+            for invoice_id in followed_invoices(after):
                 rec = self.state.get(INVOICE + invoice_id)
                 if rec is not None:
                     self._send_fact({"kind": "receivable_left", "segment": old, "invoice_id": invoice_id})
@@ -633,8 +635,9 @@ class Engine:
         self.state[key] = encode(rec)
         customer_id = rec.customer_id
         customer = self._customer(customer_id)
-        if event.invoice_id not in customer.invoices:
-            customer = customer._replace(invoices=customer.invoices + (event.invoice_id,))
+        followed = followed_invoices(customer)
+        if event.invoice_id not in followed:
+            customer = customer._replace(invoices=pack_invoices(followed + (event.invoice_id,)))
             self.state[CUSTOMER + customer_id] = tuple(customer)
         self._credit.invoice_changed(customer_id, event.invoice_id)
         self._send_receivable(event.invoice_id, rec, customer)

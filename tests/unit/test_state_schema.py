@@ -4,10 +4,12 @@ never misread (riskwatch/engine/records.py)."""
 
 from __future__ import annotations
 
+import marshal
+
 import pytest
 
 from riskwatch.engine import Engine
-from riskwatch.engine.records import SCHEMA_KEY, SCHEMA_VERSION, StateSchemaError
+from riskwatch.engine.records import SCHEMA_KEY, SCHEMA_VERSION, Customer, StateSchemaError, followed_invoices
 from riskwatch.testing import Scenario, default_rules, invoice_issued
 
 
@@ -41,9 +43,15 @@ def test_state_with_layouts_no_migration_reaches_is_refused_by_version(found):
     assert f"written with record schema {found}; this release reads schema {SCHEMA_VERSION}" in str(refused.value)
 
 
-def test_state_of_schema_2_with_plain_tuples_is_packed_and_reads_the_same():
-    import marshal
+def _with_invoice_ids_as_a_tuple(state: dict) -> None:
+    """What schemas 2 and 3 wrote for a customer: its followed invoice ids as a tuple."""
+    index = Customer._fields.index("invoices")
+    for key, value in state.items():
+        if key.startswith("c:"):
+            state[key] = value[:index] + (marshal.loads(value[index]) if value[index] else (),) + value[index + 1:]
 
+
+def test_state_of_schema_2_with_plain_tuples_is_packed_and_reads_the_same():
     from riskwatch.engine.records import PACKED_PREFIXES
 
     state = _business_state()
@@ -51,6 +59,7 @@ def test_state_of_schema_2_with_plain_tuples_is_packed_and_reads_the_same():
     assert "i:INV-1" in packed and "gi:INV-1" in packed
     for key in packed:  # what schema 2 wrote: the same fields as a plain tuple
         state[key] = marshal.loads(state[key])
+    _with_invoice_ids_as_a_tuple(state)
     state[SCHEMA_KEY] = 2
     engine = Engine(default_rules(), state=state)
     assert state[SCHEMA_KEY] == SCHEMA_VERSION
@@ -59,3 +68,22 @@ def test_state_of_schema_2_with_plain_tuples_is_packed_and_reads_the_same():
     assert engine.invoice("INV-1").due_ts == 1_706_695_200.0
     changes = engine.advance_to(1_710_000_000.0)
     assert [c.indicator for c in changes if c.change == "raised"] == ["payment_overdue"]
+
+
+def test_state_of_schema_3_keeps_following_a_customers_invoices_once_packed():
+    from riskwatch.testing import customer_profile
+
+    scenario = Scenario()
+    scenario.feed(customer_profile("C-1", credit_limit="100000", at="2024-01-01T08:00:00+08:00"))
+    scenario.feed(invoice_issued("INV-1", "C-1", "120000", "2024-01-31T18:00:00+08:00",
+                                 at="2024-01-01T09:00:00+08:00"))
+    state = dict(scenario.engine.state)
+    _with_invoice_ids_as_a_tuple(state)
+    assert state["c:C-1"][Customer._fields.index("invoices")] == ("INV-1",)
+    state[SCHEMA_KEY] = 3
+    engine = Engine(default_rules(), state=state)
+    assert state[SCHEMA_KEY] == SCHEMA_VERSION
+    assert followed_invoices(engine.customer("C-1")) == ("INV-1",)
+    # The credit check still finds the receivable through the migrated customer.
+    changes = engine.advance_to(1_704_078_000.0)     # 2024-01-01 11:00 +08:00
+    assert [c.indicator for c in changes if c.change == "raised"] == ["credit_limit_breach"]

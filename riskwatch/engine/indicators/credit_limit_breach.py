@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from riskwatch.engine.alertbook import Finding
 from riskwatch.engine.entities import balance_as_of
-from riskwatch.engine.records import Customer, Invoice
+from riskwatch.engine.records import Customer, Invoice, followed_invoices
 from riskwatch.engine.indicators.base import ON_SCHEDULE, Context, Indicator, IndicatorSpec, register
 
 SPEC = IndicatorSpec(
@@ -64,8 +64,9 @@ class CreditLimitBreach(Indicator):
             customer = facts.customer(customer_id)
             base = self._base.get(customer_id)
             pending: set[str] = set()
-            if base is None or len(customer.invoices) > 2 * base[2] + 16:
-                receivable, kept = self._receivables_in_full(customer_id, customer, as_of, pending)
+            followed = followed_invoices(customer)
+            if base is None or len(followed) > 2 * base[2] + 16:
+                receivable, kept = self._receivables_in_full(customer_id, customer, followed, as_of, pending)
             else:
                 receivable, kept = base[1], base[2]
                 for invoice_id in changed:
@@ -90,7 +91,7 @@ class CreditLimitBreach(Indicator):
             # grew with the history of alerts.
             if breached or self.context.book.is_open("credit_limit_breach", "customer", customer_id):
                 evidence = []
-                for invoice_id in customer.invoices:
+                for invoice_id in followed:
                     rec = facts.invoice(invoice_id)
                     if rec is not None and balance_as_of(rec, as_of, rates) > 0:
                         evidence.append(rec.evidence[0])
@@ -108,11 +109,12 @@ class CreditLimitBreach(Indicator):
         self._dirty = still_dirty
         return findings
 
-    def _receivables_in_full(self, customer_id: str, customer: Customer, as_of: float, pending: set[str]) -> tuple[int, int]:
-        """Sum every invoice of a customer as of an instant, and forget the settled ones."""
+    def _receivables_in_full(self, customer_id: str, customer: Customer, followed: tuple[str, ...], as_of: float,
+                             pending: set[str]) -> tuple[int, int]:
+        """Sum every followed invoice of a customer as of an instant (fen), and forget the settled ones."""
         receivable = 0
         keep: list[str] = []
-        for invoice_id in customer.invoices:
+        for invoice_id in followed:
             rec = self.context.facts.invoice(invoice_id)
             if rec is None:
                 continue
@@ -123,7 +125,7 @@ class CreditLimitBreach(Indicator):
                 pending.add(invoice_id)
             if balance > 0 or later or rec.amount is None:
                 keep.append(invoice_id)
-        if tuple(keep) != customer.invoices:
+        if len(keep) != len(followed):
             self.context.facts.follow_invoices(customer_id, customer, tuple(keep))
         return receivable, len(keep)
 
