@@ -18,6 +18,8 @@ import asyncio
 from collections import defaultdict
 from typing import NamedTuple
 
+import pytest
+
 import streams.app as worker_app
 from streams.app import Processor
 
@@ -128,7 +130,11 @@ def test_an_idle_partition_at_its_commit_is_caught_up_without_seeking(monkeypatc
     assert driver.seeks == []
 
 
-def test_a_gap_after_the_last_record_is_fetched_once_more_before_it_is_taken_for_markers(monkeypatch):
+@pytest.mark.parametrize("left_at, seeks", [
+    (12, [(TP2, 10)]),               # the consumer moved past the markers when it fetched them again
+    (10, [(TP2, 10), (TP2, 12)]),    # aiokafka left it at their start: put back past them
+])
+def test_a_gap_after_the_last_record_is_fetched_once_more_before_it_is_taken_for_markers(monkeypatch, left_at, seeks):
     settle(monkeypatch)
     driver = Driver(position=12, committed=5)
     consumer = Consumer(driver, end=12)
@@ -140,31 +146,12 @@ def test_a_gap_after_the_last_record_is_fetched_once_more_before_it_is_taken_for
     assert not caught_up(p, TP2)
     assert driver.seeks == [(TP2, 10)]
     # Nothing came the second time either: markers. Acknowledged, caught up, no third fetch.
-    driver.position_value = 12
+    driver.position_value = left_at
     assert not caught_up(p, TP2)
     assert caught_up(p, TP2)
-    assert driver.seeks == [(TP2, 10)]
-    assert sorted(consumer._acked[TP2]) == [10, 11]
-
-
-def test_markers_that_leave_the_consumer_at_their_start_when_fetched_again_are_acknowledged(monkeypatch):
-    """aiokafka does not move past a range of control records fetched on their
-    own: after the second fetch the position stays at the range's start."""
-    settle(monkeypatch)
-    driver = Driver(position=12, committed=5)
-    consumer = Consumer(driver, end=12)
-    p = processor(consumer)
-    consumer._read_offset[TP2] = 9
-    p.positions[TP2] = 9
-    assert not caught_up(p, TP2)
-    assert not caught_up(p, TP2)
-    assert driver.seeks == [(TP2, 10)] and driver.position_value == 10
-    assert not caught_up(p, TP2)        # nothing came: settling
-    assert caught_up(p, TP2)            # still nothing: markers, the consumer put back past them
-    assert driver.seeks == [(TP2, 10), (TP2, 12)]
     assert sorted(consumer._acked[TP2]) == [10, 11]
     assert caught_up(p, TP2)
-    assert driver.seeks == [(TP2, 10), (TP2, 12)]
+    assert driver.seeks == seeks
 
 
 def test_after_a_restart_markers_past_the_commit_do_not_hold_the_partition_back(monkeypatch):
