@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import pytest
@@ -99,7 +100,10 @@ def settle(monkeypatch) -> None:
 
 
 def caught_up(p: Processor, tp: TP) -> bool:
-    return asyncio.run(p._caught_up([tp])) == [tp]
+    # On a thread of its own: earlier tests in the same process may leave an
+    # event loop marked as running on the main thread.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, p._caught_up([tp])).result() == [tp]
 
 
 TP2 = TP("acme.customers", 2)
