@@ -1161,60 +1161,34 @@ class Processor:
             self.metrics.source_topic_partitions.labels(topic=name).set(len(driver.partitions_for_topic(name) or ()))
 
 
-def configure_worker_consumer() -> None:
-    """Make faust's worker consumer read committed records only, and seek
-    partitions the group never committed to their start when faust seeks to
-    committed offsets.
+def read_committed_only() -> None:
+    """Make faust's worker consumer read committed records only (isolation_level="read_committed").
 
-    Read committed: ERPs and Kafka Connect often write with transactions; a
-    record of an aborted transaction must never reach the engine (a replay
-    of the committed records would not raise its alerts). faust chooses the
+    ERPs and Kafka Connect often write with transactions; a record of an
+    aborted transaction must never reach the engine (a replay of the
+    committed records would not raise its alerts). faust chooses the
     isolation level itself (read_committed only under its exactly-once
     processing guarantee, which also makes its producer transactional) and
     takes no setting for it, so the consumer it creates is given the level
     before it starts (aiokafka hands it to its fetcher in `start`).
-
-    Seek to committed: faust drops records it fetched while its flow is
-    stopped (a rebalance, table recovery) and then "seeks back to committed
-    offsets" (`Consumer.getmany`, `Consumer.perform_seek`); aiokafka's
-    `seek_to_committed` does nothing for a partition with no committed
-    offset (or 0), so those records were never fetched again: a worker that
-    joined a group while events arrived lost the first records of its new
-    partitions (a whole partition stalled, or the group committed past a
-    record never evaluated; docs/decisions.md). Such a partition is sought
-    to its start, which is where a group with no commit begins
-    (`consumer_auto_offset_reset="earliest"`). Changelog partitions are left
-    to faust's recovery, which seeks them itself.
     """
     from faust.transport.drivers import aiokafka as driver
 
     original = driver.AIOKafkaConsumerThread._create_worker_consumer
-    if getattr(original, "riskwatch_configured", False):
+    if getattr(original, "reads_committed_only", False):
         return
 
     def create_worker_consumer(self: Any, transport: Any) -> Any:
         consumer = original(self, transport)
         consumer._isolation_level = "read_committed"
-        seek_to_committed = consumer.seek_to_committed
-        tables = self.consumer.app.tables
-
-        async def seek_to_committed_or_start(*partitions: Any) -> dict:
-            committed = await seek_to_committed(*partitions)
-            changelogs = tables.changelog_topics
-            never = [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]
-            if never:
-                await consumer.seek_to_beginning(*never)
-            return committed
-
-        consumer.seek_to_committed = seek_to_committed_or_start
         return consumer
 
-    create_worker_consumer.riskwatch_configured = True  # type: ignore[attr-defined]
+    create_worker_consumer.reads_committed_only = True  # type: ignore[attr-defined]
     driver.AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer
 
 
 def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
-    configure_worker_consumer()
+    read_committed_only()
     s = options.settings
     prefix = s.topic_prefix
     registry = CollectorRegistry()
