@@ -1010,13 +1010,17 @@ class Processor:
             return position
         if not self._settled(tp, -1 if handed is None else handed):
             return position
+        return refetched[1] if await self._seek(tp, refetched[1]) else position
+
+    async def _seek(self, tp: Any, offset: int) -> bool:
+        """Move the consumer's fetch position of `tp` to `offset` (in the consumer's thread); False if it was taken away by a rebalance meanwhile."""
         thread = self.app.consumer._thread
         try:
-            await thread.call_thread(thread._consumer.seek, tp, refetched[1])
-        except Exception as error:  # taken away by a rebalance meanwhile
-            log.debug("%s not put back: %s", tp, error)
-            return position
-        return refetched[1]
+            await thread.call_thread(thread._consumer.seek, tp, offset)
+        except Exception as error:
+            log.debug("%s not moved to %d: %s", tp, offset, error)
+            return False
+        return True
 
     async def _fetch_again(self, tp: Any, start: int | None, position: int) -> bool:
         """Fetch a source topic partition again from `start` (None: the group's
@@ -1055,10 +1059,7 @@ class Processor:
         self._refetched[tp] = (start, position)
         if start >= position:
             return False
-        try:
-            await thread.call_thread(driver.seek, tp, start)
-        except Exception as error:  # taken away by a rebalance meanwhile
-            log.debug("%s not fetched again: %s", tp, error)
+        if not await self._seek(tp, start):
             return False
         self._handed.pop(tp, None)
         log.warning("%s[%d]: fetch position %d with nothing handed on from offset %d; fetching again from %d",
