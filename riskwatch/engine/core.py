@@ -53,6 +53,7 @@ from riskwatch.engine.records import (
 from riskwatch.engine.indicators.competitor_price_cut import decided
 from riskwatch.engine.indicators.scheduler import Scheduler
 from riskwatch.engine.orders import OrderWindow
+from riskwatch.engine.seen import PackedSeen, SeenEvents, SeenInState
 from riskwatch.rules.loader import RuleSet
 
 SHIPMENT, INVOICE, PRICE, CUSTOMER = "s:", "i:", "p:", "c:"
@@ -60,9 +61,6 @@ SHIPMENT, INVOICE, PRICE, CUSTOMER = "s:", "i:", "p:", "c:"
 # order is cancelled; a shipment reads it whenever it is evaluated, so the
 # cancellation counts whichever came first.
 ORDER = "o:"     # order (or its cancellation) -> records.Order
-# event id -> fingerprint of its content: a redelivery changes nothing, the
-# same id with other content is a conflict (DOMAIN §4).
-SEEN = "e:"
 UNCLASSIFIED = "unclassified"
 # Evaluated by the engine's own fact handlers; any other indicator is fed the
 # events its spec consumes (docs/indicators.md).
@@ -117,6 +115,10 @@ class Engine:
         segment_sink: Callable[[dict], None] | None = None,
     ):
         self.rules = rules
+        # A state handed in outlives this engine (the worker's table): the
+        # seen event ids go with it. One made here lives as long as the
+        # engine, and the packed index costs a sixth of the memory.
+        self.seen: SeenEvents = PackedSeen() if state is None else SeenInState(state)
         self.state: MutableMapping[str, object] = {} if state is None else state
         self.clock = Watermark(lateness_seconds)
         self.book = AlertBook(rules, self.state)
@@ -189,9 +191,8 @@ class Engine:
 
         A refused event (a currency without a rate, an event id reused with
         different content: DOMAIN §3, §4) changes nothing, not even the clock."""
-        seen_key = SEEN + event.event_id
         content = fingerprint(event)
-        seen = self.state.get(seen_key)
+        seen = self.seen.get(event.event_id)
         if seen is not None and seen != content:
             return Outcome.refused(models.Rejection(
                 "conflict", f"event_id {event.event_id!r} reused with different content; not applied"))
@@ -210,7 +211,7 @@ class Engine:
         if seen is not None:
             stats["duplicate"] += 1
             return Outcome(changes, True, late)
-        self.state[seen_key] = content
+        self.seen.add(event.event_id, content)
         duplicates_before = stats["duplicate"]
         changes.extend(self._handlers[event.type](event, ts))
         consumers = self._on_event.get(event.type)
