@@ -23,7 +23,7 @@ with `StateSchemaError`, naming both versions: never misread.
 | `p:` | competitor price | `PriceHistory` (`PriceWalk` carry, `Observation`s) |
 | `c:` | customer | `Customer` |
 | `o:` | order (or its cancellation) | `Order` |
-| `e:` | event seen | int: 64-bit fingerprint of its content |
+| `e:` | event seen (the worker; an in-process engine packs them: riskwatch/engine/seen.py) | int: 64-bit fingerprint of its content |
 
 Packed (bytes): `s:`, `i:`, `o:`, `gm:`, `gi:`, `gs:`. Plain tuples: `c:`,
 `x:`; `p:` a `PriceHistory`; `a:` an `AlertState`.

@@ -41,7 +41,7 @@ class CollectionRate(Indicator):
 
     def __init__(self, indicator, context: Context):
         super().__init__(indicator, context)
-        # segment -> due day -> invoice ids, and the per-day sums already computed:
+        # segment -> due day -> state keys (`gi:<invoice_id>`), and the per-day sums already computed:
         # a day whose invoices did not change and saw no payment after the
         # evaluation instant sums the same every time.
         self._receivables: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
@@ -53,7 +53,7 @@ class CollectionRate(Indicator):
         for key, value in list(self.context.state.items()):
             if key.startswith(RECEIVABLE):
                 receivable = decode(Receivable, value)
-                self._receivables[receivable.segment][_day(receivable.due_ts)].add(key[len(RECEIVABLE):])
+                self._receivables[receivable.segment][_day(receivable.due_ts)].add(key)
 
     def apply(self, fact: dict) -> None:
         """A `receivable` segment fact (docs/contracts-internal.md); the latest replaces the one before.
@@ -61,26 +61,30 @@ class CollectionRate(Indicator):
         customer moved to another segment, whose engine may be on another
         partition) unless a later fact already placed it elsewhere."""
         state = self.context.state
-        invoice_id = fact["invoice_id"]
-        key = RECEIVABLE + invoice_id
+        key = RECEIVABLE + fact["invoice_id"]
         held = state.get(key)
         previous = None if held is None else decode(Receivable, held)
         if fact["kind"] == "receivable_left":
             if previous is not None and previous.segment == fact["segment"]:
                 del state[key]
-                self._unindex(invoice_id, previous)
+                self._unindex(key, previous)
             return
         value = Receivable(fact["segment"], fact["due_ts"], fact["fen"], tuple(tuple(p) for p in fact["payments"]),
                            fact["written_off_ts"], fact["event_id"])
-        if previous is not None:
-            self._unindex(invoice_id, previous)
         state[key] = encode(value)
-        self._receivables[value.segment][_day(value.due_ts)].add(fact["invoice_id"])
-        self._day_sums.pop((value.segment, _day(value.due_ts)), None)
+        day = _day(value.due_ts)
+        self._day_sums.pop((value.segment, day), None)
+        if previous is not None:
+            if previous.segment == value.segment and _day(previous.due_ts) == day:
+                # Left as it is, the index keeps the key object the state
+                # mapping holds: one string per receivable, not two.
+                return
+            self._unindex(key, previous)
+        self._receivables[value.segment][day].add(key)
 
-    def _unindex(self, invoice_id: str, receivable: Receivable) -> None:
+    def _unindex(self, key: str, receivable: Receivable) -> None:
         day = _day(receivable.due_ts)
-        self._receivables[receivable.segment][day].discard(invoice_id)
+        self._receivables[receivable.segment][day].discard(key)
         self._day_sums.pop((receivable.segment, day), None)
 
     def evaluate(self, as_of: float) -> list[Finding]:
@@ -93,8 +97,8 @@ class CollectionRate(Indicator):
             evidence: list[str] = []
             for day in [d for d in days if (d + 1) * DAY_SECONDS <= low]:
                 # Due before every future window: forget them.
-                for invoice_id in days.pop(day):
-                    self.context.state.pop(RECEIVABLE + invoice_id, None)
+                for key in days.pop(day):
+                    self.context.state.pop(key, None)
                 self._day_sums.pop((segment, day), None)
             for day in range(_day(low), _day(as_of) + 1):
                 invoices = days.get(day)
@@ -127,13 +131,13 @@ class CollectionRate(Indicator):
         return findings
 
 
-    def _sum_day(self, invoices: set[str], low: float, as_of: float) -> tuple:
+    def _sum_day(self, keys: set[str], low: float, as_of: float) -> tuple:
         """(count, due, collected, unpaid event ids, latest payment time) of one due day, as of an instant."""
         count = due_total = collected = 0
         unpaid: list[str] = []
         latest = float("-inf")
-        for invoice_id in invoices:
-            _, due_ts, fen, payments, _, event_id = decode(Receivable, self.context.state[RECEIVABLE + invoice_id])
+        for key in keys:
+            _, due_ts, fen, payments, _, event_id = decode(Receivable, self.context.state[key])
             if not low < due_ts <= as_of:
                 continue
             count += 1
