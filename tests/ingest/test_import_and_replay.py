@@ -219,3 +219,33 @@ def test_run_reads_an_export_through_a_mapping(riskwatch, tmp_path):
 def test_usage_errors(riskwatch, arguments, message):
     done = riskwatch(*arguments)
     assert done.returncode == 2 and message in done.stderr
+
+
+def test_a_reversed_payment_gives_no_payment_through_the_empty_condition(riskwatch, tmp_path):
+    """A receivables export with a ReversedDate column (a bounced payment).
+    The payment event's conditions: PaidDate not empty and ReversedDate
+    `empty`. INV-1 is paid 6 days late and stands: no alert (30 days allowed).
+    INV-2's payment was reversed: no payment.received, so on 15 April it is
+    more than 30 days past its due date of 4 February: overdue, open. INV-3's
+    PaidDate is spaces (a padded export): empty, so no payment either, and
+    no problem with the row."""
+    mapping = tmp_path / "receivables-reversals.yaml"
+    shipped = open(RECEIVABLES[0], encoding="utf-8").read()
+    condition = "    when: {column: PaidDate, not_empty: true}\n"
+    assert condition in shipped
+    mapping.write_text(shipped.replace(condition, "    when: [{column: PaidDate, not_empty: true}, "
+                                                  "{column: ReversedDate, empty: true}]\n"), encoding="utf-8")
+    header = ("InvoiceNumber,CustomerCode,CustomerName,Amount,Currency,IssueDate,DueDate,PaidDate,PaidAmount,"
+              "LastModified,ReversedDate\n")
+    export = tmp_path / "receivables.csv"
+    export.write_bytes((header + "INV-1,C1,甲,1000.00,CNY,05/01/2024,04/02/2024,10/02/2024,1000.00,,\n"
+                                 "INV-2,C2,乙,2000.00,CNY,05/01/2024,04/02/2024,10/02/2024,2000.00,,20/02/2024\n"
+                                 "INV-3,C3,丙,3000.00,CNY,05/01/2024,04/02/2024,   ,,,\n").encode("gbk"))
+    done = riskwatch("import", "--row-order", "--mapping", mapping, export)
+    assert done.returncode == 0, done.stderr
+    assert [(e["invoice_id"], e["type"]) for e in map(json.loads, done.stdout.splitlines())] == [
+        ("INV-1", "invoice.issued"), ("INV-1", "payment.received"), ("INV-2", "invoice.issued"),
+        ("INV-3", "invoice.issued")]
+    assert done.stderr == "rows: 3 read, 3 mapped, 0 gave no event, 0 not mapped; 4 events\n"
+    replayed = riskwatch("replay", "--mapping", mapping, export, "--until", UNTIL)
+    assert outcome(replayed) == {("payment_overdue", "INV-2"): "open", ("payment_overdue", "INV-3"): "open"}
