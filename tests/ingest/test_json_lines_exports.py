@@ -101,3 +101,19 @@ def test_a_json_lines_export_replays_to_the_alerts_the_rules_give(riskwatch, tmp
         ("payment_overdue", "A-1"): "resolved", ("payment_overdue", "A-2"): "open"}
     assert "events: 7 read, 4 accepted, 3 rejected" in done.stderr
     assert "rejected by reason: unmappable 3" in done.stderr
+
+
+def test_the_sample_check_names_a_column_no_line_has(riskwatch, tmp_path):
+    """A key a line lacks reads as empty, so a misspelt column would pass
+    every row: `mapping check --sample` is where it is caught."""
+    mapping, export = _files(tmp_path)
+    done = riskwatch("mapping", "check", mapping, "--sample", export)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[0] == f"{mapping}: ok (shop-invoices: jsonl rows give invoice.issued, payment.received)"
+    assert done.stdout.splitlines()[-1] == f"{export}: rows: 6 read, 3 mapped, 0 gave no event, 3 not mapped; 4 events"
+    mapping.write_text(MAPPING.replace("dates.due: {time", "dates.duedate: {time"), encoding="utf-8")
+    misspelt = riskwatch("mapping", "check", mapping, "--sample", export)
+    keys = ("customer.code, customer.name, dates.due, dates.issued, doc, payment, payment.amount, payment.on, "
+            "total.amount, total.currency")
+    assert misspelt.returncode == 1
+    assert misspelt.stdout.splitlines() == [f"{mapping}: columns.dates.duedate: in no line of {export} (its keys: {keys})"]
