@@ -5,8 +5,10 @@ them: `source.format: debezium`).
 
 `open_rows(source, path)` gives a `Rows`: the header (the column names, or
 None for JSON lines, whose records name their own) and an iterator of
-(row number, values). Values are a list in header order, a dict for JSON
-lines, or a `BadRow` saying why the row cannot be read. Row numbers are the
+(row number, values). Values are a list in header order, a `JsonRow` for
+JSON lines (nested objects' fields under their path, `customer.code`; a key
+the line lacks reads as None), or a `BadRow` saying why the row cannot be
+read. Row numbers are the
 ones a person finds the row by: a CSV record's first line in the file, a
 spreadsheet's row number as the spreadsheet shows it, a JSON line's line
 number. Blank rows are skipped.
