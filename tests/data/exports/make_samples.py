@@ -91,14 +91,24 @@ def write_customers(path: Path) -> None:
     workbook.set_properties({"created": datetime.datetime(2024, 1, 2)})  # the same bytes on every run
     sheet = workbook.add_worksheet("Customers")
     day = workbook.add_format({"num_format": "yyyy-mm-dd"})
-    sheet.write(0, 0, TITLE)
+    for r, c, value in customer_cells():
+        if isinstance(value, datetime.datetime):
+            sheet.write_datetime(r, c, value, day)
+        else:
+            sheet.write(r, c, value)
+    workbook.close()
+
+
+def customer_cells():
+    """(row, column, value) of the customer sheet counting from 0, the title
+    in row 0; dates as datetimes (the writers' date type); empty cells left out."""
+    yield 0, 0, TITLE
     for r, row in enumerate(CUSTOMERS, start=1):
         for c, value in enumerate(row):
             if isinstance(value, datetime.date):
-                sheet.write_datetime(r, c, datetime.datetime.combine(value, datetime.time()), day)
+                yield r, c, datetime.datetime.combine(value, datetime.time())
             elif value is not None:
-                sheet.write(r, c, value)
-    workbook.close()
+                yield r, c, value
 
 
 def write_customers_xls(path: Path) -> None:
@@ -108,13 +118,8 @@ def write_customers_xls(path: Path) -> None:
     workbook.add_sheet(NOTES).write(0, 0, "Sheet Customers holds the master data.")
     sheet = workbook.add_sheet("Customers")
     day = xlwt.easyxf(num_format_str="yyyy-mm-dd")
-    sheet.write(0, 0, TITLE)
-    for r, row in enumerate(CUSTOMERS, start=1):
-        for c, value in enumerate(row):
-            if isinstance(value, datetime.date):
-                sheet.write(r, c, datetime.datetime.combine(value, datetime.time()), day)
-            elif value is not None:
-                sheet.write(r, c, value)
+    for r, c, value in customer_cells():
+        sheet.write(r, c, value, day if isinstance(value, datetime.datetime) else xlwt.Style.default_style)
     workbook.save(str(path))
 
 
