@@ -3,7 +3,7 @@
 # `scripts/bench.sh core` runs only the engine benchmarks (no broker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/bootstrap.sh --test
+scripts/bootstrap.sh --bench
 cd benchmarks
 ../.venv/bin/python engine_throughput.py
 ../.venv/bin/python engine_growth.py

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv and install riskwatch into it (with test extras when asked).
-# Usage: scripts/bootstrap.sh [--test]
+# Create .venv and install riskwatch into it (with test extras when asked;
+# --bench adds the libraries the benchmarks measure riskwatch against).
+# Usage: scripts/bootstrap.sh [--test | --bench]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -9,6 +10,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 extras=""
 if [ "${1:-}" = "--test" ]; then extras="[test]"; fi
+if [ "${1:-}" = "--bench" ]; then extras="[test,bench]"; fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
 # pip's own output (build warnings included) goes to a log shown only when
 # the install fails: the first thing a newcomer reads should be riskwatch's.

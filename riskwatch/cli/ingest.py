@@ -104,6 +104,8 @@ def mapping_check(file: Path, sample: str | None) -> None:
                 click.echo(f"the sample {sample} cannot be read as {mapping.spec.source.format}", err=True)
                 sys.exit(EXIT_UNREADABLE)
             header = opened.header
+            if mapping.spec.source.format == "jsonl":
+                absent_json_columns(mapping, opened.rows, sample)
             close = getattr(opened.rows, "close", None)
             if close is not None:
                 close()
@@ -137,6 +139,25 @@ def mapping_check(file: Path, sample: str | None) -> None:
         click.echo(f"{sample}: cannot read further: {error.strerror or error}")
         sys.exit(EXIT_UNREADABLE)
     click.echo(f"{sample}: {counts.summary()}")
+
+
+def absent_json_columns(mapping: Mapping, rows, sample: str) -> None:
+    """Raise MappingError naming each column the mapping reads that no line
+    of a JSON-lines `sample` has (nested fields by their path). A key a line
+    lacks reads as empty (docs/ingest.md), so a misspelt name would pass
+    every row unnoticed: the sample is the only place to catch it, as a CSV
+    sample's header catches it."""
+    seen: set[str] = set()
+    for _number, values in rows:
+        if isinstance(values, dict):
+            seen.update(values)
+    listed = ", ".join(sorted(seen)) or "none"
+    problems = [f"{mapping.label}: {use.where}: column {use.column!r} is in no line of {sample} (its keys: {listed})"
+                for use in mapping.column_uses() if use.column not in seen]
+    problems += [f"{mapping.label}: columns.{column}: in no line of {sample} (its keys: {listed})"
+                 for column in mapping.spec.columns if column not in seen]
+    if problems:
+        raise MappingError(problems)
 
 
 @main.command("import")

@@ -24,7 +24,7 @@ from riskwatch.ingest.mapping import (
     ColumnFormat, Condition, EventSpec, FieldSource, Mapping, MappingFile, parse_template,
 )
 from riskwatch.ingest.values import (
-    MoneyReader, TimestampReader, Unmappable, echo, is_empty, text_of, time_of_day,
+    MoneyReader, TimestampReader, Unmappable, echo, is_empty, single_value, text_of, time_of_day,
     to_class, to_currency, to_identifier, to_text, zone,
 )
 from riskwatch.models import EVENT_MODELS, MAX_ID_CHARS, MAX_TEXT_CHARS
@@ -35,6 +35,9 @@ _SOURCE_TIME_FORMAT = ColumnFormat(format="epoch_millis")
 
 # (column or None, reason): one problem of one row.
 RowProblem = tuple[str | None, str]
+
+# Values a JSON row may hold that are not one value (values.single_value).
+_CONTAINERS = (list, dict)
 
 
 class _FieldProblem(RiskwatchError):
@@ -182,6 +185,8 @@ class _Compiler:
             elif value is None:
                 return on_empty(row)
             try:
+                if value.__class__ in _CONTAINERS:
+                    single_value(value)
                 if transform is not None:
                     value = transform(value if value.__class__ is str else text_of(value))
                     if not value:
@@ -207,7 +212,10 @@ class _Compiler:
                     if is_empty(value):
                         # A half-made id ("inv-") would merge unrelated rows.
                         raise _FieldProblem(reader[0], f"empty, but the template of {described} needs it")
-                    pieces.append(text_of(value))
+                    try:
+                        pieces.append(text_of(value))
+                    except Unmappable as problem:
+                        raise _FieldProblem(reader[0], f"{problem.reason} ({described})") from None
             text = "".join(pieces)
             try:
                 if transform is not None:
@@ -249,7 +257,10 @@ class _Compiler:
             elif value is None:
                 value = ""
             else:
-                value = text_of(value)
+                try:
+                    value = text_of(value)
+                except Unmappable as problem:
+                    raise _FieldProblem(column, problem.reason) from None
             if transform is not None and value:
                 try:
                     value = transform(value)
@@ -329,7 +340,11 @@ class RowMapper:
             if is_empty(value):
                 problems.append((column, "empty, but it is a key column of the mapping"))
                 return None
-            texts.append(text_of(value))
+            try:
+                texts.append(text_of(value))
+            except Unmappable as problem:
+                problems.append((column, f"{problem.reason} (a key column of the mapping)"))
+                return None
         return "\x1f".join(texts).encode()
 
     def map_json(self, row: Any, op: str = "row") -> tuple[list[bytes], list[RowProblem]]:

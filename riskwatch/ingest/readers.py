@@ -5,8 +5,10 @@ them: `source.format: debezium`).
 
 `open_rows(source, path)` gives a `Rows`: the header (the column names, or
 None for JSON lines, whose records name their own) and an iterator of
-(row number, values). Values are a list in header order, a dict for JSON
-lines, or a `BadRow` saying why the row cannot be read. Row numbers are the
+(row number, values). Values are a list in header order, a `JsonRow` for
+JSON lines (nested objects' fields under their path, `customer.code`; a key
+the line lacks reads as None), or a `BadRow` saying why the row cannot be
+read. Row numbers are the
 ones a person finds the row by: a CSV record's first line in the file, a
 spreadsheet's row number as the spreadsheet shows it, a JSON line's line
 number. Blank rows are skipped.
@@ -233,9 +235,45 @@ def _json_rows(path: str) -> Rows:
             if not isinstance(record, dict):
                 yield number, BadRow("not a JSON object")
                 continue
-            yield number, record
+            yield number, _json_row(record)
 
     return Rows(None, 0, rows())
+
+
+class JsonRow(dict):
+    """A JSON line's object as a row (column -> value). A key the line does
+    not have reads as None, i.e. empty: JSON exporters commonly leave null
+    fields out (an unpaid invoice has no `payment`), so a missing key is not
+    a problem by itself; a field the event requires is still refused when
+    it is empty."""
+
+    __slots__ = ()
+
+    def __missing__(self, key: str) -> None:
+        return None
+
+
+def _json_row(record: dict) -> JsonRow:
+    """`record` with each nested object's fields as columns named by their
+    path: {"customer": {"code": "C1"}} gives the column `customer.code`, at
+    any depth. A key written with dots at a shallower level wins over a
+    nested path of the same name (breadth first). Arrays stay one value,
+    which a mapping cannot read as a field (values.single_value)."""
+    row = JsonRow()
+    objects: list[tuple[str, dict]] = []
+    for key, value in record.items():
+        if value.__class__ is dict:
+            objects.append((key + ".", value))
+        else:
+            row[key] = value
+    for prefix, fields in objects:      # grows while it is walked: breadth first
+        for key, value in fields.items():
+            name = prefix + key
+            if value.__class__ is dict:
+                objects.append((name + ".", value))
+            elif name not in row:
+                row[name] = value
+    return row
 
 
 class ChangeValues(dict):

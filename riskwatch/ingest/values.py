@@ -50,9 +50,11 @@ def is_empty(value: object) -> bool:
 def text_of(value: object) -> str:
     """A non-empty cell as text, without surrounding spaces. Integral floats
     (a spreadsheet stores every number as one) lose their `.0`, so customer
-    1001 typed as a number is "1001", not "1001.0"."""
+    1001 typed as a number is "1001", not "1001.0". Raises Unmappable for a
+    JSON array or object (see `single_value`)."""
     if isinstance(value, str):
         return value.strip()
+    single_value(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -62,6 +64,16 @@ def text_of(value: object) -> str:
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     return str(value)
+
+
+def single_value(value: object) -> object:
+    """`value`, or Unmappable when it is a JSON array or object (a JSON line's
+    or a change event's): its text ("['C1', 'C2']") would pass for an id or
+    a word, and which of its items is meant is not the mapping's to guess."""
+    if isinstance(value, (list, tuple, dict)):
+        kind = "object" if isinstance(value, dict) else "array"
+        raise Unmappable(f"a JSON {kind}, not a single value")
+    return value
 
 
 def to_identifier(text: str) -> str:

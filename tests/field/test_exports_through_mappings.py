@@ -3,12 +3,15 @@ mapping (DOMAIN §9): a GBK export with Chinese headers, no byte-order mark
 and decimal commas; dates typed as Excel serial numbers; a title above the
 header; a value with an unquoted delimiter that shifts the row; a quoted
 value over two lines; tomorrow's export that repeats today's rows and
-revises one."""
+revises one; a GB18030 export with names GBK cannot write; a CSV with title
+lines above its header; a CSV quoted with apostrophes."""
 
 from __future__ import annotations
 
 import datetime
+import json
 
+import pytest
 import xlsxwriter
 
 from riskwatch.ingest import ImportCounts, load_mapping, read_events
@@ -161,3 +164,121 @@ def test_tomorrows_export_repeats_todays_rows_and_revises_one(riskwatch, tmp_pat
                       "--until", "2024-04-15T00:00:00+08:00")
     assert again.stdout == done.stdout
     assert "events: 6 read, 6 accepted, 0 rejected, 3 duplicates" in again.stderr   # 1 + 2 + 2 + 1 events
+
+
+CUSTOMERS_GB18030 = """
+name: crm-customers
+source: {format: csv, encoding: gb18030}
+timezone: Asia/Shanghai
+key: [客户编码]
+columns:
+  更新日期: {format: "%Y-%m-%d"}
+events:
+  - type: customer.profile
+    fields:
+      customer_id: 客户编码
+      tier: {column: 等级, transform: [{map: {大客户: A, 重点: B, 普通: C}}]}
+      region: 区域
+      sales_rep: 业务员
+      occurred_at: 更新日期
+"""
+
+# Sales reps named with characters GBK has no code for: 𠮷 (U+20BB7) and 䶮
+# (U+4DAE), written by GB18030 in four bytes each.
+RARE_NAMES = ["𠮷田志远", "䶮文"]
+
+
+def test_a_gb18030_export_keeps_names_gbk_cannot_write(riskwatch, tmp_path):
+    for name in RARE_NAMES:
+        with pytest.raises(UnicodeEncodeError):
+            name.encode("gbk")
+    export = tmp_path / "客户.csv"
+    export.write_bytes(("客户编码,等级,区域,业务员,更新日期\n"
+                        f"K-01,大客户,华东,{RARE_NAMES[0]},2024-01-02\n"
+                        "K-02,普通,华北,王芳,2024-01-02\n"
+                        f"K-03,重点,华南,{RARE_NAMES[1]},2024-01-03\n").encode("gb18030"))
+    mapping = tmp_path / "customers.yaml"
+    mapping.write_text(CUSTOMERS_GB18030, encoding="utf-8")
+    done = riskwatch("import", "--row-order", "--mapping", mapping, export)
+    assert done.returncode == 0, done.stderr
+    profiles = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(p["customer_id"], p["tier"], p["sales_rep"]) for p in profiles] == [
+        ("K-01", "A", RARE_NAMES[0]), ("K-02", "C", "王芳"), ("K-03", "B", RARE_NAMES[1])]
+    # Read as GBK, the four-byte characters are not GBK text: their rows are
+    # refused by column, never imported with a mangled name.
+    as_gbk = tmp_path / "customers-gbk.yaml"
+    as_gbk.write_text(CUSTOMERS_GB18030.replace("gb18030", "gbk"), encoding="utf-8")
+    refused = riskwatch("import", "--row-order", "--mapping", as_gbk, export)
+    assert refused.stderr.splitlines() == [
+        f"{export}: row 2: column 业务员: not gbk text",
+        f"{export}: row 4: column 业务员: not gbk text",
+        "rows: 3 read, 1 mapped, 0 gave no event, 2 not mapped; 1 events",
+    ]
+
+
+TITLED = """
+name: ar-titled
+source: {format: csv, header_row: 4}
+timezone: Asia/Shanghai
+key: [Invoice]
+columns:
+  Due: {format: "%d/%m/%Y", time: "23:59:59"}
+  Issued: {format: "%d/%m/%Y"}
+events:
+  - type: invoice.issued
+    fields:
+      invoice_id: Invoice
+      customer_id: Customer
+      amount: Amount
+      due_at: Due
+      occurred_at: Issued
+"""
+
+
+def test_a_csv_with_title_lines_above_its_header_is_read_from_the_header_row(riskwatch, tmp_path):
+    """Rows 1-3 are a report title, the export's date and a blank line; the
+    header is row 4. A bad row is reported by its own line in the file."""
+    export = tmp_path / "ar.csv"
+    export.write_text("Receivables open items,,\n"
+                      "Exported 01/04/2024 by ERP, all customers\n"
+                      "\n"
+                      "Invoice,Customer,Amount,Issued,Due\n"
+                      "INV-1,C1,1000.00,02/01/2024,01/02/2024\n"
+                      "INV-2,C2,2000.00,02/01/2024,30/02/2024\n"
+                      "INV-3,C3,500.00,03/03/2024,02/04/2024\n", encoding="utf-8")
+    mapping = tmp_path / "titled.yaml"
+    mapping.write_text(TITLED, encoding="utf-8")
+    done = riskwatch("import", "--row-order", "--mapping", mapping, export)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["invoice_id"] for line in done.stdout.splitlines()] == ["INV-1", "INV-3"]
+    assert done.stderr.splitlines() == [
+        f"{export}: row 6: column Due: '30/02/2024' is not a date in format %d/%m/%Y (due_at of invoice.issued)",
+        "rows: 3 read, 2 mapped, 0 gave no event, 1 not mapped; 2 events",
+    ]
+    # The replay's clock reaches 15 April: INV-1 (due 1 Feb) is more than 30 days overdue, INV-3 (due 2 Apr) not.
+    replayed = riskwatch("replay", "--mapping", mapping, export, "--until", "2024-04-15T00:00:00+08:00")
+    assert {(r["subject"]["id"], r["status"]) for r in final_states(replayed.records).values()} == {("INV-1", "open")}
+
+
+def test_a_csv_quoted_with_apostrophes_reads_through_the_quotechar_option(riskwatch, tmp_path):
+    """A customer name holding the delimiter, quoted with ' (and a literal '
+    doubled inside, as the csv convention writes it)."""
+    export = tmp_path / "ar.csv"
+    export.write_text("Invoice,Customer,Name,Amount,Issued,Due\n"
+                      "INV-1,C1,'O''Brien, Smith & Co',1000.00,02/01/2024,01/02/2024\n"
+                      "INV-2,C2,Plain Ltd,2000.00,02/01/2024,01/03/2024\n", encoding="utf-8")
+    quoted = TITLED.replace("header_row: 4", "quotechar: \"'\"")
+    assert "quotechar" in quoted
+    mapping = tmp_path / "quoted.yaml"
+    # An export without customer codes: customers are known by name.
+    mapping.write_text(quoted.replace("customer_id: Customer", "customer_id: Name"), encoding="utf-8")
+    done = riskwatch("import", "--row-order", "--mapping", mapping, export)
+    assert done.returncode == 0, done.stderr
+    assert [(e["invoice_id"], e["customer_id"]) for e in map(json.loads, done.stdout.splitlines())] == [
+        ("INV-1", "O'Brien, Smith & Co"), ("INV-2", "Plain Ltd")]
+    # With the default quote character the name's comma splits the row, which is refused.
+    mapping.write_text(mapping.read_text(encoding="utf-8").replace("quotechar: \"'\"", "quotechar: '\"'"),
+                       encoding="utf-8")
+    default = riskwatch("import", "--row-order", "--mapping", mapping, export)
+    assert default.stderr.splitlines()[0] == (
+        f"{export}: row 2: 7 values, but the header has 6 columns (a delimiter inside an unquoted value?)")

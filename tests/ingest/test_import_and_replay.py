@@ -18,6 +18,10 @@ clock moved to 15 April 2024 00:00 in Shanghai:
   promised day: nothing. SO-2003 promised 20 Mar, undelivered: open.
 - No segment has 5 invoices in a 30-day window (collection rate), there is
   no churn base of 10, no A-class customer with orders, no sales target.
+
+The customer master is also exported as XLS and ODS (the same rows, behind a
+first sheet of notes): read through customers.yaml with its `format`
+changed, each gives the xlsx's events and alerts.
 """
 
 from __future__ import annotations
@@ -33,21 +37,70 @@ RECEIVABLES = ("mappings/receivables.yaml", "tests/data/exports/receivables.csv"
 ORDERS = ("mappings/orders.yaml", "tests/data/exports/orders.csv")
 
 
+# What the three sample exports raise by 15 April (the module docstring says why).
+ALERTS = {
+    ("payment_overdue", "INV-1001"): "resolved",
+    ("payment_overdue", "INV-1004"): "open",
+    ("credit_limit_breach", "C003"): "open",
+    ("delivery_delay", "shp-SO-2001"): "resolved",
+    ("delivery_delay", "shp-SO-2003"): "open",
+}
+
+
 def outcome(done) -> dict[tuple[str, str], str]:
     return {(r["indicator"], r["subject"]["id"]): r["status"] for r in done.final.values()}
+
+
+def customers_mapping(tmp_path, workbook: str, sheet: str | None = "sheet: Customers") -> str:
+    """The shipped customers.yaml for `workbook`'s format (xlsx, xls, ods),
+    its `sheet` line replaced by `sheet` (None: no sheet named)."""
+    text = open(CUSTOMERS[0], encoding="utf-8").read()
+    assert "format: xlsx" in text and "sheet: Customers" in text
+    text = text.replace("format: xlsx", f"format: {workbook.rsplit('.', 1)[1]}")
+    text = text.replace("sheet: Customers", sheet or "")
+    path = tmp_path / f"{workbook}-{(sheet or 'no sheet').replace(': ', '-')}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
 
 
 def test_replaying_the_three_exports_together_raises_the_alerts_the_rules_give(riskwatch):
     done = riskwatch("replay", "--export", *CUSTOMERS, "--export", *RECEIVABLES, "--export", *ORDERS, "--until", UNTIL)
     assert done.returncode == 0, done.stderr
-    assert outcome(done) == {
-        ("payment_overdue", "INV-1001"): "resolved",
-        ("payment_overdue", "INV-1004"): "open",
-        ("credit_limit_breach", "C003"): "open",
-        ("delivery_delay", "shp-SO-2001"): "resolved",
-        ("delivery_delay", "shp-SO-2003"): "open",
-    }
+    assert outcome(done) == ALERTS
     assert "events: 24 read, 24 accepted, 0 rejected, 0 duplicates, 0 late" in done.stderr
+
+
+@pytest.mark.parametrize("workbook", ["customers.xls", "customers.ods"])
+def test_a_customer_master_in_xls_or_ods_gives_the_xlsx_events_and_alerts(riskwatch, tmp_path, workbook):
+    """The same rows in Excel 97-2003 and OpenDocument: a title above the
+    header, date cells, a date typed as serial 45293 into a General cell, an
+    empty credit limit, the data on the second sheet. Derived ids hash the
+    content, so the same events are the same bytes."""
+    mapping = customers_mapping(tmp_path, workbook)
+    source = f"tests/data/exports/{workbook}"
+    imported = riskwatch("import", "--mapping", mapping, source)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stderr == "rows: 5 read, 5 mapped, 0 gave no event, 0 not mapped; 5 events\n"
+    assert imported.stdout == riskwatch("import", "--export", *CUSTOMERS).stdout
+    profiles = {event["customer_id"]: event for event in map(json.loads, imported.stdout.splitlines())}
+    assert profiles["C004"]["occurred_at"] == "2024-01-02T00:00:00+08:00"          # serial 45293
+    assert profiles["C003"]["credit_limit"] == "0" and "credit_limit" not in profiles["C005"]
+    done = riskwatch("replay", "--export", mapping, source, "--export", *RECEIVABLES, "--export", *ORDERS,
+                     "--until", UNTIL)
+    assert done.returncode == 0, done.stderr
+    assert outcome(done) == ALERTS
+    assert "events: 24 read, 24 accepted, 0 rejected, 0 duplicates, 0 late" in done.stderr
+
+
+@pytest.mark.parametrize("workbook", ["customers.xls", "customers.ods"])
+def test_the_mappings_sheet_picks_the_data_behind_a_notes_sheet(riskwatch, tmp_path, workbook):
+    source = f"tests/data/exports/{workbook}"
+    by_position = riskwatch("import", "--mapping", customers_mapping(tmp_path, workbook, "sheet: 2"), source)
+    assert by_position.returncode == 0, by_position.stderr
+    assert by_position.stdout == riskwatch("import", "--export", *CUSTOMERS).stdout
+    first_sheet = riskwatch("import", "--mapping", customers_mapping(tmp_path, workbook, None), source)
+    assert first_sheet.returncode == 2 and first_sheet.stdout == ""
+    assert first_sheet.stderr.splitlines()[0] == f"{source}: no header at row 2 of sheet 'Read me'"
 
 
 def test_replay_with_one_mapping_reads_its_exports_as_the_readme_shows(riskwatch):
@@ -166,3 +219,33 @@ def test_run_reads_an_export_through_a_mapping(riskwatch, tmp_path):
 def test_usage_errors(riskwatch, arguments, message):
     done = riskwatch(*arguments)
     assert done.returncode == 2 and message in done.stderr
+
+
+def test_a_reversed_payment_gives_no_payment_through_the_empty_condition(riskwatch, tmp_path):
+    """A receivables export with a ReversedDate column (a bounced payment).
+    The payment event's conditions: PaidDate not empty and ReversedDate
+    `empty`. INV-1 is paid 6 days late and stands: no alert (30 days allowed).
+    INV-2's payment was reversed: no payment.received, so on 15 April it is
+    more than 30 days past its due date of 4 February: overdue, open. INV-3's
+    PaidDate is spaces (a padded export): empty, so no payment either, and
+    no problem with the row."""
+    mapping = tmp_path / "receivables-reversals.yaml"
+    shipped = open(RECEIVABLES[0], encoding="utf-8").read()
+    condition = "    when: {column: PaidDate, not_empty: true}\n"
+    assert condition in shipped
+    mapping.write_text(shipped.replace(condition, "    when: [{column: PaidDate, not_empty: true}, "
+                                                  "{column: ReversedDate, empty: true}]\n"), encoding="utf-8")
+    header = ("InvoiceNumber,CustomerCode,CustomerName,Amount,Currency,IssueDate,DueDate,PaidDate,PaidAmount,"
+              "LastModified,ReversedDate\n")
+    export = tmp_path / "receivables.csv"
+    export.write_bytes((header + "INV-1,C1,甲,1000.00,CNY,05/01/2024,04/02/2024,10/02/2024,1000.00,,\n"
+                                 "INV-2,C2,乙,2000.00,CNY,05/01/2024,04/02/2024,10/02/2024,2000.00,,20/02/2024\n"
+                                 "INV-3,C3,丙,3000.00,CNY,05/01/2024,04/02/2024,   ,,,\n").encode("gbk"))
+    done = riskwatch("import", "--row-order", "--mapping", mapping, export)
+    assert done.returncode == 0, done.stderr
+    assert [(e["invoice_id"], e["type"]) for e in map(json.loads, done.stdout.splitlines())] == [
+        ("INV-1", "invoice.issued"), ("INV-1", "payment.received"), ("INV-2", "invoice.issued"),
+        ("INV-3", "invoice.issued")]
+    assert done.stderr == "rows: 3 read, 3 mapped, 0 gave no event, 0 not mapped; 4 events\n"
+    replayed = riskwatch("replay", "--mapping", mapping, export, "--until", UNTIL)
+    assert outcome(replayed) == {("payment_overdue", "INV-2"): "open", ("payment_overdue", "INV-3"): "open"}

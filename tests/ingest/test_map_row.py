@@ -122,6 +122,20 @@ def test_a_column_missing_from_the_row_and_an_empty_key_are_problems(mapping):
     assert events == [] and problems == [("id", "empty, but the template of order_id of order.placed needs it")]
 
 
+@pytest.mark.parametrize("column, value, problem", [
+    # Read as a field: its text "[...]" would pass for an id.
+    ("customer", ["C-17", "C-18"], "a JSON array, not a single value (customer_id of order.placed)"),
+    ("total", {"amount": 1250.5}, "a JSON object, not a single value (amount of order.placed)"),
+    # In a template, and in a condition.
+    ("id", [4711], "a JSON array, not a single value (order_id of order.placed)"),
+    ("status", ["OPEN"], "a JSON array, not a single value"),
+])
+def test_an_array_or_object_where_one_value_belongs_is_a_problem_of_the_row(mapping, column, value, problem):
+    row = {**ROW, column: value, "delivered_at": "2024-02-05T10:00:00"}    # delivered: its conditions are read
+    events, problems = map_row(mapping, row, "update")
+    assert events == [] and problems[0] == (column, problem)      # then the same for each later event reading it
+
+
 def test_a_required_field_that_is_empty_falls_back_to_its_default_or_is_a_problem(tmp_path):
     mapping = _mapping(tmp_path, [{"type": "invoice.issued", "fields": {
         "invoice_id": "no", "customer_id": "cust", "amount": "amount", "due_at": "due",

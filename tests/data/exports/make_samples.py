@@ -8,12 +8,19 @@ day/month/year dates and thousands separators; orders.csv is UTF-8 with a
 byte-order mark, semicolons, decimal commas, yyyymmdd dates and CRLF line
 ends (a European-locale export); customers.xlsx has a title row above the
 header, date cells, one date typed as a serial number into a General cell,
-and an empty credit limit.
+and an empty credit limit. customers.xls (Excel 97-2003, written with xlwt)
+and customers.ods (OpenDocument, written with odfpy) hold the same rows
+behind a first sheet of notes, so the mapping's `sheet` has to pick them.
+
+xlwt and odfpy are the `dev` extra (pip install -e ".[dev]"): they only
+write these samples; riskwatch reads all three with python-calamine.
 """
 
 from __future__ import annotations
 
 import datetime
+import io
+import zipfile
 from pathlib import Path
 
 import xlsxwriter
@@ -59,6 +66,11 @@ CUSTOMERS = [
     ["C005", "首都集团", "Key", "North", None, "Liu Yang", datetime.date(2024, 1, 2)],
 ]
 
+TITLE = "Customer master, exported 2024-01-02"
+# The first sheet of the XLS and ODS workbooks: a reader that ignored the
+# mapping's `sheet` would find no header here.
+NOTES = "Read me"
+
 
 def csv_text(rows: list[list[str]], delimiter: str, line_end: str) -> str:
     def cell(value: str) -> str:
@@ -70,6 +82,8 @@ def main() -> None:
     (HERE / "receivables.csv").write_bytes(csv_text(RECEIVABLES, ",", "\n").encode("gbk"))
     (HERE / "orders.csv").write_bytes(b"\xef\xbb\xbf" + csv_text(ORDERS, ";", "\r\n").encode("utf-8"))
     write_customers(HERE / "customers.xlsx")
+    write_customers_xls(HERE / "customers.xls")
+    write_customers_ods(HERE / "customers.ods")
 
 
 def write_customers(path: Path) -> None:
@@ -77,14 +91,82 @@ def write_customers(path: Path) -> None:
     workbook.set_properties({"created": datetime.datetime(2024, 1, 2)})  # the same bytes on every run
     sheet = workbook.add_worksheet("Customers")
     day = workbook.add_format({"num_format": "yyyy-mm-dd"})
-    sheet.write(0, 0, "Customer master, exported 2024-01-02")
+    for r, c, value in customer_cells():
+        if isinstance(value, datetime.datetime):
+            sheet.write_datetime(r, c, value, day)
+        else:
+            sheet.write(r, c, value)
+    workbook.close()
+
+
+def customer_cells():
+    """(row, column, value) of the customer sheet counting from 0, the title
+    in row 0; dates as datetimes (the writers' date type); empty cells left out."""
+    yield 0, 0, TITLE
     for r, row in enumerate(CUSTOMERS, start=1):
         for c, value in enumerate(row):
             if isinstance(value, datetime.date):
-                sheet.write_datetime(r, c, datetime.datetime.combine(value, datetime.time()), day)
+                yield r, c, datetime.datetime.combine(value, datetime.time())
             elif value is not None:
-                sheet.write(r, c, value)
-    workbook.close()
+                yield r, c, value
+
+
+def write_customers_xls(path: Path) -> None:
+    import xlwt
+
+    workbook = xlwt.Workbook(encoding="utf-8")
+    workbook.add_sheet(NOTES).write(0, 0, "Sheet Customers holds the master data.")
+    sheet = workbook.add_sheet("Customers")
+    day = xlwt.easyxf(num_format_str="yyyy-mm-dd")
+    for r, c, value in customer_cells():
+        sheet.write(r, c, value, day if isinstance(value, datetime.datetime) else xlwt.Style.default_style)
+    workbook.save(str(path))
+
+
+def write_customers_ods(path: Path) -> None:
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    def cell(value: object) -> TableCell:
+        if value is None:
+            return TableCell()
+        if isinstance(value, datetime.date):
+            made = TableCell(valuetype="date", datevalue=value.isoformat())
+        elif isinstance(value, (int, float)):
+            made = TableCell(valuetype="float", value=value)
+        else:
+            made = TableCell(valuetype="string")
+        made.addElement(P(text=str(value)))
+        return made
+
+    document = OpenDocumentSpreadsheet()
+    for name, rows in ((NOTES, [["Sheet Customers holds the master data."]]), ("Customers", [[TITLE], *CUSTOMERS])):
+        table = Table(name=name)
+        for values in rows:
+            row = TableRow()
+            for value in values:
+                row.addElement(cell(value))
+            table.addElement(row)
+        document.spreadsheet.addElement(table)
+    written = io.BytesIO()
+    document.save(written)
+    path.write_bytes(_dated(written.getvalue(), (2024, 1, 2, 0, 0, 0)))
+
+
+def _dated(archive: bytes, when: tuple[int, ...]) -> bytes:
+    """The zip `archive` with every member dated `when`: odfpy stamps the
+    time of writing, and the committed sample should be the same bytes on
+    every run. Member order and compression are kept (ODF wants `mimetype`
+    first and stored)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(archive)) as source, zipfile.ZipFile(out, "w") as target:
+        for member in source.infolist():
+            dated = zipfile.ZipInfo(member.filename, when)
+            dated.compress_type = member.compress_type
+            dated.external_attr = member.external_attr
+            target.writestr(dated, source.read(member))
+    return out.getvalue()
 
 
 if __name__ == "__main__":
