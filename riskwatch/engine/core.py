@@ -35,8 +35,6 @@ from riskwatch.engine.entities import (
 from riskwatch.engine.indicators.base import Context, create, takes_segment_facts
 from riskwatch.engine.records import (
     EMPTY,
-    followed_invoices,
-    pack_invoices,
     NEW_CUSTOMER,
     START,
     Customer,
@@ -49,6 +47,9 @@ from riskwatch.engine.records import (
     check_schema,
     decode,
     encode,
+    followed_invoices,
+    pack_invoices,
+    with_invoice,
 )
 from riskwatch.engine.indicators.competitor_price_cut import decided
 from riskwatch.engine.indicators.scheduler import Scheduler
@@ -636,9 +637,10 @@ class Engine:
         self.state[key] = encode(rec)
         customer_id = rec.customer_id
         customer = self._customer(customer_id)
-        followed = followed_invoices(customer)
-        if event.invoice_id not in followed:
-            customer = customer._replace(invoices=pack_invoices(followed + (event.invoice_id,)))
+        # A new invoice is followed by no one yet; a known one may have been
+        # let go once settled (credit_limit_breach) and is followed again.
+        if raw is None or event.invoice_id not in followed_invoices(customer):
+            customer = customer._replace(invoices=with_invoice(customer.invoices, event.invoice_id))
             self.state[CUSTOMER + customer_id] = tuple(customer)
         self._credit.invoice_changed(customer_id, event.invoice_id)
         self._send_receivable(event.invoice_id, rec, customer)

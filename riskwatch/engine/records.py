@@ -46,7 +46,7 @@ EMPTY: tuple = ()
 SCHEMA_KEY = "schema"
 # Bumped whenever a layout below changes; a migration from the previous
 # version goes into MIGRATIONS when one is possible.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class StateSchemaError(RiskwatchError, RuntimeError):
@@ -102,8 +102,16 @@ def _customer_invoices_packed(state: MutableMapping[str, object], order_window) 
     # Schema 3 kept a customer's followed invoice ids as a tuple; 4 packs them.
     index = Customer._fields.index("invoices")
     for key, value in list(state.items()):
-        if key.startswith("c:") and type(value) is tuple and type(value[index]) is tuple:
-            state[key] = value[:index] + (pack_invoices(value[index]),) + value[index + 1:]
+        ids = value[index] if key.startswith("c:") and type(value) is tuple else None
+        # (bytes, ids...) is schema 5's form, already packed.
+        if type(ids) is tuple and not (ids and type(ids[0]) is bytes):
+            state[key] = value[:index] + (pack_invoices(ids),) + value[index + 1:]
+
+
+def _invoices_with_tail(state: MutableMapping[str, object], order_window) -> None:
+    # Schema 5 also reads `Customer.invoices` as (packed body, newest ids...);
+    # every schema 4 value is already a valid schema 5 one.
+    return None
 
 
 # version found (None: unversioned) -> (function rewriting the state, the version it gives).
@@ -111,6 +119,7 @@ MIGRATIONS: dict[int | None, tuple[Callable[..., None], int]] = {
     None: (_from_unversioned, 2),
     2: (_packed, 3),
     3: (_customer_invoices_packed, 4),
+    4: (_invoices_with_tail, 5),
 }
 
 
@@ -223,14 +232,19 @@ class Customer(NamedTuple):
     recent: tuple                   # the RECENT_ORDERS newest orders by time: ((ts, fen, order_id, region, event_id, cancelled_ts), ...)
     order_buckets: tuple            # ((bucket, fen placed), ...) by bucket, within the order window
     cancelled_buckets: tuple        # ((order's bucket, cancellation's bucket, fen), ...) of cancelled orders in the window
-    invoices: bytes                 # invoice ids with receivables to follow, packed: `followed_invoices`, `pack_invoices`
+    invoices: bytes | tuple         # invoice ids with receivables to follow: `followed_invoices`, `pack_invoices`, `with_invoice`
     evidence: tuple                 # profile event id(s)
 
 
 def followed_invoices(customer: Customer) -> tuple[str, ...]:
     """The invoice ids a customer's receivables are followed by (`Customer.invoices`), in the order first seen."""
     packed = customer.invoices
-    return _unpack(packed) if packed else EMPTY
+    if not packed:
+        return EMPTY
+    if type(packed) is bytes:
+        return _unpack(packed)
+    body = packed[0]
+    return (_unpack(body) if body else EMPTY) + packed[1:]
 
 
 def pack_invoices(invoice_ids: tuple[str, ...]) -> bytes:
@@ -243,6 +257,25 @@ def pack_invoices(invoice_ids: tuple[str, ...]) -> bytes:
     customers a full collection took 71 ms instead of 7 (benchmarks/
     memory_per_entity.py, schema 3); bytes are never visited."""
     return _pack(tuple(invoice_ids)) if invoice_ids else b""
+
+
+# Ids added since the body was last packed stay a short tail: repacking the
+# whole body for each new invoice allocated one bytes object a size larger
+# every time, and the allocator's holes cost ~70 bytes an open entity at a
+# million (benchmarks/memory_per_entity.py, schema 4). A tail of at most 16
+# ids is what the collector visits of a customer.
+INVOICE_TAIL = 16
+
+
+def with_invoice(invoices: bytes | tuple, invoice_id: str) -> bytes | tuple:
+    """`Customer.invoices` with one more id at the end: (packed body, newest
+    ids...), the tail folded into the body once it holds `INVOICE_TAIL`."""
+    if type(invoices) is bytes:
+        return (invoices, invoice_id)
+    if len(invoices) <= INVOICE_TAIL:
+        return invoices + (invoice_id,)
+    body = invoices[0]
+    return pack_invoices((_unpack(body) if body else EMPTY) + invoices[1:] + (invoice_id,))
 
 
 RECENT_ORDERS = 32

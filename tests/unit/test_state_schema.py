@@ -48,7 +48,7 @@ def _with_invoice_ids_as_a_tuple(state: dict) -> None:
     index = Customer._fields.index("invoices")
     for key, value in state.items():
         if key.startswith("c:"):
-            state[key] = value[:index] + (marshal.loads(value[index]) if value[index] else (),) + value[index + 1:]
+            state[key] = value[:index] + (followed_invoices(Customer(*value)),) + value[index + 1:]
 
 
 def test_state_of_schema_2_with_plain_tuples_is_packed_and_reads_the_same():
@@ -85,5 +85,38 @@ def test_state_of_schema_3_keeps_following_a_customers_invoices_once_packed():
     assert state[SCHEMA_KEY] == SCHEMA_VERSION
     assert followed_invoices(engine.customer("C-1")) == ("INV-1",)
     # The credit check still finds the receivable through the migrated customer.
+    changes = engine.advance_to(1_704_078_000.0)     # 2024-01-01 11:00 +08:00
+    assert [c.indicator for c in changes if c.change == "raised"] == ["credit_limit_breach"]
+
+
+def test_a_customers_invoices_stay_in_order_with_at_most_a_short_tail_unpacked():
+    from riskwatch.engine.records import INVOICE_TAIL
+
+    scenario = Scenario()
+    ids = [f"INV-{number:03d}" for number in range(3 * INVOICE_TAIL + 5)]
+    for number, invoice_id in enumerate(ids):
+        scenario.feed(invoice_issued(invoice_id, "C-1", "1000", "2024-03-31T18:00:00+08:00",
+                                     at=f"2024-01-01T09:{number:02d}:00+08:00"))
+    held = scenario.engine.state["c:C-1"][Customer._fields.index("invoices")]
+    assert type(held[0]) is bytes and len(held) - 1 <= INVOICE_TAIL
+    assert followed_invoices(scenario.engine.customer("C-1")) == tuple(ids)
+
+
+def test_state_of_schema_4_with_packed_invoice_ids_reads_the_same():
+    from riskwatch.engine.records import pack_invoices
+    from riskwatch.testing import customer_profile
+
+    scenario = Scenario()
+    scenario.feed(customer_profile("C-1", credit_limit="100000", at="2024-01-01T08:00:00+08:00"))
+    scenario.feed(invoice_issued("INV-1", "C-1", "120000", "2024-01-31T18:00:00+08:00",
+                                 at="2024-01-01T09:00:00+08:00"))
+    state = dict(scenario.engine.state)
+    index = Customer._fields.index("invoices")
+    value = state["c:C-1"]
+    state["c:C-1"] = value[:index] + (pack_invoices(followed_invoices(Customer(*value))),) + value[index + 1:]
+    state[SCHEMA_KEY] = 4
+    engine = Engine(default_rules(), state=state)
+    assert state[SCHEMA_KEY] == SCHEMA_VERSION
+    assert followed_invoices(engine.customer("C-1")) == ("INV-1",)
     changes = engine.advance_to(1_704_078_000.0)     # 2024-01-01 11:00 +08:00
     assert [c.indicator for c in changes if c.change == "raised"] == ["credit_limit_breach"]
