@@ -126,11 +126,18 @@ def mapping_check(file: Path, sample: str | None) -> None:
         return
     counts = ImportCounts()
     reported = 0
+    undecodable = 0
+    encoding = (getattr(mapping.spec.source, "encoding", None) or "").removesuffix("-sig")
+    # The readers' words for a row the encoding cannot decode (riskwatch.ingest.readers).
+    not_text = f"not {encoding} text"
     try:
         for number, _lines, problems in read_events(mapping, sample, counts):
-            if problems and reported < MAX_REPORTED_ROWS:
-                reported += 1
-                click.echo(row_problem_line(sample, number, None, row_reason(problems)))
+            if problems:
+                reason = row_reason(problems)
+                undecodable += any(problem == not_text for _column, problem in problems)
+                if reported < MAX_REPORTED_ROWS:
+                    reported += 1
+                    click.echo(row_problem_line(sample, number, None, reason))
     except SourceRefused as refused:
         for problem in refused.problems:
             click.echo(problem)
@@ -139,6 +146,13 @@ def mapping_check(file: Path, sample: str | None) -> None:
         click.echo(f"{sample}: cannot read further: {error.strerror or error}")
         sys.exit(EXIT_UNREADABLE)
     click.echo(f"{sample}: {counts.summary()}")
+    if counts.rows and not counts.mapped and not counts.no_event:
+        # Rows with problems are the export's; a sample none of whose rows
+        # fits is the mapping's (a wrong encoding, date format or delimiter).
+        hint = (f"; every refused row is not {encoding} text: set source.encoding to the export's "
+                "(utf-8, gbk, gb18030, ...)" if encoding and undecodable == counts.refused else "")
+        click.echo(f"no row of {sample} could be mapped: {file} does not fit this export{hint}", err=True)
+        sys.exit(EXIT_REFUSED)
 
 
 def absent_json_columns(mapping: Mapping, rows, sample: str) -> None:

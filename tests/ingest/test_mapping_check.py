@@ -72,3 +72,18 @@ def test_the_sample_check_lists_rows_that_cannot_be_mapped(riskwatch, tmp_path):
         f"{sample}: row 6: column OrderDate: '20240230' is not a date in format %Y%m%d (occurred_at of order.placed)",
         f"{sample}: rows: 5 read, 4 mapped, 0 gave no event, 1 not mapped; 11 events",
     ]
+
+
+def test_a_sample_none_of_whose_rows_fits_fails_the_check_and_names_the_encoding(riskwatch, tmp_path):
+    """Every row refused is the mapping's fault, not the export's: a GBK
+    export read as UTF-8 must not end in "ok" and exit 0."""
+    mapping = tmp_path / "receivables-utf8.yaml"
+    mapping.write_text((REPO / "mappings" / "receivables.yaml").read_text(encoding="utf-8")
+                       .replace("encoding: gbk", "encoding: utf-8"), encoding="utf-8")
+    sample = EXPORTS / "receivables.csv"
+    done = riskwatch("mapping", "check", mapping, "--sample", sample)
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[-1] == f"{sample}: rows: 5 read, 0 mapped, 0 gave no event, 5 not mapped; 0 events"
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"no row of {sample} could be mapped: {mapping} does not fit this export; every refused row is not "
+        "utf-8 text: set source.encoding to the export's (utf-8, gbk, gb18030, ...)")
