@@ -70,17 +70,31 @@ def test_state_of_schema_2_with_plain_tuples_is_packed_and_reads_the_same():
     assert [c.indicator for c in changes if c.change == "raised"] == ["payment_overdue"]
 
 
-def test_state_of_schema_3_keeps_following_a_customers_invoices_once_packed():
+def _customer_over_its_limit_state() -> dict:
+    """A customer with a 100,000 limit and one 120,000 invoice (credit check due at the next hour)."""
     from riskwatch.testing import customer_profile
 
     scenario = Scenario()
     scenario.feed(customer_profile("C-1", credit_limit="100000", at="2024-01-01T08:00:00+08:00"))
     scenario.feed(invoice_issued("INV-1", "C-1", "120000", "2024-01-31T18:00:00+08:00",
                                  at="2024-01-01T09:00:00+08:00"))
-    state = dict(scenario.engine.state)
-    _with_invoice_ids_as_a_tuple(state)
-    assert state["c:C-1"][Customer._fields.index("invoices")] == ("INV-1",)
-    state[SCHEMA_KEY] = 3
+    return dict(scenario.engine.state)
+
+
+def _invoice_ids_as_schema_4_wrote_them(state: dict) -> None:
+    """Schema 4: a customer's followed invoice ids packed as one bytes value."""
+    from riskwatch.engine.records import pack_invoices
+
+    index = Customer._fields.index("invoices")
+    value = state["c:C-1"]
+    state["c:C-1"] = value[:index] + (pack_invoices(followed_invoices(Customer(*value))),) + value[index + 1:]
+
+
+@pytest.mark.parametrize("schema, written_as", [(3, _with_invoice_ids_as_a_tuple), (4, _invoice_ids_as_schema_4_wrote_them)])
+def test_state_of_an_earlier_schema_keeps_following_a_customers_invoices(schema, written_as):
+    state = _customer_over_its_limit_state()
+    written_as(state)
+    state[SCHEMA_KEY] = schema
     engine = Engine(default_rules(), state=state)
     assert state[SCHEMA_KEY] == SCHEMA_VERSION
     assert followed_invoices(engine.customer("C-1")) == ("INV-1",)
@@ -100,23 +114,3 @@ def test_a_customers_invoices_stay_in_order_with_at_most_a_short_tail_unpacked()
     held = scenario.engine.state["c:C-1"][Customer._fields.index("invoices")]
     assert type(held[0]) is bytes and len(held) - 1 <= INVOICE_TAIL
     assert followed_invoices(scenario.engine.customer("C-1")) == tuple(ids)
-
-
-def test_state_of_schema_4_with_packed_invoice_ids_reads_the_same():
-    from riskwatch.engine.records import pack_invoices
-    from riskwatch.testing import customer_profile
-
-    scenario = Scenario()
-    scenario.feed(customer_profile("C-1", credit_limit="100000", at="2024-01-01T08:00:00+08:00"))
-    scenario.feed(invoice_issued("INV-1", "C-1", "120000", "2024-01-31T18:00:00+08:00",
-                                 at="2024-01-01T09:00:00+08:00"))
-    state = dict(scenario.engine.state)
-    index = Customer._fields.index("invoices")
-    value = state["c:C-1"]
-    state["c:C-1"] = value[:index] + (pack_invoices(followed_invoices(Customer(*value))),) + value[index + 1:]
-    state[SCHEMA_KEY] = 4
-    engine = Engine(default_rules(), state=state)
-    assert state[SCHEMA_KEY] == SCHEMA_VERSION
-    assert followed_invoices(engine.customer("C-1")) == ("INV-1",)
-    changes = engine.advance_to(1_704_078_000.0)     # 2024-01-01 11:00 +08:00
-    assert [c.indicator for c in changes if c.change == "raised"] == ["credit_limit_breach"]
