@@ -62,6 +62,7 @@ from riskwatch.sinks.kafka import (
     topic_name,
 )
 from streams.clock import SharedClock, follow_clock_topic
+from streams.fetch import refetch_dropped_records
 from streams.monitor import WorkerMonitor
 from streams.state import PartitionState
 from riskwatch.topics import CLOCK, SEGMENT_FACTS
@@ -1190,6 +1191,7 @@ def read_committed_only() -> None:
 
 def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
     read_committed_only()
+    refetch_dropped_records()
     s = options.settings
     prefix = s.topic_prefix
     registry = CollectorRegistry()
