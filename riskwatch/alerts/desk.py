@@ -31,6 +31,8 @@ from riskwatch.alerts.actions import isoformat, make_action, parse_instant
 from riskwatch.alerts.lifecycle import ActionRefused, Ledger
 from riskwatch.alerts.store import StoreError, WorkflowStore
 from riskwatch.contracts import SYSTEM_ROLE, Action, AlertChange
+from riskwatch.engine.indicators import spec_of
+from riskwatch.engine.indicators.base import UnknownIndicator
 from riskwatch.rules.response import ResponseRules
 from riskwatch.units import reading
 from riskwatch.errors import RiskwatchError
@@ -517,7 +519,7 @@ def describe_alert(item: dict, now: datetime) -> dict:
     out["customer_class"] = item["alert"].get("customer_class")
     out["region"] = item["alert"].get("region")
     out["summary"] = item["alert"].get("summary")
-    out["reading"] = describe_reading(item["alert"])
+    out["reading"] = describe_reading(item["alert"], now)
     overdue = {s["step"] for s in lifecycle.overdue_steps(item, now)}
     out["steps"] = [{**s, "overdue": s["step"] in overdue} for s in item["steps"]]
     ack_due = parse_instant(item["ack_due"])
@@ -525,20 +527,48 @@ def describe_alert(item: dict, now: datetime) -> dict:
     return out
 
 
-def describe_reading(record: dict) -> dict | None:
+def describe_reading(record: dict, now: datetime | None = None) -> dict | None:
     """The record's observed value against its threshold, printed so that a
     breach reads as one (`riskwatch.units.reading`): {"observed": "72 h 5 min",
     "threshold": "72 h", "relation": "above"|"below"|"at", "beyond": bool,
-    "text": "72 h 5 min > 72 h"}. Computed from the numbers, so a record
-    whose summary was written by an older version still shows right. None
-    for a record without a usable measurement (fed over HTTP, say)."""
+    "text": "72 h 5 min > 72 h", "as_of": RFC 3339 text}. Computed from the
+    numbers, so a record whose summary was written by an older version still
+    shows right. None for a record without a usable measurement (fed over
+    HTTP, say).
+
+    An open alert of an indicator whose observed value is time elapsed
+    (`IndicatorSpec.grows_while_open`: days past due, hours undelivered) is
+    shown as of `now` (the service clock): the engine records that value at
+    each scoring step only, and an invoice two years past due read "90 days"
+    from its last step on. Other values, and resolved alerts, are shown as
+    recorded, as of `updated_at`."""
     try:
-        shown = reading(float(record["observed"]), float(record["threshold"]), record["unit"],
-                        record.get("direction") or "above")
+        observed = float(record["observed"])
+        threshold = float(record["threshold"])
+        unit = record["unit"]
     except (KeyError, TypeError, ValueError):
         return None
+    as_of = parse_instant(record.get("updated_at"))
+    if now is not None and as_of is not None and now > as_of and record.get("status") == "open" \
+            and _grows_while_open(record.get("indicator")) and unit in _UNIT_SECONDS:
+        observed += (now - as_of).total_seconds() / _UNIT_SECONDS[unit]
+        as_of = now
+    try:
+        shown = reading(observed, threshold, unit, record.get("direction") or "above")
+    except ValueError:
+        return None
     return {"observed": shown.value, "threshold": shown.threshold, "relation": shown.relation,
-            "beyond": shown.beyond, "text": shown.comparison()}
+            "beyond": shown.beyond, "text": shown.comparison(), "as_of": isoformat(as_of) if as_of else None}
+
+
+_UNIT_SECONDS = {"hours": 3600.0, "days": 86400.0}
+
+
+def _grows_while_open(indicator_id: str | None) -> bool:
+    try:
+        return indicator_id is not None and spec_of(indicator_id).grows_while_open
+    except UnknownIndicator:
+        return False
 
 
 def describe_plan(plan: dict, now: datetime) -> dict:

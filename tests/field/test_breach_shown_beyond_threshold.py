@@ -55,6 +55,11 @@ CASES = [
     (credit_at_100_3_percent, "100.3% (above threshold 100%)", "100.3% > 100%"),
 ]
 IDS = ["delay_72h5min", "overdue_30d4h", "credit_100.3pct"]
+# The API and its terminal client show a delay or an overdue invoice still
+# open as of their clock (2026-04-01 below): a month on, not the last step's
+# value; a ratio as recorded.
+AT_THE_API_CLOCK = {delay_of_72_h_5_min: "744 h > 72 h", overdue_of_30_days_4_h: "31 days > 30 days",
+                    credit_at_100_3_percent: "100.3% > 100%"}
 
 
 @pytest.mark.parametrize("situation, in_summary, in_line", CASES, ids=IDS)
@@ -87,10 +92,10 @@ def api(tmp_path):
     assert problems == []
     desk = AlertDesk(rules, WorkflowStore(tmp_path))
     alerts = {}
-    for situation, _summary, line in CASES:
+    for situation, _summary, _line in CASES:
         record = situation()
         desk.ingest(record)
-        alerts[record["alert_id"]] = (record["summary"], line)
+        alerts[record["alert_id"]] = (record["summary"], AT_THE_API_CLOCK[situation])
     clock = lambda: datetime(2026, 4, 1, tzinfo=timezone.utc)  # noqa: E731 - a fixed clock
     return TestClient(create_app(desk, TOKENS, clock=clock, tick_seconds=0)), alerts
 
@@ -119,3 +124,35 @@ def test_the_terminal_client_shows_the_value_beyond_the_threshold(api, monkeypat
     shown = CliRunner().invoke(main, ["alerts", "show", alert_id], env=env)
     assert shown.exit_code == 0, shown.output
     assert line in shown.output and summary in shown.output
+
+
+def test_an_invoice_two_years_past_due_reads_two_years_not_its_last_scoring_step(tmp_path):
+    """Seen on the default simulation: invoices unpaid for two years read
+    "90 days > 30 days" in the console and the API, the value of the last
+    scoring step (90 days), because the engine records a growing delay only
+    when it crosses a step. Screens show it as of the service clock."""
+    story = Scenario().feed(
+        t.invoice_issued("INV-OLD", "C-13", "1397975.00", due_at="2024-01-31T00:00:00Z", at="2024-01-01T00:00:00Z"),
+        # The business goes on: the clock passes the last step (90 days) a day late, then two years.
+        t.order_placed("SO-MAY", "C-13", "100.00", at="2024-05-01T00:00:00Z"),
+        t.order_placed("SO-LATER", "C-13", "100.00", at="2026-01-30T00:00:00Z"))
+    record = story.alert("payment_overdue", "INV-OLD")
+    assert record["status"] == "open" and record["observed"] < 200      # as the last step left it
+    rules, _problems = load_response_rules(DEFAULT_RULES)
+    desk = AlertDesk(rules, WorkflowStore(tmp_path))
+    desk.ingest(record)
+    service_clock = datetime(2026, 1, 30, tzinfo=timezone.utc)
+    client = TestClient(create_app(desk, TOKENS, clock=lambda: service_clock, tick_seconds=0))
+    [listed] = client.get("/v1/alerts", headers={"Authorization": "Bearer tok-readonly"}).json()
+    assert listed["reading"]["text"] == "730 days > 30 days"
+    assert listed["reading"]["as_of"] == "2026-01-30T00:00:00+00:00"
+    # A resolved alert keeps the value it closed at.
+    paid = Scenario().feed(
+        t.invoice_issued("INV-PAID", "C-14", "5000.00", due_at="2024-01-31T00:00:00Z", at="2024-01-01T00:00:00Z"),
+        t.payment_received("INV-PAID", "C-14", "5000.00", at="2024-03-15T00:00:00Z"),
+        t.order_placed("SO-LATER-2", "C-14", "100.00", at="2026-01-30T00:00:00Z")).alert("payment_overdue", "INV-PAID")
+    assert paid["status"] == "resolved"
+    desk.ingest(paid)
+    shown = {a["alert_id"]: a["reading"]["text"]
+             for a in client.get("/v1/alerts?status=resolved", headers={"Authorization": "Bearer tok-readonly"}).json()}
+    assert shown[paid["alert_id"]] == "44 days > 30 days"

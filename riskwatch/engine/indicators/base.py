@@ -61,7 +61,12 @@ class IndicatorSpec:
     (rules/indicators.yaml `impact.reference`); `evaluate_every`: the default
     schedule ("1d"), None for an indicator evaluated on facts and deadlines;
     `consumes`: the event types or segment fact kinds it reads;
-    `evaluated`: one or more of ON_FACT, ON_DEADLINE, ON_SCHEDULE."""
+    `evaluated`: one or more of ON_FACT, ON_DEADLINE, ON_SCHEDULE;
+    `grows_while_open`: the observed value is the time elapsed since an
+    instant (a due date, a promised delivery), so while its alert stays open
+    it grows one unit per unit of clock; the engine records it at each
+    scoring step only, and screens show it as of their own clock
+    (`riskwatch.alerts.desk.describe_reading`)."""
 
     id: str
     subject: str
@@ -72,6 +77,7 @@ class IndicatorSpec:
     duration_params: frozenset[str] = frozenset()
     references: tuple[str, ...] = ()
     evaluate_every: str | None = None
+    grows_while_open: bool = False
 
 
 @dataclass

@@ -20,6 +20,7 @@ SPEC = IndicatorSpec(
     id="delivery_delay", subject="shipment", unit="hours", evaluated=(ON_FACT, ON_DEADLINE),
     consumes=("delivery.scheduled", "delivery.eta_updated", "delivery.delivered", "order.cancelled"),
     references=("customer_trailing_12m_purchases",),
+    grows_while_open=True,
 )
 
 

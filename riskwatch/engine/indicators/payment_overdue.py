@@ -22,6 +22,7 @@ SPEC = IndicatorSpec(
     id="payment_overdue", subject="invoice", unit="days", evaluated=(ON_FACT, ON_DEADLINE),
     consumes=("invoice.issued", "payment.received", "invoice.written_off"),
     references=("customer_trailing_12m_purchases",),
+    grows_while_open=True,
 )
 
 
