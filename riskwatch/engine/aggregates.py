@@ -27,16 +27,21 @@ __all__ = ["SegmentEngine", "SegmentSink", "TICK"]
 class SegmentEngine:
     """Segment facts in (`apply`), alert change records out (`apply`,
     `advance_to`). `state` is this engine's state mapping (shared with the
-    entity engine in-process); `clock` the watermark it evaluates by."""
+    entity engine in-process); `clock` the watermark it evaluates by;
+    `facts` the entity engine in-process (None in the worker, where the
+    facts come from other partitions)."""
 
     def __init__(self, rules: RuleSet, state: MutableMapping[str, object] | None = None,
-                 lateness_seconds: float = 600.0, clock: Watermark | None = None):
+                 lateness_seconds: float = 600.0, clock: Watermark | None = None, facts=None):
         self.rules = rules
         self.state: MutableMapping[str, object] = {} if state is None else state
         self.clock = clock if clock is not None else Watermark(lateness_seconds)
         check_schema(self.state)
         self.book = AlertBook(rules, self.state)
-        context = Context(rules, self.state, self.book, schedule=lambda ts, key: None, lateness=self.clock.lateness)
+        # `facts`: the entity engine, when both share one process and state;
+        # the indicators then read its records instead of keeping copies.
+        context = Context(rules, self.state, self.book, schedule=lambda ts, key: None, lateness=self.clock.lateness,
+                          facts=facts)
         self.indicators = create(rules, context, only=takes_segment_facts)
         self._by_fact: dict[str, list] = {}
         for indicator in self.indicators.values():

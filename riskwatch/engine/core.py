@@ -156,7 +156,7 @@ class Engine:
             self._deadline_owners[indicator.id + ":"] = indicator
         self.scheduler = Scheduler(self.state, self.indicators.values(), self._record_all)
         if segment_sink is None:
-            self.segments: SegmentEngine | None = SegmentEngine(rules, self.state, clock=self.clock)
+            self.segments: SegmentEngine | None = SegmentEngine(rules, self.state, clock=self.clock, facts=self)
             self._send_fact = self.segments.apply
         else:
             self.segments = None

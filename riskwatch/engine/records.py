@@ -29,7 +29,7 @@ Packed (bytes): `s:`, `i:`, `o:`, `gm:`, `gi:`, `gs:`. Plain tuples: `c:`,
 `x:`; `p:` a `PriceHistory`; `a:` an `AlertState`.
 | `x:` | customer purchases by month | (first month, newest month, fen, ...), riskwatch/engine/exposure.py |
 | `gm:` | churn membership | `Member` |
-| `gi:` | receivable of a segment | `Receivable` |
+| `gi:` | receivable of a segment | `Receivable` (in process: `ReceivablePlace`) |
 | `gs:` | sale towards a target | `Sale` |
 | `gt:` | last scheduled evaluation | float, Unix seconds |
 | `a:` | alert | `AlertState` (the latest `AlertChange` and the book's bookkeeping), riskwatch/engine/alertbook.py |
@@ -324,6 +324,16 @@ class Receivable(NamedTuple):
     payments: tuple                 # ((ts, fen), ...)
     written_off_ts: float | None
     event_id: str
+
+
+class ReceivablePlace(NamedTuple):
+    """`gi:<invoice_id>` in an in-process engine (`SegmentEngine` given the
+    entity engine's facts): where the invoice is counted, its amounts read
+    from the invoice record itself (the worker's segment engine, on another
+    partition, keeps the whole `Receivable`). One shared tuple per (segment,
+    due day): a pointer a receivable instead of a ~77-byte copy."""
+    segment: str
+    due_day: int                    # UTC day of the due date, Unix seconds // 86,400
 
 
 class Sale(NamedTuple):

@@ -56,7 +56,8 @@ def test_state_of_schema_2_with_plain_tuples_is_packed_and_reads_the_same():
 
     state = _business_state()
     packed = {key for key, value in state.items() if isinstance(value, bytes)}
-    assert "i:INV-1" in packed and "gi:INV-1" in packed
+    # In one process a segment receivable is only where it counts (ReceivablePlace).
+    assert "i:INV-1" in packed and "gi:INV-1" in state
     for key in packed:  # what schema 2 wrote: the same fields as a plain tuple
         state[key] = marshal.loads(state[key])
     _with_invoice_ids_as_a_tuple(state)

@@ -8,8 +8,10 @@ payments) by the entity engine. Evaluated on a schedule (daily), as of each
 instant, counting payments up to it.
 
 State: `gi:<invoice_id>` -> (segment, due ts, fen, ((ts, fen), ...), written
-off ts, event id); in memory, the invoices by segment and due day and the
-sums of whole days already computed."""
+off ts, event id) in the worker; in one process with the entity engine
+(`Context.facts`), only (segment, due day), the amounts read from the
+invoice record. In memory, the invoices by segment and due day and the sums
+of whole days already computed."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from collections import defaultdict
 from riskwatch.engine.alertbook import Finding
 from riskwatch.engine.indicators.base import ON_FACT, ON_SCHEDULE, Context, Indicator, IndicatorSpec, register
 from riskwatch.engine.indicators.findings import group_finding
-from riskwatch.engine.records import Receivable, decode, encode
+from riskwatch.engine.entities import fen_of, payments_in_fen
+from riskwatch.engine.records import Receivable, ReceivablePlace, decode, encode
 from riskwatch.units import span
 
 RECEIVABLE = "gi:"
@@ -46,14 +49,18 @@ class CollectionRate(Indicator):
         # evaluation instant sums the same every time.
         self._receivables: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
         self._day_sums: dict[tuple[str, int], tuple] = {}
+        # In one process the invoice records are at hand: keep where each is
+        # counted, one shared (segment, due day) tuple, not a copy of it.
+        self._invoices = context.facts
+        self._places: dict[tuple[str, int], ReceivablePlace] = {}
 
     def rebuild(self) -> None:
         self._receivables.clear()
         self._day_sums.clear()
         for key, value in list(self.context.state.items()):
             if key.startswith(RECEIVABLE):
-                receivable = decode(Receivable, value)
-                self._receivables[receivable.segment][_day(receivable.due_ts)].add(key)
+                segment, day = self._place_of(value)
+                self._receivables[segment][day].add(key)
 
     def apply(self, fact: dict) -> None:
         """A `receivable` segment fact (docs/contracts-internal.md); the latest replaces the one before.
@@ -63,29 +70,40 @@ class CollectionRate(Indicator):
         state = self.context.state
         key = RECEIVABLE + fact["invoice_id"]
         held = state.get(key)
-        previous = None if held is None else decode(Receivable, held)
+        previous = None if held is None else self._place_of(held)
         if fact["kind"] == "receivable_left":
-            if previous is not None and previous.segment == fact["segment"]:
+            if previous is not None and previous[0] == fact["segment"]:
                 del state[key]
-                self._unindex(key, previous)
+                self._unindex(key, *previous)
             return
-        value = Receivable(fact["segment"], fact["due_ts"], fact["fen"], tuple(tuple(p) for p in fact["payments"]),
-                           fact["written_off_ts"], fact["event_id"])
-        state[key] = encode(value)
-        day = _day(value.due_ts)
-        self._day_sums.pop((value.segment, day), None)
+        segment, day = fact["segment"], _day(fact["due_ts"])
+        if self._invoices is None:
+            state[key] = encode(Receivable(segment, fact["due_ts"], fact["fen"],
+                                           tuple(tuple(p) for p in fact["payments"]), fact["written_off_ts"],
+                                           fact["event_id"]))
+        else:
+            place = self._places.get((segment, day))
+            if place is None:
+                place = self._places[(segment, day)] = ReceivablePlace(segment, day)
+            state[key] = place
+        self._day_sums.pop((segment, day), None)
         if previous is not None:
-            if previous.segment == value.segment and _day(previous.due_ts) == day:
+            if previous == (segment, day):
                 # Left as it is, the index keeps the key object the state
                 # mapping holds: one string per receivable, not two.
                 return
-            self._unindex(key, previous)
-        self._receivables[value.segment][day].add(key)
+            self._unindex(key, *previous)
+        self._receivables[segment][day].add(key)
 
-    def _unindex(self, key: str, receivable: Receivable) -> None:
-        day = _day(receivable.due_ts)
-        self._receivables[receivable.segment][day].discard(key)
-        self._day_sums.pop((receivable.segment, day), None)
+    def _place_of(self, value) -> tuple[str, int]:
+        if self._invoices is not None:
+            return decode(ReceivablePlace, value)
+        receivable = decode(Receivable, value)
+        return receivable.segment, _day(receivable.due_ts)
+
+    def _unindex(self, key: str, segment: str, day: int) -> None:
+        self._receivables[segment][day].discard(key)
+        self._day_sums.pop((segment, day), None)
 
     def evaluate(self, as_of: float) -> list[Finding]:
         indicator = self.indicator
@@ -137,7 +155,7 @@ class CollectionRate(Indicator):
         unpaid: list[str] = []
         latest = float("-inf")
         for key in keys:
-            _, due_ts, fen, payments, _, event_id = decode(Receivable, self.context.state[key])
+            _, due_ts, fen, payments, _, event_id = self._receivable(key)
             if not low < due_ts <= as_of:
                 continue
             count += 1
@@ -153,3 +171,12 @@ class CollectionRate(Indicator):
                 unpaid.append(event_id)
         return count, due_total, collected, tuple(sorted(unpaid)[:20]), latest
 
+    def _receivable(self, key: str) -> Receivable:
+        if self._invoices is None:
+            return decode(Receivable, self.context.state[key])
+        # What the entity engine's receivable fact carried (core.Engine._send_receivable).
+        rec = self._invoices.invoice(key[len(RECEIVABLE):])
+        rates = self._invoices.rates
+        place = decode(ReceivablePlace, self.context.state[key])
+        return Receivable(place.segment, rec.due_ts, fen_of(rec.amount, rec.currency or "CNY", rates),
+                          tuple(tuple(p) for p in payments_in_fen(rec, rates)), rec.written_off_ts, rec.evidence[0])
