@@ -262,20 +262,36 @@ def produce_as_live(broker: str, prefix: str, source: Path | list[bytes], worker
 
 
 def read_topic(broker: str, topic: str, idle_seconds: float = 2.0, timeout: float = 60.0) -> list:
-    """Every record of a topic from the beginning, stopping once nothing new arrives for `idle_seconds`."""
-    from kafka import KafkaConsumer
+    """Every record of a topic from the beginning: at least up to its end
+    offsets when called, then until nothing new arrives for `idle_seconds`
+    (at most `timeout` seconds in all; [] for a topic that does not exist).
+
+    Stopping on idleness alone once returned nothing at all on a loaded
+    machine, whose first fetch took longer than the idle time."""
+    from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(
-        topic, bootstrap_servers=broker, group_id=None, enable_auto_commit=False,
-        auto_offset_reset="earliest", consumer_timeout_ms=int(idle_seconds * 1000),
+        bootstrap_servers=broker, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
         fetch_max_bytes=8 * 1024 * 1024, max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     records = []
     deadline = time.monotonic() + timeout
     try:
-        for record in consumer:
-            records.append(record)
-            if time.monotonic() > deadline:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            return records
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        last_new = time.monotonic()
+        while time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=200)
+            for partition_records in batch.values():
+                records.extend(partition_records)
+            if batch:
+                last_new = time.monotonic()
+            elif time.monotonic() - last_new >= idle_seconds and all(consumer.position(tp) >= ends[tp] for tp in tps):
                 break
     finally:
         consumer.close()
