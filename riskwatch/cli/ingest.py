@@ -20,7 +20,7 @@ from riskwatch.errors import MappingError
 from riskwatch.ingest import ImportCounts, Mapping, SourceRefused, load_mapping, read_events
 from riskwatch.ingest.importer import row_problem_line
 from riskwatch.ingest.ordering import in_event_time_order
-from riskwatch.ingest.readers import open_rows
+from riskwatch.ingest.readers import not_text, open_rows
 from riskwatch.models import Rejection
 
 # Rows reported one by one; past this only counted (a wrong mapping on a
@@ -127,14 +127,13 @@ def mapping_check(file: Path, sample: str | None) -> None:
     counts = ImportCounts()
     reported = 0
     undecodable = 0
-    encoding = (getattr(mapping.spec.source, "encoding", None) or "").removesuffix("-sig")
-    # The readers' words for a row the encoding cannot decode (riskwatch.ingest.readers).
-    not_text = f"not {encoding} text"
+    encoding = getattr(mapping.spec.source, "encoding", None)
+    undecodable_reason = not_text(encoding) if encoding else None
     try:
         for number, _lines, problems in read_events(mapping, sample, counts):
             if problems:
                 reason = row_reason(problems)
-                undecodable += any(problem == not_text for _column, problem in problems)
+                undecodable += any(problem == undecodable_reason for _column, problem in problems)
                 if reported < MAX_REPORTED_ROWS:
                     reported += 1
                     click.echo(row_problem_line(sample, number, None, reason))
@@ -149,7 +148,7 @@ def mapping_check(file: Path, sample: str | None) -> None:
     if counts.rows and not counts.mapped and not counts.no_event:
         # Rows with problems are the export's; a sample none of whose rows
         # fits is the mapping's (a wrong encoding, date format or delimiter).
-        hint = (f"; every refused row is not {encoding} text: set source.encoding to the export's "
+        hint = (f"; every refused row is {undecodable_reason}: set source.encoding to the export's "
                 "(utf-8, gbk, gb18030, ...)" if encoding and undecodable == counts.refused else "")
         click.echo(f"no row of {sample} could be mapped: {file} does not fit this export{hint}", err=True)
         sys.exit(EXIT_REFUSED)

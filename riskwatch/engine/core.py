@@ -30,7 +30,7 @@ from riskwatch.engine.entities import (
     minor_units,
     newer_revision,
     open_micro,
-    payments_in_fen,
+    receivable_in_fen,
 )
 from riskwatch.engine.indicators.base import Context, create, takes_segment_facts
 from riskwatch.engine.records import (
@@ -650,9 +650,9 @@ class Engine:
         if rec.amount is None or rec.due_ts is None:
             return
         # Written off is never collected: it simply adds nothing.
+        fen, payments = receivable_in_fen(rec, self._rates)
         self._send_fact({"kind": "receivable", "segment": self._segment_of(customer), "invoice_id": invoice_id,
-                         "due_ts": rec.due_ts, "fen": fen_of(rec.amount, rec.currency or "CNY", self._rates),
-                         "payments": payments_in_fen(rec, self._rates),
+                         "due_ts": rec.due_ts, "fen": fen, "payments": payments,
                          "written_off_ts": rec.written_off_ts, "event_id": rec.evidence[0]})
 
     def _evaluate_invoice(self, key: str, rec, now: float | None, superseded: float | None = None) -> list[AlertChange]:

@@ -142,6 +142,13 @@ def balance_as_of(rec: Invoice, instant: float, rates: dict[str, Fraction]) -> i
     return fen_of(micro, rec.currency or "CNY", rates) if micro else 0
 
 
+def receivable_in_fen(rec: Invoice, rates: dict[str, Fraction]) -> tuple[int, list[list]]:
+    """(amount, [[ts, fen], ...] payments) of an invoice in CNY fen, as a
+    segment's collection rate counts it: what the receivable fact carries
+    to the worker's segment engine and what an in-process one reads."""
+    return fen_of(rec.amount, rec.currency or "CNY", rates), payments_in_fen(rec, rates)
+
+
 def payments_in_fen(rec: Invoice, rates: dict[str, Fraction]) -> list[list]:
     """[[ts, fen], ...] by payment time, converted on the running total so that
     an invoice paid in full in its own currency adds up to exactly its amount

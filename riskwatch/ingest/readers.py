@@ -59,6 +59,11 @@ class Rows:
     rows: Iterator[tuple[int, Any]]
 
 
+def not_text(encoding: str) -> str:
+    """The reason given for a row `encoding` cannot decode ("not gbk text")."""
+    return f"not {encoding.removesuffix('-sig')} text"
+
+
 def open_rows(source: Source, path: str) -> Rows:
     """Open `path` as `source` says and read up to its header.
 
@@ -137,7 +142,7 @@ def _csv_rows(source: Source, path: str) -> Rows:
                 if "\ufffd" in "".join(values):
                     column = next((header[i] if i < len(header) else None)
                                   for i, value in enumerate(values) if "\ufffd" in value)
-                    yield first, BadRow(f"not {encoding.removesuffix('-sig')} text", column)
+                    yield first, BadRow(not_text(encoding), column)
                     continue
                 yield first, values
         finally:

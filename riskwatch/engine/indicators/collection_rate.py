@@ -20,7 +20,7 @@ from collections import defaultdict
 from riskwatch.engine.alertbook import Finding
 from riskwatch.engine.indicators.base import ON_FACT, ON_SCHEDULE, Context, Indicator, IndicatorSpec, register
 from riskwatch.engine.indicators.findings import group_finding
-from riskwatch.engine.entities import fen_of, payments_in_fen
+from riskwatch.engine.entities import receivable_in_fen
 from riskwatch.engine.records import Receivable, ReceivablePlace, decode, encode
 from riskwatch.units import span
 
@@ -176,7 +176,7 @@ class CollectionRate(Indicator):
             return decode(Receivable, self.context.state[key])
         # What the entity engine's receivable fact carried (core.Engine._send_receivable).
         rec = self._invoices.invoice(key[len(RECEIVABLE):])
-        rates = self._invoices.rates
+        fen, payments = receivable_in_fen(rec, self._invoices.rates)
         place = decode(ReceivablePlace, self.context.state[key])
-        return Receivable(place.segment, rec.due_ts, fen_of(rec.amount, rec.currency or "CNY", rates),
-                          tuple(tuple(p) for p in payments_in_fen(rec, rates)), rec.written_off_ts, rec.evidence[0])
+        return Receivable(place.segment, rec.due_ts, fen, tuple(tuple(p) for p in payments), rec.written_off_ts,
+                          rec.evidence[0])
