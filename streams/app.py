@@ -529,6 +529,10 @@ class Processor:
                 progress[tp] = ts
             events.count(event.type, verdict.outcome)
             if unit.facts:
+                # Dated, so a segment engine that first moves weeks into a
+                # backlog still evaluates from these events on (SegmentEngine.apply).
+                for fact in unit.facts:
+                    fact["at"] = ts
                 facts.extend(unit.facts)
                 unit.facts.clear()
             observe(time.perf_counter() - started)

@@ -58,7 +58,16 @@ class SegmentEngine:
 
     def apply(self, fact: dict) -> list[AlertChange]:
         """One segment fact (docs/contracts-internal.md); facts change no alert
-        by themselves (alerts come from the scheduled evaluations)."""
+        by themselves (alerts come from the scheduled evaluations).
+
+        A fact's `at` (Unix seconds, the event time of the event that made
+        it; the Kafka worker sets it) moves the start of the schedule back to
+        that instant less the allowed lateness, should this engine first
+        move later: each instant from the first event on is evaluated, as
+        `replay` does, however far into a backlog the first watermark came."""
+        at = fact.get("at")
+        if at is not None:
+            self.scheduler.note_start(at - self.clock.lateness)
         for indicator in self._by_fact.get(fact["kind"], ()):
             indicator.apply(fact)
         return []

@@ -32,6 +32,7 @@ Packed (bytes): `s:`, `i:`, `o:`, `gm:`, `gi:`, `gs:`. Plain tuples: `c:`,
 | `gi:` | receivable of a segment | `Receivable` (in process: `ReceivablePlace`) |
 | `gs:` | sale towards a target | `Sale` |
 | `gt:` | last scheduled evaluation | float, Unix seconds |
+| `gt:^start` | where the first scheduled evaluation starts (until it ran; `Scheduler.note_start`) | float, Unix seconds |
 | `a:` | alert | `AlertState` (the latest `AlertChange` and the book's bookkeeping), riskwatch/engine/alertbook.py |
 """
 
