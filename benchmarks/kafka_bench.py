@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
 import signal
@@ -169,16 +170,22 @@ def alerts_written(broker: str, prefix: str) -> int:
 
 def wait_settled(broker: str, prefix: str, workers: list, end_watermark: float, quiet: float = 5.0,
                  timeout: float = 300.0) -> None:
-    """After the last event is processed: until every worker's clock has reached
-    the end of the data and the alerts topic has been quiet for `quiet` s.
+    """After the last event is processed: until every worker's clock and every
+    segment engine's clock has reached the end of the data and the alerts topic
+    has been quiet for `quiet` s.
 
     The deadlines the end of the data passes fire on the workers' next clock
     ticks, after the events are counted; stopping the workers at once compared
-    drains cut at different points."""
+    drains cut at different points. Segment engines read their facts from
+    another topic and lag after a rebalance: waiting on the service clock
+    alone stopped a two-worker drain with its collection rates days behind."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         clocks = [w.metric_sum("riskwatch_watermark_seconds") for w in workers]
-        if all(clock >= end_watermark for clock in clocks):
+        # NaN: a worker that owns no segment partition.
+        segments = [w.metric_sum("riskwatch_segment_watermark_seconds") for w in workers]
+        if all(clock >= end_watermark for clock in clocks) and \
+                all(math.isnan(clock) or clock >= end_watermark for clock in segments):
             break
         time.sleep(0.5)
     written, since = alerts_written(broker, prefix), time.monotonic()

@@ -67,6 +67,7 @@ class RiskwatchMetrics:
     reviews_overdue: Gauge
     watermark_seconds: Gauge
     watermark_lag_seconds: Gauge
+    segment_watermark_seconds: Gauge
     idle_clock_advances: Counter
     deadlines_pending: Gauge
     tracked_entities: Gauge
@@ -106,6 +107,7 @@ class RiskwatchMetrics:
             reviews_overdue=Gauge(p + "reviews_overdue", "Post-incident reviews past their 48 h due time.", registry=registry),
             watermark_seconds=Gauge(p + "watermark_seconds", "The service clock (event-time watermark) as a Unix time.", registry=registry),
             watermark_lag_seconds=Gauge(p + "watermark_lag_seconds", "Wall-clock time minus the watermark.", registry=registry),
+            segment_watermark_seconds=Gauge(p + "segment_watermark_seconds", "How far the group indicators (churn, collection rate, sales-target lag) have been evaluated, as a Unix time: the slowest segment engine this process owns (the service clock in one process; NaN on a worker that owns none).", registry=registry),
             idle_clock_advances=Counter(p + "idle_clock_advances_total", "Times the clock was advanced by wall-clock time because no event arrived.", registry=registry),
             deadlines_pending=Gauge(p + "deadlines_pending", "Absence deadlines waiting for the clock.", registry=registry),
             tracked_entities=Gauge(p + "tracked_entities", "Entities (shipments, invoices, customers, prices) held in state.", registry=registry),

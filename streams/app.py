@@ -1152,7 +1152,30 @@ class Processor:
             m.watermark_lag_seconds.set(time.time() - watermark)
         m.tracked_entities.set(sum(len(u.state) for u in self.units.values()))
         m.deadlines_pending.set(sum(len(u.engine.deadlines) for u in self.units.values()))
+        m.segment_watermark_seconds.set(self.segment_watermark())
         self.refresh_source_topics()
+
+    def segment_watermark(self) -> float:
+        """The clock of the slowest segment engine this worker owns (Unix
+        seconds; 0 for one not advanced yet, NaN when it owns none).
+
+        Segment engines read their facts from another topic and can lag the
+        source partitions by minutes after a rebalance or in a backlog: group
+        alerts (collection rate, churn) come that much later, and an alert
+        count taken when `riskwatch_watermark_seconds` reached the end can
+        still be missing some."""
+        try:
+            actives = self.app.assignor.assigned_actives() if self.ready else ()
+        except Exception:  # no assignment yet
+            actives = ()
+        owned = {tp.partition for tp in actives if tp.topic == self.segment_name}
+        if not owned:
+            return float("nan")
+        clocks = []
+        for partition in owned:
+            unit = self.segment_units.get(partition)
+            clocks.append(0.0 if unit is None or unit.advanced_to is None else unit.advanced_to)
+        return min(clocks)
 
     def refresh_source_topics(self) -> None:
         """Set riskwatch_source_topic_partitions from the consumer's metadata:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 
+import orjson
 import pytest
 
+from riskwatch.timeutil import parse_instant
 from tests.support.kafka import (
     LATENESS,
     RISKWATCH,
@@ -16,6 +18,7 @@ from tests.support.kafka import (
     produce_lines,
     wait_alerts,
     wait_processed,
+    wait_until,
 )
 
 pytestmark = pytest.mark.kafka
@@ -46,6 +49,11 @@ def test_a_backlog_produced_all_at_once_gives_the_same_final_alerts_as_replay(
     produce_lines(kafka_broker.bootstrap, topic_prefix, lines)
     worker = start_worker(lateness=LATENESS)
     wait_processed([worker], len(lines), timeout=300)
+    # The segment engines catch up after the source partitions; the operator's
+    # gauge says when the group indicators have been evaluated to the end.
+    end = max(parse_instant(orjson.loads(line)["occurred_at"]).timestamp() for line in lines) - LATENESS
+    wait_until(lambda: worker.metric_sum("riskwatch_segment_watermark_seconds") >= end, 120, 0.5,
+               "the segment engines' clock to reach the end of the backlog")
     wait_alerts(kafka_broker.bootstrap, topic_prefix, replayed, timeout=120, extra_resolved=True)
     assert conflicting_versions(alert_changes(kafka_broker.bootstrap, topic_prefix)) == []
 
