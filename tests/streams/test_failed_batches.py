@@ -61,7 +61,8 @@ def test_an_event_whose_state_the_changelog_refuses_is_dead_lettered_and_the_res
                       60, 0.5, "the dead letter")
     wait_caught_up(kafka_broker.bootstrap, topic_prefix)
 
-    assert len(dead) == 1
+    # What else was dead-lettered, if anything: its key, source and reason say which record and why.
+    assert len(dead) == 1, [(d.key, describe_headers(d.headers)) for d in dead]
     headers = describe_headers(dead[0].headers)
     assert headers[HEADER_KIND] == "processing_failed"
     assert "MessageSizeTooLarge" in headers[HEADER_REASON]
