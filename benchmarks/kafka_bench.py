@@ -16,11 +16,12 @@ one event at a time, in its own process) on the same data:
    the same comparison between two one-worker drains shows how much of that
    a backlog's arrival order explains without any rebalance.
 
-    python benchmarks/kafka_bench.py [--events 200000] [--only drains] [--results FILE]
+    python benchmarks/kafka_bench.py [--events 200000] [--only drains|latency] [--results FILE]
 
 Results go to benchmarks/results/kafka.json (or FILE). `--only drains` runs
 parts 1 and 4 (the drain rates and the comparisons of final alert states)
-and leaves out the latency runs.
+and leaves out the latency runs; `--only latency --latency-rate R` runs
+parts 2 and 3 at half and a quarter of R, a drain rate measured before.
 """
 
 from __future__ import annotations
@@ -273,23 +274,67 @@ class AlertWatcher(threading.Thread):
         self.consumer.close()
 
 
-def probe_pair(n: int) -> tuple[bytes, bytes, str]:
+def probe_pair(n: int, at: float) -> tuple[bytes, bytes, str]:
+    """Two observations of a new (competitor, sku), a minute apart from `at`
+    (Unix s), the second a 20 % cut.
+
+    A cut is decided once the watermark passes its observation (docs/decisions.md),
+    and the watermark is the slowest of a partition's inputs less the allowed
+    lateness: a probe dated with the load would wait for the load's event time
+    to move on, and one dated ahead (as this benchmark once did) waits forever.
+    Probes dated behind every clock (an hour before the wall clock under a
+    live-dated load, a day before the simulation's first event otherwise) are
+    decided as they arrive: what is measured is the worker's path from the
+    record to the alert, not the lateness."""
     sku = f"PROBE-{n}"
-    base = {"type": "competitor.price_observed", "competitor": "Bench", "sku": sku, "occurred_at": "2026-01-01T00:00:00Z"}
+    base = {"type": "competitor.price_observed", "competitor": "Bench", "sku": sku, "occurred_at": iso_utc(at)}
     first = json.dumps({**base, "event_id": f"p-{n}-a", "price": 100}).encode()
     cut_id = f"p-{n}-b"
-    second = json.dumps({**base, "event_id": cut_id, "price": 80, "occurred_at": "2026-01-01T00:01:00Z"}).encode()
+    second = json.dumps({**base, "event_id": cut_id, "price": 80, "occurred_at": iso_utc(at + 60)}).encode()
     return first, second, cut_id
 
 
-def latency_run(broker: str, prefix: str, lines: list[bytes], rate: float, seconds: float, warmup: float = 5.0) -> dict:
+def iso_utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def live_dated(lines: list[bytes]) -> list[tuple[dict, dict[str, float]]]:
+    """Each line as (event, {timestamp field: seconds after its occurred_at}), to be dated when sent."""
+    from riskwatch.models import TIMESTAMP_FIELDS
+    from riskwatch.timeutil import parse_instant
+
+    dated = []
+    for line in lines:
+        event = json.loads(line)
+        occurred = parse_instant(event["occurred_at"]).timestamp()
+        dated.append((event, {field: parse_instant(event[field]).timestamp() - occurred
+                              for field in TIMESTAMP_FIELDS if isinstance(event.get(field), str)}))
+    return dated
+
+
+def latency_run(broker: str, prefix: str, lines: list[bytes], rate: float, seconds: float, warmup: float = 5.0,
+                live: bool = True) -> dict:
     """Send load at `rate` events/s with a price-cut probe every 50 ms; latency of the probes' alerts.
 
     Probes start after `warmup` seconds of load: a process that has just
     started (the worker spawning its alert desk, either one's first fetches)
     is measured at its steady state, not while it catches up with its start.
+
+    `live`: each event is dated when it is sent (occurred_at the wall clock,
+    its other instants as far from it as in the simulation), as a service
+    running on live data sees them: event time moves at wall-clock speed, and
+    the scheduled checks (each partition's hourly credit check, the segments'
+    daily rates) run as often as they would. Otherwise the simulation's own
+    dates are sent, and event time runs about 1.3 days a second at 1,800
+    events/s: every partition's hourly credit check runs some 30 times a
+    second, a stress the live service never sees.
     """
     from kafka import KafkaProducer
+
+    from riskwatch.timeutil import parse_instant
+
+    needed = min(len(lines), int(rate * (warmup + seconds)) + 1000)
+    dated = live_dated(lines[:needed]) if live else None
 
     watcher = AlertWatcher(broker, prefix + "alerts", only=b'"p-')
     watcher.start()
@@ -305,12 +350,23 @@ def latency_run(broker: str, prefix: str, lines: list[bytes], rate: float, secon
     while time.monotonic() - started < warmup + seconds:
         elapsed = time.monotonic() - started
         due = int(elapsed * rate)
-        while index < min(due, len(lines)):
-            stream, key = route_line(lines[index])
-            producer.send(prefix + stream, key=key, value=lines[index])
+        if dated is not None:
+            now = time.time()
+        while index < min(due, needed):
+            line = lines[index]
+            if dated is not None:
+                event, offsets = dated[index]
+                event["occurred_at"] = iso_utc(now)
+                for field, offset in offsets.items():
+                    event[field] = iso_utc(now + offset)
+                line = json.dumps(event).encode()
+            stream, key = route_line(line)
+            producer.send(prefix + stream, key=key, value=line)
             index += 1
         if time.monotonic() >= next_probe:
-            first, second, cut_id = probe_pair(probe)
+            # An observation an hour old, or a day before the simulation's first event.
+            probe_at = time.time() - 3600 if live else parse_instant(json.loads(lines[0])["occurred_at"]).timestamp() - 86400
+            first, second, cut_id = probe_pair(probe, probe_at)
             producer.send(prefix + "competitor-prices", key=f"PROBE-{probe}".encode(), value=first)
             producer.send(prefix + "competitor-prices", key=f"PROBE-{probe}".encode(), value=second)
             producer.flush()
@@ -325,6 +381,7 @@ def latency_run(broker: str, prefix: str, lines: list[bytes], rate: float, secon
     latencies = sorted((watcher.seen[i] - t) * 1000 for i, t in sent.items() if i in watcher.seen)
     missing = sum(1 for i in sent if i not in watcher.seen)
     return {
+        "event_time": "live (sent at the wall clock)" if live else "simulated (about 1.3 days a second at 1,800/s)",
         "load_events_per_s": round(index / (warmup + seconds)),
         "probes": len(sent),
         "probes_without_alert": missing,
@@ -341,13 +398,13 @@ def absence_lateness(broker: str, prefix: str, tick: float, probes: int = 20) ->
     watcher.start()
     time.sleep(2)
     producer = KafkaProducer(bootstrap_servers=broker, linger_ms=0, acks=1)
-    # Far beyond any simulated time, so only these events move the clock.
-    base = 4_000_000_000
+    # The worker reads topics of its own: only these events move its clock. In
+    # the past (2017), as the worker refuses events beyond the wall clock plus
+    # its tolerance (DOMAIN §3 "Timestamps").
+    base = 1_500_000_000
     lateness = 600
     results = []
-
-    def at(ts: float) -> str:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    at = iso_utc
 
     for n in range(probes):
         due = base + n * 10 * 86400
@@ -412,8 +469,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
-    parser.add_argument("--only", choices=("drains",), default=None,
-                        help="drains: the drain rates and final-state comparisons only (no latency runs)")
+    parser.add_argument("--only", choices=("drains", "latency"), default=None,
+                        help="drains: the drain rates and final-state comparisons only (no latency runs); "
+                             "latency: the latency runs only, at half and a quarter of --latency-rate")
+    parser.add_argument("--latency-rate", type=float, default=3600.0,
+                        help="with --only latency: the worker's drain rate (events/s) the load rates derive from")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the results (JSON)")
     args = parser.parse_args()
     lines = [line for line in events_file(args.events).read_bytes().splitlines() if line.strip()]
@@ -427,40 +487,41 @@ def main() -> None:
     result: dict = {"events": len(lines)}
     try:
         b = broker.bootstrap
-        rate = preload(b, "drain1.", lines)
-        result["preload_events_per_s"] = round(rate)
-        print(f"preloaded {len(lines)} events at {rate:,.0f}/s", flush=True)
+        if args.only != "latency":
+            rate = preload(b, "drain1.", lines)
+            result["preload_events_per_s"] = round(rate)
+            print(f"preloaded {len(lines)} events at {rate:,.0f}/s", flush=True)
 
-        plain1 = drain_plain(b, "drain1.", 1)
-        print(f"plain loop, 1 process: {plain1:,.0f} events/s", flush=True)
-        faust1 = drain_workers(b, "drain1.", work, len(lines), end_watermark=end_watermark)
-        print(f"faust worker, 1 process: {faust1['rate']:,.0f} events/s", flush=True)
-        result["backlog_drain"] = {
-            "plain_events_per_s": round(plain1), "worker_events_per_s": round(faust1["rate"]),
-            "ratio": round(faust1["rate"] / plain1, 3), "target_ratio_per_event": 0.35,
-        }
+            plain1 = drain_plain(b, "drain1.", 1)
+            print(f"plain loop, 1 process: {plain1:,.0f} events/s", flush=True)
+            faust1 = drain_workers(b, "drain1.", work, len(lines), end_watermark=end_watermark)
+            print(f"faust worker, 1 process: {faust1['rate']:,.0f} events/s", flush=True)
+            result["backlog_drain"] = {
+                "plain_events_per_s": round(plain1), "worker_events_per_s": round(faust1["rate"]),
+                "ratio": round(faust1["rate"] / plain1, 3), "target_ratio_per_event": 0.35,
+            }
 
-        preload(b, "drain2.", lines)
-        plain2 = drain_plain(b, "drain2.", 2)
-        faust2 = drain_workers(b, "drain2.", work, len(lines), second_after=3.0, end_watermark=end_watermark)
-        result["scaling_1_to_2_workers"] = {
-            "plain_speedup": round(plain2 / plain1, 2), "worker_speedup": round(faust2["rate"] / faust1["rate"], 2),
-            "worker_2_events_per_s": round(faust2["rate"]), "plain_2_events_per_s": round(plain2),
-            "rebalance_pause_s": round(faust2["pause"], 2), "target_pause_s": 10,
-            **compare_final(b, "drain1.", "drain2."),
-        }
-        print(f"two workers: {faust2['rate']:,.0f} events/s, pause {faust2['pause']:.1f} s; "
-              f"two plain loops: {plain2:,.0f} events/s", flush=True)
-        # The same comparison between two one-worker drains of the same backlog:
-        # what differs without any rebalance (docs/streams.md, "Parity").
-        preload(b, "drain1b.", lines)
-        drain_workers(b, "drain1b.", work, len(lines), end_watermark=end_watermark)
-        result["one_worker_drained_twice"] = compare_final(b, "drain1.", "drain1b.")
-        print(f"1 -> 2 workers vs one worker: {result['scaling_1_to_2_workers']['lost_or_different_by_indicator']}; "
-              f"one worker twice: {result['one_worker_drained_twice']['lost_or_different_by_indicator']}", flush=True)
+            preload(b, "drain2.", lines)
+            plain2 = drain_plain(b, "drain2.", 2)
+            faust2 = drain_workers(b, "drain2.", work, len(lines), second_after=3.0, end_watermark=end_watermark)
+            result["scaling_1_to_2_workers"] = {
+                "plain_speedup": round(plain2 / plain1, 2), "worker_speedup": round(faust2["rate"] / faust1["rate"], 2),
+                "worker_2_events_per_s": round(faust2["rate"]), "plain_2_events_per_s": round(plain2),
+                "rebalance_pause_s": round(faust2["pause"], 2), "target_pause_s": 10,
+                **compare_final(b, "drain1.", "drain2."),
+            }
+            print(f"two workers: {faust2['rate']:,.0f} events/s, pause {faust2['pause']:.1f} s; "
+                  f"two plain loops: {plain2:,.0f} events/s", flush=True)
+            # The same comparison between two one-worker drains of the same backlog:
+            # what differs without any rebalance (docs/streams.md, "Parity").
+            preload(b, "drain1b.", lines)
+            drain_workers(b, "drain1b.", work, len(lines), end_watermark=end_watermark)
+            result["one_worker_drained_twice"] = compare_final(b, "drain1.", "drain1b.")
+            print(f"1 -> 2 workers vs one worker: {result['scaling_1_to_2_workers']['lost_or_different_by_indicator']}; "
+                  f"one worker twice: {result['one_worker_drained_twice']['lost_or_different_by_indicator']}", flush=True)
 
         if args.only != "drains":
-            half = faust1["rate"] / 2
+            half = args.latency_rate / 2 if args.only == "latency" else faust1["rate"] / 2
             worker = start_worker(broker=b, prefix="lat.", directory=work)
             worker.wait_ready(120)
             result["latency_worker"] = latency_run(b, "lat.", lines, half, args.latency_seconds)
