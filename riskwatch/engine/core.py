@@ -116,10 +116,6 @@ class Engine:
         segment_sink: Callable[[dict], None] | None = None,
     ):
         self.rules = rules
-        # A state handed in outlives this engine (the worker's table): the
-        # seen event ids go with it. One made here lives as long as the
-        # engine, and the packed index costs a sixth of the memory.
-        self.seen: SeenEvents = PackedSeen() if state is None else SeenInState(state)
         self.state: MutableMapping[str, object] = {} if state is None else state
         self.clock = Watermark(lateness_seconds)
         self.book = AlertBook(rules, self.state)
@@ -174,6 +170,10 @@ class Engine:
             "customer.profile": self._profile,
         }
         check_schema(self.state, self.order_window)
+        # A state handed in outlives this engine (the worker's table): the
+        # seen event ids go with it. One made here lives as long as the
+        # engine, and the packed index costs a sixth of the memory.
+        self.seen: SeenEvents = PackedSeen() if state is None else SeenInState(self.state)
         if len(self.state) > 1:
             self.rebuild_deadlines()
 

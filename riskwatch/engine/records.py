@@ -23,7 +23,7 @@ with `StateSchemaError`, naming both versions: never misread.
 | `p:` | competitor price | `PriceHistory` (`PriceWalk` carry, `Observation`s) |
 | `c:` | customer | `Customer` |
 | `o:` | order (or its cancellation) | `Order` |
-| `e:` | event seen (the worker; an in-process engine packs them: riskwatch/engine/seen.py) | int: 64-bit fingerprint of its content |
+| `e#` | events seen, a chunk (the worker; an in-process engine keeps them in memory): `e#<n>` | bytes: up to 32 entries packed as riskwatch/engine/seen.py says (schema 5 and before: `e:<event_id>` -> int fingerprint, one entry per event) |
 
 Packed (bytes): `s:`, `i:`, `o:`, `gm:`, `gi:`, `gs:`. Plain tuples: `c:`,
 `x:`; `p:` a `PriceHistory`; `a:` an `AlertState`.
@@ -47,7 +47,7 @@ EMPTY: tuple = ()
 SCHEMA_KEY = "schema"
 # Bumped whenever a layout below changes; a migration from the previous
 # version goes into MIGRATIONS when one is possible.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class StateSchemaError(RiskwatchError, RuntimeError):
@@ -115,12 +115,20 @@ def _invoices_with_tail(state: MutableMapping[str, object], order_window) -> Non
     return None
 
 
+def _seen_in_chunks(state: MutableMapping[str, object], order_window) -> None:
+    # Schema 6 keeps the seen event ids in chunks, one changelog record per
+    # batch rather than one per event.
+    from riskwatch.engine.seen import chunk_legacy_entries
+    chunk_legacy_entries(state)
+
+
 # version found (None: unversioned) -> (function rewriting the state, the version it gives).
 MIGRATIONS: dict[int | None, tuple[Callable[..., None], int]] = {
     None: (_from_unversioned, 2),
     2: (_packed, 3),
     3: (_customer_invoices_packed, 4),
     4: (_invoices_with_tail, 5),
+    5: (_seen_in_chunks, 6),
 }
 
 

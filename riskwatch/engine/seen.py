@@ -4,9 +4,12 @@ conflict (DOMAIN §4 "Duplicates").
 
 Two stores behind one interface (`get`, `add`):
 
-- `SeenInState`: entries of the engine's state mapping, `e:<event_id>` ->
-  fingerprint. The Kafka worker's choice: its state is a changelogged table,
-  so the index is recovered with the partition like every other record.
+- `SeenInState`: chunks of the engine's state mapping, `e#<n>` -> up to
+  `CHUNK_ENTRIES` packed entries. The Kafka worker's choice: its state is a
+  changelogged table, so the index is recovered with the partition like
+  every other record; a chunk is one changelog record for a whole batch's
+  events, where an `e:<event_id>` entry per event (record schema 5 and
+  before) was a third of the worker's produce requests.
 - `PackedSeen`: the in-process engine's (`replay`, `run`), whose state lives
   as long as the process. About 20 bytes an event in bytearrays the
   garbage collector never walks, against about 130 for a state entry (the
@@ -30,6 +33,7 @@ _BUCKET_BYTES = 2
 _ID_BYTES = _DIGEST_BYTES - _BUCKET_BYTES
 _FINGERPRINT_BYTES = 8
 _ENTRY = _ID_BYTES + _FINGERPRINT_BYTES
+_CHUNK_ENTRY = _BUCKET_BYTES + _ENTRY
 
 
 class SeenEvents(Protocol):
@@ -42,20 +46,53 @@ class SeenEvents(Protocol):
         """Remember `event_id` with its fingerprint (an unsigned 64-bit int)."""
 
 
-class SeenInState:
-    """The index as `e:<event_id>` entries of a state mapping (the worker's
-    partition table): recovered from the changelog with everything else."""
+CHUNK = "e#"
+# 32 entries of 20 bytes: a chunk record stays near 700 bytes, under any
+# changelog's message size, and a batch of 500 events writes 16 of them.
+CHUNK_ENTRIES = 32
 
-    __slots__ = ("_state",)
+
+class SeenInState:
+    """The index kept in a state mapping (the worker's partition table) as
+    chunks of packed entries, and in memory as a `PackedSeen`.
+
+    `e#<n>` -> bytes: up to `CHUNK_ENTRIES` entries as `PackedSeen` packs
+    them (bucket digest, id digest, fingerprint: 20 bytes). The newest chunk
+    is rewritten with each id added, so a batch's ids cost the changelog
+    one record per chunk they touch, not one per event. Built from the
+    mapping as it is (a worker's recovered table, its schema checked: the
+    `e:<event_id>` entries of schema 5 and before are migrated into chunks
+    by `chunk_legacy_entries`); a mapping changed behind this object's back
+    is not seen."""
+
+    __slots__ = ("_state", "_index", "_chunk", "_current")
 
     def __init__(self, state: MutableMapping[str, object]):
         self._state = state
+        self._index = PackedSeen()
+        self._chunk = -1
+        self._current = bytearray()
+        for key, value in list(state.items()):
+            if key.startswith(CHUNK):
+                number = int(key[len(CHUNK):])
+                for at in range(0, len(value), _CHUNK_ENTRY):
+                    self._index.add_entry(value[at:at + _CHUNK_ENTRY])
+                if number > self._chunk:
+                    self._chunk, self._current = number, bytearray(value)
+        if self._chunk < 0 or len(self._current) >= CHUNK_ENTRIES * _CHUNK_ENTRY:
+            self._chunk, self._current = self._chunk + 1, bytearray()
+
+    def __len__(self) -> int:
+        return len(self._index)
 
     def get(self, event_id: str) -> int | None:
-        return self._state.get(SEEN + event_id)
+        return self._index.get(event_id)
 
     def add(self, event_id: str, fingerprint: int) -> None:
-        self._state[SEEN + event_id] = fingerprint
+        self._current += self._index.add(event_id, fingerprint)
+        self._state[CHUNK + str(self._chunk)] = bytes(self._current)
+        if len(self._current) >= CHUNK_ENTRIES * _CHUNK_ENTRY:
+            self._chunk, self._current = self._chunk + 1, bytearray()
 
 
 class PackedSeen:
@@ -97,12 +134,29 @@ class PackedSeen:
             at = bucket.find(key, at + 1)
         return None
 
-    def add(self, event_id: str, fingerprint: int) -> None:
-        digest = self._digest(event_id)
-        index = int.from_bytes(digest[:_BUCKET_BYTES], "big")
+    def add(self, event_id: str, fingerprint: int) -> bytes:
+        """Remember `event_id`; the entry as `add_entry` takes it back (20 bytes)."""
+        entry = self._digest(event_id) + fingerprint.to_bytes(_FINGERPRINT_BYTES, "big")
+        self.add_entry(entry)
+        return entry
+
+    def add_entry(self, entry: bytes | bytearray) -> None:
+        """One entry as `add` returned it: bucket digest, id digest, fingerprint."""
+        index = int.from_bytes(entry[:_BUCKET_BYTES], "big")
         bucket = self._buckets[index]
         if bucket is None:
             bucket = self._buckets[index] = bytearray()
-        bucket += digest[_BUCKET_BYTES:]
-        bucket += fingerprint.to_bytes(_FINGERPRINT_BYTES, "big")
+        bucket += entry[_BUCKET_BYTES:]
         self._count += 1
+
+
+def chunk_legacy_entries(state: MutableMapping[str, object]) -> None:
+    """Move `e:<event_id>` -> fingerprint entries (record schema 5 and before)
+    into `e#<n>` chunks after any already there, deleting the entries."""
+    legacy = [(key, value) for key, value in list(state.items()) if key.startswith(SEEN)]
+    if not legacy:
+        return
+    seen = SeenInState(state)
+    for key, fingerprint in legacy:
+        del state[key]
+        seen.add(key[len(SEEN):], fingerprint)

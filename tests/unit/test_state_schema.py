@@ -115,3 +115,27 @@ def test_a_customers_invoices_stay_in_order_with_at_most_a_short_tail_unpacked()
     held = scenario.engine.state["c:C-1"][Customer._fields.index("invoices")]
     assert type(held[0]) is bytes and len(held) - 1 <= INVOICE_TAIL
     assert followed_invoices(scenario.engine.customer("C-1")) == tuple(ids)
+
+
+def test_state_of_schema_5_with_an_entry_per_seen_event_is_chunked_and_still_knows_every_event():
+    import json
+
+    from riskwatch.engine.seen import CHUNK, SEEN
+    from riskwatch.models import parse_event
+
+    events = [invoice_issued(f"INV-{n}", "C-1", "1000", "2024-03-31T18:00:00+08:00",
+                             at=f"2024-01-01T09:{n:02d}:00+08:00") for n in range(40)]
+    writer = Engine(default_rules(), state={})
+    for event in events:
+        writer.process(parse_event(json.dumps(event)))
+    # What schema 5 wrote: one `e:<event_id>` -> fingerprint entry per event.
+    state = {key: value for key, value in writer.state.items() if not key.startswith(CHUNK)}
+    state.update({SEEN + event["event_id"]: writer.seen.get(event["event_id"]) for event in events})
+    state[SCHEMA_KEY] = 5
+    engine = Engine(default_rules(), state=state)
+    assert state[SCHEMA_KEY] == SCHEMA_VERSION
+    assert not any(key.startswith(SEEN) for key in state) and sum(key.startswith(CHUNK) for key in state) == 2
+    redelivered = engine.process(parse_event(json.dumps(events[7])))
+    reused = engine.process(parse_event(json.dumps({**events[8], "amount": "999"})))
+    assert redelivered.duplicate and redelivered.rejection is None
+    assert reused.rejection is not None and reused.rejection.kind == "conflict"
