@@ -30,6 +30,7 @@ import time
 
 import pytest
 
+from riskwatch.timeutil import parse_instant
 from tests.support.cdc import ERP_TABLES
 from tests.support.kafka import Worker, alert_changes, read_topic, wait_until
 
@@ -161,8 +162,16 @@ def _run(erp_database, kafka_broker, worker: Worker, cdc) -> None:
     assert ("delivery_delay", "S-CW3") not in latest
     assert latest[("delivery_delay", "S-CW2")]["resolution"] == "order cancelled"
     assert latest[("payment_overdue", "I-CW2")]["status"] == "resolved"
+    # Measured from the corrected promise (5 days ago; the first one was 2 days ahead), at the clock of
+    # the change. The update leaves the row's updated_at (3 hours ago) as its event time, so that clock
+    # is between 3 hours and 10 minutes ago, as the worker reads the shipments topic before or after
+    # the payments (dated now).
     moved = latest[("delivery_delay", "S-CW1")]
-    assert 119 < moved["observed"] < 121, moved["observed"]  # measured from the corrected promise, hours
+    promised = float(erp_database.sql("SELECT extract(epoch FROM promised_at) FROM shipments "
+                                      "WHERE shipment_id = 'S-CW1';").strip())
+    as_of = parse_instant(moved["updated_at"]).timestamp()
+    assert moved["observed"] == pytest.approx((as_of - promised) / 3600, abs=0.01), (moved, promised)
+    assert 116.8 < moved["observed"] < 120, moved["observed"]
     assert latest[("payment_overdue", "I-CW1")]["amount_at_stake_cny"] == pytest.approx(25000.0)
     assert latest[("credit_limit_breach", "C-CW")]["subject"]["customer_id"] == "C-CW"
 
