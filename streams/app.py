@@ -147,6 +147,10 @@ def retriable(error: BaseException) -> bool:
     return False
 
 
+# Attempts of a lone record after a non-retriable error, before the dead-letter topic.
+ALONE_RETRIES = 2
+
+
 def retry_delay(failures: int) -> float:
     """Seconds before attempt `failures` + 1: 0.5 s doubling to RETRY_MAX_SECONDS, less up to half as jitter."""
     return min(RETRY_MAX_SECONDS, 0.5 * 2 ** max(0, failures - 1)) * random.uniform(0.5, 1.0)
@@ -426,12 +430,23 @@ class Processor:
 
     async def _one_at_a_time(self, handler: Any, message: Any, units: dict) -> None:
         failures = 0
+        refused = 0
         while True:
             error = await self._attempt(handler, [message], units)
             if error is None:
                 return
             if not retriable(error):
-                break
+                # The producer batches every task's records for one partition
+                # together (a source partition's state and its segment engine's
+                # share a changelog partition), and the broker refuses a whole
+                # batch over the topic's max.message.bytes: a small record can
+                # fail beside another task's big one. Tried again before it is
+                # dead-lettered; a record that fails on its own fails each time.
+                refused += 1
+                if refused > ALONE_RETRIES:
+                    break
+                await asyncio.sleep(retry_delay(refused))
+                continue
             failures += 1
             await asyncio.sleep(retry_delay(failures))
         log.error("record %s[%s]@%s cannot be processed (%s: %s); sent to the dead-letter topic",
