@@ -62,7 +62,9 @@ from riskwatch.sinks.kafka import (
     topic_name,
 )
 from streams.clock import SharedClock, follow_clock_topic
+from streams.commit import forget_commits_of_deleted_topics
 from streams.fetch import refetch_dropped_records
+from streams.recovery import CHECK_SECONDS, RecoveryWatch
 from streams.monitor import WorkerMonitor
 from streams.state import PartitionState
 from riskwatch.topics import CLOCK, SEGMENT_FACTS
@@ -971,7 +973,10 @@ class Processor:
         # not fix) left another topic's last commit marker uncommitted.
         caught_up = []
         for tp in tps:
-            end = consumer.highwater(tp)
+            try:
+                end = consumer.highwater(tp)
+            except AssertionError:
+                continue  # taken away by a rebalance under way: not caught up here
             if end is None:
                 continue
             stable = self._last_stable_offset(tp)
@@ -1239,6 +1244,7 @@ def read_committed_only() -> None:
 def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
     read_committed_only()
     refetch_dropped_records()
+    forget_commits_of_deleted_topics()
     s = options.settings
     prefix = s.topic_prefix
     registry = CollectorRegistry()
@@ -1322,6 +1328,17 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
             raise
         except Exception:
             log.exception("clock tick failed; the next tick tries again")
+
+    recovery_watch = RecoveryWatch(app)
+
+    @app.timer(interval=CHECK_SECONDS, name="recovery-watch")
+    async def watch_recovery() -> None:
+        try:
+            await recovery_watch.check()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("table recovery check failed; the next check tries again")
 
     stopped = asyncio.Event()
 

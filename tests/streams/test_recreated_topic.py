@@ -50,3 +50,61 @@ def test_a_recreated_source_topic_is_read_again_within_a_minute(kafka_broker, st
     shown = worker.metrics()
     assert shown[f'riskwatch_source_topic_partitions{{topic="{topic}"}}'] == 4
     assert shown[f'riskwatch_source_topic_partitions{{topic="{topic_prefix}payments"}}'] == 4
+
+
+def test_a_commit_under_way_when_its_topic_is_deleted_does_not_land_on_the_topic_created_again(kafka_broker,
+                                                                                             topic_prefix):
+    """The worker's commit loop (streams/commit.py) on the real broker: a
+    commit of a deleted topic's offsets, still being retried when a topic of
+    the same name is created again, must not become the new topic's offsets
+    (its first records would be skipped, never evaluated)."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.structs import OffsetAndMetadata
+    from kafka import KafkaAdminClient, KafkaProducer
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    from streams.commit import forget_commits_of_deleted_topics
+
+    forget_commits_of_deleted_topics()
+    topic = f"{topic_prefix}orders"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
+
+    def recreate() -> None:
+        try:
+            admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+        except TopicAlreadyExistsError:
+            pass  # the consumer's metadata request created it again (the broker auto-creates)
+        wait_until(lambda: topic in admin.list_topics(), 30, 0.2, "the topic to be created again")
+
+    async def scenario() -> int | None:
+        tp = TopicPartition(topic, 0)
+        consumer = AIOKafkaConsumer(bootstrap_servers=kafka_broker.bootstrap, group_id=f"{topic_prefix}group",
+                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            await consumer.getmany(tp, timeout_ms=5000)
+            admin.delete_topics([topic])
+            wait_until(lambda: topic not in admin.list_topics(), 30, 0.2, "the topic to be deleted")
+            commit = asyncio.ensure_future(consumer.commit({tp: OffsetAndMetadata(3, "")}))
+            await asyncio.sleep(1.0)  # aiokafka would be retrying it every 100 ms by now
+            await asyncio.get_running_loop().run_in_executor(None, recreate)
+            await asyncio.wait_for(commit, 30)
+            return await consumer.committed(tp)
+        finally:
+            await consumer.stop()
+
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+        for n in range(3):
+            producer.send(topic, value=_order(n), partition=0)
+        producer.flush()
+        committed = asyncio.run(scenario())
+    finally:
+        producer.close()
+        admin.close()
+    assert committed is None, f"the deleted topic's offset {committed} was committed to the topic created again"
