@@ -64,7 +64,6 @@ from riskwatch.sinks.kafka import (
 from streams.clock import SharedClock, follow_clock_topic
 from streams.commit import forget_commits_of_deleted_topics
 from streams.fetch import refetch_dropped_records
-from streams.recovery import CHECK_SECONDS, RecoveryWatch
 from streams.monitor import WorkerMonitor
 from streams.state import PartitionState
 from riskwatch.topics import CLOCK, SEGMENT_FACTS
@@ -1328,17 +1327,6 @@ def create_app(options: WorkerOptions) -> tuple[faust.App, Processor]:
             raise
         except Exception:
             log.exception("clock tick failed; the next tick tries again")
-
-    recovery_watch = RecoveryWatch(app)
-
-    @app.timer(interval=CHECK_SECONDS, name="recovery-watch")
-    async def watch_recovery() -> None:
-        try:
-            await recovery_watch.check()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("table recovery check failed; the next check tries again")
 
     stopped = asyncio.Event()
 
