@@ -23,7 +23,7 @@ REVIEW_NAMES = {"open": N_("Open"), "submitted": N_("Submitted"), "signed_off": 
 ACTION_NAMES = {
     "acknowledge": N_("Acknowledged"), "start": N_("Started"), "step_done": N_("Step done"),
     "step_skipped": N_("Step skipped"), "snooze": N_("Snoozed"), "unsnooze": N_("Snooze ended"),
-    "resolve": N_("Resolved"), "comment": N_("Comment"), "plan_triggered": N_("Plan triggered"),
+    "resolve": N_("Resolved"), "comment": N_("Comment"), "assign": N_("Assigned"), "plan_triggered": N_("Plan triggered"),
     "plan_step_done": N_("Plan step done"), "plan_closed": N_("Plan closed"),
     "review_submitted": N_("Review submitted"), "review_signed_off": N_("Review signed off"),
     "rules_reloaded": N_("Rules reloaded"), "escalate": N_("Escalated"), "renotify": N_("Notified again"),

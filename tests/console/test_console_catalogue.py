@@ -48,3 +48,18 @@ def test_every_message_has_a_chinese_translation_with_the_same_placeholders(tmp_
     assert missing == [], f"not in messages.po (extract, then pybabel update, then translate): {missing}"
     assert fuzzy == [], f"fuzzy (a guess by pybabel update; check and clear the flag): {fuzzy}"
     assert mismatched == [], f"the translation's %(name)s placeholders differ: {mismatched}"
+
+
+def test_every_kind_of_action_in_an_audit_trail_has_a_name_in_both_languages():
+    """An audit trail shows each action by its name (words.ACTION_NAMES): a
+    kind without one was shown to a Chinese user as its code ("assign")."""
+    from riskwatch.console import words
+    from riskwatch.contracts import ACTION_KINDS
+
+    with PO.open("rb") as handle:
+        chinese = read_po(handle, locale="zh_CN")
+    unnamed = [kind for kind in ACTION_KINDS if kind not in words.ACTION_NAMES]
+    assert unnamed == [], f"action kinds without a name in riskwatch/console/words.py ACTION_NAMES: {unnamed}"
+    untranslated = [name for name in words.ACTION_NAMES.values()
+                    if chinese.get(name) is None or not chinese.get(name).string]
+    assert untranslated == [], f"action names without a Chinese translation: {untranslated}"
