@@ -84,6 +84,9 @@ def test_run_prints_the_consoles_address_and_tokens_and_the_console_follows_the_
         assert shown is not None, "no customer page shows the engine's open invoices"
         assert "data-engine-view" in shown and "As the engine sees it" in shown
         assert re.search(r"Receivables</dt><dd class=\"receivables\">¥[\d,]+\.\d\d", shown)
+        # Each recent order says what it is (an empty status column read as "unknown").
+        statuses = re.findall(r'<tr data-order-id="[^"]+">.*?data-label="Status">([^<]*)</td>', shown, re.S)
+        assert statuses and all(status.strip() in {"active", "cancelled"} for status in statuses), statuses
     finally:
         process.terminate()
         process.wait(timeout=30)
