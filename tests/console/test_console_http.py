@@ -257,6 +257,11 @@ def test_a_review_is_found_by_its_incident_submitted_as_five_whys_and_signed_off
     landed = officer.get(submitted.headers["location"])
     assert f"Review submitted: {alert['alert']['title']}" in text_of(landed.text)
     assert landed.text.index(f'data-review-id="{review["review_id"]}"') < landed.text.index("</article>")  # first
+    card = landed.text[landed.text.index(f'data-review-id="{review["review_id"]}"'):]
+    card = text_of(card[:card.index("</article>")])
+    # What was submitted, labelled, and the form offered as a revision, not as an empty new review.
+    assert "Root cause" in card and "Corrective actions" in card and "credit review every quarter" in card
+    assert "Revise the review" in card and "Submit the revision" in card and "Submit review" not in card
     assert "signoff" not in actions(officer.get("/console/reviews").text)  # an officer does not sign off
     director = person(console, "director")
     assert "signoff" in actions(director.get("/console/reviews").text)
