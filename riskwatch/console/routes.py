@@ -23,6 +23,8 @@ from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
@@ -226,6 +228,14 @@ def mount_console(app: FastAPI, backend: ConsoleBackend) -> None:
     @app.exception_handler(Refused)
     async def refused(request: Request, exc: Refused):
         return problem_page(request, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def console_http_error(request: Request, exc: StarletteHTTPException):
+        # A mistyped console address is a page in the person's language,
+        # not the API's JSON; everything else keeps FastAPI's answer.
+        if is_console_path(request.url.path) and exc.status_code in (404, 405):
+            return problem_page(request, Refused(exc.status_code, str(exc.detail)))
+        return await http_exception_handler(request, exc)
 
     def desk_call(action: Callable[[], Any]) -> Any:
         try:

@@ -296,3 +296,14 @@ def test_an_alert_resolved_while_its_page_is_open_reloads_the_page_not_only_its_
     moved_on = officer.get(f"/console/alerts/{alert_id}/status?shown=open")
     assert moved_on.status_code == 200 and moved_on.headers.get("HX-Refresh") == "true"
     assert "ack" not in actions(officer.get(f"/console/alerts/{alert_id}").text)
+
+
+def test_a_mistyped_console_address_is_a_page_in_the_persons_language_not_json(console):
+    reader = person(console, "readonly", language="zh-CN,zh;q=0.9,en;q=0.5")
+    missing = reader.get("/console/no-such-page")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert '<html lang="zh-CN">' in missing.text and "未找到" in text_of(missing.text)
+    assert 'href="/console/"' in missing.text  # a way back to the inbox
+    # The API keeps its JSON answer for an unknown path.
+    assert reader.http.get("/v1/no-such-thing").headers["content-type"].startswith("application/json")
