@@ -31,6 +31,13 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+def split_duration(text: str) -> tuple[str, str] | None:
+    """A duration as written ("72h", "1.5d") split into its number and unit
+    letter (s, m, h, d, w), both as written; None for other text."""
+    match = _DURATION.match(str(text))
+    return None if match is None else (match.group(1), match.group(2))
+
+
 def parse_duration(text: str | int | float) -> float:
     """Seconds in a duration like "72h"; a bare number is seconds."""
     if isinstance(text, bool):

@@ -33,9 +33,15 @@ from babel.dates import format_datetime, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
+from babel.units import format_unit
 from babel.support import NullTranslations, Translations
 
 from riskwatch.console.words import N_
+from riskwatch.timeutil import split_duration
+
+# CLDR units for the unit letters of riskwatch.timeutil's durations.
+_DURATION_UNITS = {"s": "duration-second", "m": "duration-minute", "h": "duration-hour", "d": "duration-day",
+                   "w": "duration-week"}
 
 LOCALE_DIR = Path(__file__).with_name("locale")
 # Tag as the browser and <html lang> write it -> Babel's identifier.
@@ -133,6 +139,17 @@ class Formatter:
     def duration(self, seconds: float) -> str:
         """A span of time in words of the locale ("3 hours", "3小时"), rounded to the largest unit."""
         return format_timedelta(abs(seconds), threshold=1.1, locale=self.babel_locale)
+
+    def written_duration(self, text: str) -> str:
+        """A duration as a rule file writes it ("72h", "7d", "30m") in words
+        of the locale, in the unit it was written in ("72 hours", "72小时");
+        text that is not such a duration is returned as it is."""
+        parts = split_duration(text)
+        if parts is None:
+            return str(text)
+        value = Decimal(parts[0])
+        return format_unit(int(value) if value == value.to_integral_value() else float(value),
+                           _DURATION_UNITS[parts[1]], length="long", locale=self.babel_locale)
 
     def money(self, amount, currency: str = "CNY") -> str:
         """An amount in major units: CNY as ¥ with grouping and two decimals,

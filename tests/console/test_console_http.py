@@ -197,6 +197,10 @@ def test_the_operator_reloads_rules_and_sees_why_broken_files_are_refused(store_
         operator = person(console, "operator")
         page = operator.get("/console/rules")
         assert "rules-reload" in actions(page.text) and "Order delivery delay" in text_of(page.text)
+        # Step deadlines in words, in the unit the playbook file writes them ("due: 72h").
+        assert "72 hours" in text_of(page.text) and "7 days" in text_of(page.text)
+        chinese = text_of(person(console, "operator", language="zh-CN").get("/console/rules").text)
+        assert "72小时" in chinese and "7天" in chinese and " 72h" not in chinese
         reloaded = operator.post("/console/rules/reload")
         assert reloaded.status_code == 200 and "reloaded and are in force" in text_of(reloaded.text)
         assert any(a["kind"] == "rules_reloaded" for a in api(console, "/v1/actions?subject=rules"))
