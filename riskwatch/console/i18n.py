@@ -116,6 +116,16 @@ class Formatter:
     def ngettext(self, singular: str, plural: str, count: int) -> str:
         return translations(self.language).ngettext(singular, plural, count)
 
+    @property
+    def colon(self) -> str:
+        """What follows a label before its value: "：" in Chinese (full-width, no
+        space), ": " in English."""
+        return "：" if self.language.startswith("zh") else ": "
+
+    def aside(self, text: str) -> str:
+        """A parenthetical after a text: "（text）" in Chinese, " (text)" in English."""
+        return f"（{text}）" if self.language.startswith("zh") else f" ({text})"
+
     def known(self, message: str | None) -> str:
         """A text from the rule files or the engine, through the catalogue
         (untranslated ones show as written); '' for None."""

@@ -135,6 +135,10 @@ def test_chinese_pages_show_chinese_labels_and_yuan_amounts_and_the_switch_stick
     text = text_of(inbox.text)
     assert "待办" in text and "需要处理" in text and "响应时限" in text
     assert re.search(r"¥\d{1,3}(,\d{3})*\.\d\d", text), "amounts at stake in ¥ with grouping"
+    # Chinese punctuation between a label and its value, as in the rest of the page.
+    assert "服务时钟：" in text and "服务时钟: " not in text and "（Asia/Shanghai）" in text
+    rules = text_of(reader.get("/console/rules").text)
+    assert re.search(r"\w：\S", rules) and not re.search(r"[a-z_]+: \S", rules), "rule parameters as name：value"
     switched = reader.get("/console/language/en?back=/console/heatmap")
     assert switched.status_code == 303 and switched.headers["location"] == "/console/heatmap"
     english = reader.get("/console/heatmap")
