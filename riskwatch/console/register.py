@@ -329,11 +329,11 @@ def _columns(fmt: Formatter, zone: str) -> dict[str, list[tuple[str, str, str]]]
         "alerts": [
             ("alert_id", t(N_("Alert id")), "text"), ("indicator", t(N_("Indicator id")), "text"),
             ("title", t(N_("Indicator")), "known"), ("tier", t(N_("Tier")), "tier"),
-            ("status", t(N_("Status")), "status"), ("subject_kind", t(N_("Subject kind")), "text"),
+            ("status", t(N_("Status")), "status"), ("subject_kind", t(N_("Subject kind")), "known"),
             ("subject_id", t(N_("Subject")), "text"), ("customer_id", t(N_("Customer")), "text"),
             ("customer_class", t(N_("Customer class")), "text"), ("region", t(N_("Region")), "text"),
             ("observed", t(N_("Observed")), "number"), ("threshold", t(N_("Threshold")), "number"),
-            ("unit", t(N_("Unit")), "text"), ("reading", t(N_("Observed / threshold")), "reading"),
+            ("unit", t(N_("Unit")), "known"), ("reading", t(N_("Observed / threshold")), "reading"),
             ("amount_at_stake_cny", t(N_("Amount at stake (CNY)")), "money"), ("owner", t(N_("Owner")), "role"),
             ("level", t(N_("Level")), "number"),
             ("raised_at", t(N_("Raised (%(zone)s)")) % at, "instant"),
@@ -391,7 +391,9 @@ def _converters(columns: list[tuple[str, str, str]], fmt: Formatter, tz: ZoneInf
 
     def instant(value):
         moment = parse_instant(value)
-        return None if moment is None else moment.astimezone(tz).replace(tzinfo=None)
+        # Whole seconds: a person's action carries microseconds, an alert's
+        # instants none, and one column should read alike.
+        return None if moment is None else moment.astimezone(tz).replace(tzinfo=None, microsecond=0)
 
     def text(value):
         return None if value is None or value == "" else str(value)

@@ -29,6 +29,11 @@ ACTION_NAMES = {
     "rules_reloaded": N_("Rules reloaded"), "escalate": N_("Escalated"), "renotify": N_("Notified again"),
     "snooze_ended": N_("Snooze ended"), "tier_lowered": N_("Tier lowered"), "review_overdue": N_("Review overdue"),
 }
+# What an alert is about (`subject.kind`) and the unit of its reading
+# (`unit`, rules/indicators.yaml thresholds), as the register's export writes
+# them: through the catalogue, so a Chinese export says 发货, not shipment.
+SUBJECT_KINDS = [N_("customer"), N_("shipment"), N_("invoice"), N_("price"), N_("segment"), N_("target")]
+READING_UNITS = [N_("hours"), N_("days"), N_("ratio")]
 # Owner roles of the shipped rule files (rules/escalation.yaml), as their
 # names are written in the catalogue (`Formatter.role` looks them up).
 OWNER_ROLES = [N_("frontline team"), N_("customer success manager"), N_("technical expert"),

@@ -138,6 +138,8 @@ def test_the_xlsx_export_holds_the_filtered_rows_with_numbers_as_numbers_and_chi
     column = {name: index for index, name in enumerate(header)}
     assert sorted(r[column["预警编号"]] for r in rows) == sorted(a["alert_id"] for a in expected["alerts"])
     assert {r[column["指标"]] for r in rows} == {"应收账款逾期"}  # "Invoice overdue" in the catalogue
+    # What it is about and the unit in words of the export's language, not codes.
+    assert {r[column["对象类型"]] for r in rows} == {"发票"} and {r[column["单位"]] for r in rows} == {"天"}
     amounts = [r[column["涉及金额（人民币元）"]] for r in rows]
     # Numbers, not text (a whole amount reads back as an int).
     assert all(isinstance(a, (int, float)) for a in amounts) and sum(amounts) > 0
@@ -190,3 +192,17 @@ def test_the_register_links_each_alerts_customer_and_refuses_a_date_that_is_not_
     assert bad.status_code == 422 and "since" in text_of(bad.text)
     anonymous = Browserless(read_only_console)
     assert anonymous.get("/console/register/export.csv").status_code == 303  # to the sign-in page, no data
+
+
+def test_exported_instants_are_whole_seconds_in_the_consoles_zone_whoever_recorded_them():
+    """A plan started by a person is stamped with microseconds, an alert's
+    instants are not: one column of an export should read alike."""
+    from riskwatch.console.i18n import Formatter
+    from riskwatch.console.register import csv_chunks
+
+    columns = [("plan_id", "Plan id", "text"), ("started_at", "Started (Asia/Shanghai)", "instant")]
+    rows = [{"plan_id": "pl-1", "started_at": "2026-12-02T00:53:49.554242+00:00"},
+            {"plan_id": "pl-2", "started_at": "2026-12-02T00:53:49Z"}]
+    text = b"".join(csv_chunks(rows, columns, Formatter("en"), "Asia/Shanghai")).decode("utf-8-sig")
+    written = list(csv.DictReader(io.StringIO(text)))
+    assert [r["Started (Asia/Shanghai)"] for r in written] == ["2026-12-02 08:53:49", "2026-12-02 08:53:49"]
