@@ -59,6 +59,7 @@ def test_a_commit_under_way_when_its_topic_is_deleted_does_not_land_on_the_topic
     the same name is created again, must not become the new topic's offsets
     (its first records would be skipped, never evaluated)."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from aiokafka import AIOKafkaConsumer, TopicPartition
     from aiokafka.structs import OffsetAndMetadata
@@ -103,7 +104,9 @@ def test_a_commit_under_way_when_its_topic_is_deleted_does_not_land_on_the_topic
         for n in range(3):
             producer.send(topic, value=_order(n), partition=0)
         producer.flush()
-        committed = asyncio.run(scenario())
+        # Its own loop in its own thread: the session may already run one in this thread.
+        with ThreadPoolExecutor(1) as thread:
+            committed = thread.submit(asyncio.run, scenario()).result(timeout=120)
     finally:
         producer.close()
         admin.close()
