@@ -109,6 +109,12 @@ FETCH_BYTES_PER_PARTITION = 256 * 1024
 SETTLE_SECONDS = 1.0
 
 
+# Records faust handed on that no batch evaluated, with no batch under way,
+# for this long: faust's stream skipped them (dequeued while its flow control
+# was stopped or from an earlier generation) and they are fetched again
+# (`Processor._fetch_skipped`).
+SKIPPED_AFTER_SECONDS = 10.0
+
 # A batch whose output the broker refused for a passing reason (a broker
 # restart, a timeout) is tried again after a back-off that doubles up to
 # this many seconds (with jitter).
@@ -237,6 +243,9 @@ class Processor:
         self.positions: dict[Any, int] = {}         # source TP -> last offset evaluated
         self._handed: dict[Any, tuple[int, float]] = {}  # source TP -> (faust's read offset, since when)
         self._refetched: dict[Any, tuple[int, int]] = {}  # source TP -> (start, position) fetched again (`_fetch_again`)
+        self._unevaluated: dict[Any, tuple[tuple[int, int], float]] = {}  # source TP -> ((done, handed), since)
+        self._skipped_fetched: dict[Any, tuple[int, int]] = {}  # source TP -> (start, handed) (`_fetch_skipped`)
+        self._in_flight = 0                         # batches being processed (`guarded`)
         self.assigned_once = False
         self.copartition_problem: str | None = None
         self.table: Any = None
@@ -322,6 +331,8 @@ class Processor:
         self.positions.clear()
         self._handed.clear()
         self._refetched.clear()
+        self._unevaluated.clear()
+        self._skipped_fetched.clear()
         self.idle_inputs.clear()
         self._watermarks_sent.clear()
         self._held.clear()
@@ -406,6 +417,7 @@ class Processor:
         unacknowledged, so the partition's next reader applies them.
         """
         done = False
+        self._in_flight += 1
         try:
             failures = 0
             while True:
@@ -425,6 +437,7 @@ class Processor:
                 await self._one_at_a_time(handler, message, units)
             done = True
         finally:
+            self._in_flight -= 1
             if not done:
                 for message in messages:
                     message.acked = True  # the batch's acknowledgement then skips them
@@ -987,7 +1000,10 @@ class Processor:
                 continue
             handed = consumer._read_offset.get(tp)
             if done is not None and handed is not None and done < handed:
-                continue  # records handed on and not processed yet: behind, whatever the fetch position
+                # Records handed on and not processed yet: behind, whatever the fetch position.
+                if self._skipped(tp, done, handed):
+                    await self._fetch_skipped(tp, done + 1, handed)
+                continue
             try:
                 position = await consumer.position(tp)
             except Exception:  # taken away by a rebalance while this tick ran (IllegalStateError)
@@ -1021,6 +1037,35 @@ class Processor:
             self._skip_unread_offsets(tp, handed, done, position)
             caught_up.append(tp)
         return caught_up
+
+    def _skipped(self, tp: Any, done: int, handed: int) -> bool:
+        """True once records up to `handed` were handed on, only up to `done`
+        evaluated, and nothing changed for SKIPPED_AFTER_SECONDS with no batch
+        under way: faust's stream iterator skips, without acknowledging, a
+        record it dequeues while its flow control is stopped or from an
+        earlier generation, after `getmany` handed it on (docs/decisions.md,
+        the recreated-topic test)."""
+        now = time.monotonic()
+        seen = self._unevaluated.get(tp)
+        if seen is None or seen[0] != (done, handed) or self._in_flight:
+            self._unevaluated[tp] = ((done, handed), now)
+            return False
+        return now - seen[1] >= SKIPPED_AFTER_SECONDS
+
+    async def _fetch_skipped(self, tp: Any, start: int, handed: int) -> None:
+        """Fetch `tp` again from `start`, once per (start, handed). faust's
+        read offset goes back with it: its drain loop drops a record below
+        that offset. A record that was in fact evaluated comes back as a
+        duplicate event id, which the engine counts and ignores."""
+        if self._skipped_fetched.get(tp) == (start, handed):
+            return
+        self._skipped_fetched[tp] = (start, handed)
+        if not await self._seek(tp, start):
+            return
+        self.app.consumer._read_offset[tp] = start - 1
+        self._unevaluated.pop(tp, None)
+        log.warning("%s[%d]: records %d to %d handed on and never evaluated (skipped by faust's stream); "
+                    "fetching them again", tp.topic, tp.partition, start, handed)
 
     async def _after_fetching_again(self, tp: Any, position: int) -> int:
         """The fetch position to judge `tp` by, after `_fetch_again`.

@@ -168,3 +168,57 @@ def test_after_a_restart_markers_past_the_commit_do_not_hold_the_partition_back(
     assert not caught_up(p, TP2)
     assert caught_up(p, TP2)
     assert driver.seeks == [(TP2, 30), (TP2, 31)]
+
+
+def skipped_processor(consumer: Consumer) -> Processor:
+    p = processor(consumer)
+    p._unevaluated = {}
+    p._skipped_fetched = {}
+    p._in_flight = 0
+    return p
+
+
+def test_records_handed_on_but_skipped_by_fausts_stream_are_fetched_again(monkeypatch):
+    """faust's stream iterator skips a record it dequeues while its flow
+    control is stopped, after the fetch loop handed it on: faust's read offset
+    (handed) stays ahead of what was evaluated (done) for good."""
+    monkeypatch.setattr(worker_app, "SKIPPED_AFTER_SECONDS", 0.0)
+    driver = Driver(position=2, committed=None)
+    consumer = Consumer(driver, end=2)
+    p = skipped_processor(consumer)
+    consumer._read_offset[TP2] = 1      # offsets 0 and 1 handed on
+    p.positions[TP2] = 0                # only 0 evaluated
+    assert not caught_up(p, TP2)        # first look
+    assert not caught_up(p, TP2)        # unchanged since: fetched again from offset 1
+    assert driver.seeks == [(TP2, 1)]
+    # faust's drain loop would drop offset 1 below a read offset of 1: it goes back too.
+    assert consumer._read_offset[TP2] == 0
+    assert not caught_up(p, TP2) and driver.seeks == [(TP2, 1)]  # once
+    # Fetched again and evaluated: caught up.
+    consumer._read_offset[TP2] = 1
+    p.positions[TP2] = 1
+    assert caught_up(p, TP2)
+
+
+def test_records_handed_on_are_not_fetched_again_while_a_batch_is_under_way(monkeypatch):
+    monkeypatch.setattr(worker_app, "SKIPPED_AFTER_SECONDS", 0.0)
+    driver = Driver(position=2, committed=None)
+    consumer = Consumer(driver, end=2)
+    p = skipped_processor(consumer)
+    consumer._read_offset[TP2] = 1
+    p.positions[TP2] = 0
+    p._in_flight = 1                    # a batch retrying its output, say
+    for _ in range(3):
+        assert not caught_up(p, TP2)
+    assert driver.seeks == []
+
+
+def test_records_handed_on_and_still_being_evaluated_are_left_to_the_batch():
+    driver = Driver(position=2, committed=None)
+    consumer = Consumer(driver, end=2)
+    p = skipped_processor(consumer)     # SKIPPED_AFTER_SECONDS as shipped
+    consumer._read_offset[TP2] = 1
+    p.positions[TP2] = 0
+    for _ in range(3):
+        assert not caught_up(p, TP2)
+    assert driver.seeks == []
