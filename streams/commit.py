@@ -65,8 +65,7 @@ async def _without_unknown_topics(coordinator: Any, assignment: Any, offsets: di
     from aiokafka import errors as Errors
 
     kept: dict = {}
-    topics = sorted({tp.topic for tp in offsets})
-    for topic in topics:
+    for topic in sorted({tp.topic for tp in offsets}):
         part = {tp: offset for tp, offset in offsets.items() if tp.topic == topic}
         try:
             async with coordinator._commit_lock:
@@ -74,10 +73,8 @@ async def _without_unknown_topics(coordinator: Any, assignment: Any, offsets: di
         except Errors.UnknownTopicOrPartitionError:
             log.warning("offsets of %s not committed: the broker no longer has the topic (deleted); "
                         "a topic created again under its name is read from its own start", topic)
-            continue
         except Errors.KafkaError:
             kept.update(part)  # the loop's own handling decides (rebalance, back-off)
-            continue
     if kept:
         await asyncio.sleep(coordinator._retry_backoff_ms / 1000)
     return kept

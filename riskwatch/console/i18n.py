@@ -157,9 +157,9 @@ class Formatter:
         parts = split_duration(text)
         if parts is None:
             return str(text)
-        value = Decimal(parts[0])
-        return format_unit(int(value) if value == value.to_integral_value() else float(value),
-                           _DURATION_UNITS[parts[1]], length="long", locale=self.babel_locale)
+        value = float(parts[0])
+        return format_unit(int(value) if value.is_integer() else value, _DURATION_UNITS[parts[1]],
+                           length="long", locale=self.babel_locale)
 
     def money(self, amount, currency: str = "CNY") -> str:
         """An amount in major units: CNY as ¥ with grouping and two decimals,
