@@ -225,7 +225,9 @@ class Engine:
     def _currency_rejection(self, event: models.Event) -> models.Rejection | None:
         # Every money field of an event is in its one `currency` field
         # (our_price included); a payment without one is in its invoice's.
-        currency = getattr(event, "currency", None)
+        # Read from the fields, not getattr: a type without the field would
+        # go through pydantic's __getattr__ and its AttributeError.
+        currency = event.__dict__.get("currency")
         if currency is not None and currency not in self._rates:
             return models.Rejection(
                 "unknown_currency",
@@ -644,7 +646,7 @@ class Engine:
             self.state[CUSTOMER + customer_id] = tuple(customer)
         self._credit.invoice_changed(customer_id, event.invoice_id)
         self._send_receivable(event.invoice_id, rec, customer)
-        return self._evaluate_invoice(key, rec, self.clock.now, superseded)
+        return self._evaluate_invoice(key, rec, self.clock.now, superseded, customer)
 
     def _send_receivable(self, invoice_id: str, rec: Invoice, customer: Customer) -> None:
         if rec.amount is None or rec.due_ts is None:
@@ -655,11 +657,14 @@ class Engine:
                          "due_ts": rec.due_ts, "fen": fen, "payments": payments,
                          "written_off_ts": rec.written_off_ts, "event_id": rec.evidence[0]})
 
-    def _evaluate_invoice(self, key: str, rec, now: float | None, superseded: float | None = None) -> list[AlertChange]:
+    def _evaluate_invoice(self, key: str, rec, now: float | None, superseded: float | None = None,
+                          customer: Customer | None = None) -> list[AlertChange]:
         """The alert changes of one invoice evaluated as of `now`; `superseded`
-        as for `_evaluate_shipment`."""
+        as for `_evaluate_shipment`; `customer`: its customer's record when the
+        caller holds it already (only class and region are read)."""
         rec = _as(Invoice, rec)
-        customer = self._customer(rec.customer_id)
+        if customer is None:
+            customer = self._customer(rec.customer_id)
         finding, deadline = self._overdue.assess(
             key[2:], rec, now, customer.customer_class, customer.region, self._rates,
         )
