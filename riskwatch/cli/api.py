@@ -17,14 +17,7 @@ import orjson
 
 from riskwatch.cli import main
 from riskwatch.cli.exitcodes import EXIT_REFUSED, EXIT_STORE, EXIT_UNREACHABLE
-from riskwatch.settings import Settings, SettingsError, load_settings
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as error:
-        raise click.UsageError(str(error)) from None
+from riskwatch.cli.options import settings_or_usage
 
 
 @main.command("api")
@@ -56,7 +49,7 @@ def api_command(host: str | None, port: int | None, store_dir: Path | None, rule
     from riskwatch.api.auth import TokenConfigError
     from riskwatch.api.server import ApiConfigError, app_from_settings, run_server
 
-    settings = _settings().with_overrides(api_host=host, api_port=port, store_dir=store_dir, rules_dir=rules_dir,
+    settings = settings_or_usage(api_host=host, api_port=port, store_dir=store_dir, rules_dir=rules_dir,
                                           workflow_log=workflow_log, broker=broker, topic_prefix=topic_prefix,
                                           api_tokens_file=tokens_file,
                                           api_max_body_bytes=max_body_bytes, api_header_timeout_seconds=header_timeout,
@@ -124,7 +117,7 @@ def client_options(command):
 
 
 def _client(api_url: str | None, token: str | None, actor: str | None) -> Client:
-    settings = _settings().with_overrides(api_url=api_url, api_token=token)
+    settings = settings_or_usage(api_url=api_url, api_token=token)
     return Client(settings.api_url, settings.api_token, actor)
 
 

@@ -14,36 +14,18 @@ import orjson
 
 from riskwatch.cli import main
 from riskwatch.cli.exitcodes import EXIT_REFUSED, EXIT_STORE, EXIT_UNREADABLE
-from riskwatch.cli.options import alertmanager_delivery_options
+from riskwatch.cli.options import alertmanager_delivery_options, rules_or_exit, settings_or_usage
 from riskwatch.errors import RulesError
 from riskwatch.lines import open_input, read_lines
 from riskwatch.metrics import RiskwatchMetrics
 from riskwatch.models import MAX_EVENT_BYTES, Rejection
 from riskwatch.render import alert_line, summary_lines
 from riskwatch.rules import load_rules
-from riskwatch.rules.loader import RuleSet
 from riskwatch.runner import RunLoop
 from riskwatch.service import EmbeddedService
-from riskwatch.settings import Settings, SettingsError, load_settings
+from riskwatch.settings import Settings
 from riskwatch.simulate import SimulationSettings, simulate
 from riskwatch.timeutil import parse_business_instant
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as error:
-        raise click.UsageError(str(error)) from None
-
-
-def _rules_or_exit(directory: Path) -> RuleSet:
-    try:
-        return load_rules(directory)
-    except RulesError as error:
-        for problem in error.problems:
-            click.echo(problem, err=True)
-        click.echo(f"rules in {directory} cannot be used ({len(error.problems)} problem(s))", err=True)
-        sys.exit(EXIT_UNREADABLE)
 
 
 def _alertmanager_sink(settings: Settings, metrics: RiskwatchMetrics | None):
@@ -80,7 +62,7 @@ def classify(probability: str, impact: str, controllability: str, rules_dir: Pat
         except (ValueError, click.BadParameter) as error:
             raise click.BadParameter(str(error) if isinstance(error, click.BadParameter) else f"{text!r} is not a number",
                                      param_hint=name) from None
-    rules = _rules_or_exit(rules_dir or _settings().rules_dir)
+    rules = rules_or_exit(rules_dir or settings_or_usage().rules_dir)
     click.echo(rules.classify(*values))
 
 
@@ -93,7 +75,7 @@ def rules() -> None:
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
 def rules_check(directory: Path | None) -> None:
     """Validate the rule files; on error list every problem as file: field: reason."""
-    directory = directory or _settings().rules_dir
+    directory = directory or settings_or_usage().rules_dir
     try:
         ruleset = load_rules(directory)
     except RulesError as error:
@@ -159,7 +141,7 @@ def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, la
            **delivery: object) -> None:
     """Replay JSON-lines event files (or exports, with --mapping): alert changes on stdout, summary and
     rejected lines on stderr."""
-    settings = _settings().with_overrides(rules_dir=rules_dir, lateness_seconds=lateness, alertmanager_url=alertmanager,
+    settings = settings_or_usage(rules_dir=rules_dir, lateness_seconds=lateness, alertmanager_url=alertmanager,
                                           future_tolerance_seconds=future_tolerance, **delivery)
     until_instant = None
     if until is not None:
@@ -172,7 +154,7 @@ def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, la
     if exports and files and mapping_path is None:
         raise click.UsageError("with --export, give --mapping for the FILE arguments too (or read them in "
                                "a replay of their own)")
-    ruleset = _rules_or_exit(settings.rules_dir)
+    ruleset = rules_or_exit(settings.rules_dir)
     pairs = _export_pairs(_mapping_or_exit(mapping_path), files, exports)
     streams = _open_inputs(files) if not pairs else [("the exports", None)]
     out = sys.stdout.buffer
@@ -328,7 +310,7 @@ def simulate_command(seed: int, customers: int, days: int, events: int | None, b
 
         if output:
             raise click.UsageError("--to-kafka and --output exclude each other")
-        kafka = _settings().with_overrides(broker=broker, topic_prefix=topic_prefix)
+        kafka = settings_or_usage(broker=broker, topic_prefix=topic_prefix)
         started = time.monotonic()
         sent, skipped = send_lines(kafka, ((f"simulated event {n}", line) for n, line in enumerate(simulate(settings), 1)))
         click.echo(f"sent {sent} events to {kafka.topic_prefix}* on {kafka.broker} in {time.monotonic() - started:.1f} s; "
@@ -457,11 +439,11 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
 
     from riskwatch.metrics_server import serve_metrics
 
-    settings = _settings().with_overrides(rules_dir=rules_dir, metrics_port=metrics_port, alertmanager_url=alertmanager,
+    settings = settings_or_usage(rules_dir=rules_dir, metrics_port=metrics_port, alertmanager_url=alertmanager,
                                           store_dir=store_dir, future_tolerance_seconds=future_tolerance, **delivery)
     if input_path is None:
         _refuse_a_simulation_into_the_future(days, settings.future_tolerance_seconds)
-    ruleset = _rules_or_exit(settings.rules_dir)
+    ruleset = rules_or_exit(settings.rules_dir)
     if mapping_path is not None and input_path is None:
         raise click.UsageError("--mapping reads the --input file: give --input too")
     mapping = _mapping_or_exit(mapping_path)

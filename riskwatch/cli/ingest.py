@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Iterator
 
 import click
+import orjson
 
 from riskwatch.cli import main
 from riskwatch.cli.exitcodes import EXIT_REFUSED, EXIT_UNREADABLE
+from riskwatch.cli.options import rules_or_exit, settings_or_usage
 from riskwatch.errors import MappingError
 from riskwatch.ingest import ImportCounts, Mapping, SourceRefused, load_mapping, read_events
 from riskwatch.ingest.importer import row_problem_line
@@ -91,8 +93,16 @@ def mapping_group() -> None:
               help="An export to check the mapping against: every column it names must be in the header; "
                    "its rows are mapped and the ones that cannot be are listed. For a debezium mapping: "
                    "JSON lines of the table's change events (record values, as a console consumer prints them).")
-def mapping_check(file: Path, sample: str | None) -> None:
-    """Validate a mapping file; on error list every problem as file: field.path: reason."""
+@click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None,
+              help="With --sample: the rule directory whose currency rates the sample's currencies are checked "
+                   "against (default: RISKWATCH_RULES, else the shipped rules).")
+def mapping_check(file: Path, sample: str | None, rules_dir: Path | None) -> None:
+    """Validate a mapping file; on error list every problem as file: field.path: reason.
+
+    With --sample, also map the sample's rows: rows that cannot be mapped are
+    listed (`FILE: row N: ...`), and so are the currencies of mapped rows the
+    rules have no rate for, which replay would refuse (DOMAIN §3: an amount
+    is never taken as CNY)."""
     try:
         mapping = load_mapping(file)
         header = None
@@ -124,19 +134,31 @@ def mapping_check(file: Path, sample: str | None) -> None:
     click.echo(f"{file}: ok ({mapping.name}: {source} give {', '.join(types)})")
     if sample is None:
         return
+    rules_dir = rules_dir or settings_or_usage().rules_dir
+    rates = rules_or_exit(rules_dir).currency_rates
+    unrated: dict[str, tuple[tuple[int, ...], int]] = {}    # currency -> (first row numbers, rows)
+    unratable = 0
     counts = ImportCounts()
     reported = 0
     undecodable = 0
     encoding = getattr(mapping.spec.source, "encoding", None)
     undecodable_reason = not_text(encoding) if encoding else None
     try:
-        for number, _lines, problems in read_events(mapping, sample, counts):
+        for number, lines, problems in read_events(mapping, sample, counts):
             if problems:
                 reason = row_reason(problems)
                 undecodable += any(problem == undecodable_reason for _column, problem in problems)
                 if reported < MAX_REPORTED_ROWS:
                     reported += 1
                     click.echo(row_problem_line(sample, number, None, reason))
+                continue
+            currencies = unrated_currencies(lines, rates)
+            unratable += bool(currencies)
+            for currency in currencies:
+                # The first rows by number and how many: a sample of a
+                # million rows in one unknown currency stays a few bytes.
+                first, count = unrated.get(currency, ((), 0))
+                unrated[currency] = (first if len(first) == 3 else first + (number,), count + 1)
     except SourceRefused as refused:
         for problem in refused.problems:
             click.echo(problem)
@@ -145,6 +167,16 @@ def mapping_check(file: Path, sample: str | None) -> None:
         click.echo(f"{sample}: cannot read further: {error.strerror or error}")
         sys.exit(EXIT_UNREADABLE)
     click.echo(f"{sample}: {counts.summary()}")
+    rates_file = rules_dir / "indicators.yaml"
+    for currency, (numbers, count) in sorted(unrated.items()):
+        click.echo(f"{sample}: {rows_named(numbers, count)}: currency {currency!r}: no rate in {rates_file} "
+                   f"currency_rates_to_cny, so replay refuses these rows' events (an amount is never taken as CNY); "
+                   f"map the export's word to an ISO 4217 code in the mapping (a transform "
+                   f"{{map: {{{currency}: CNY}}, unmapped: keep}}) or add a rate to the rules")
+    if counts.mapped and unratable == counts.mapped:
+        click.echo(f"no mapped row of {sample} can be replayed: no rate for "
+                   f"{', '.join(repr(currency) for currency in sorted(unrated))} in {rates_file}", err=True)
+        sys.exit(EXIT_REFUSED)
     if counts.rows and not counts.mapped and not counts.no_event:
         # Rows with problems are the export's; a sample none of whose rows
         # fits is the mapping's (a wrong encoding, date format or delimiter).
@@ -152,6 +184,28 @@ def mapping_check(file: Path, sample: str | None) -> None:
                 "(utf-8, gbk, gb18030, ...)" if encoding and undecodable == counts.refused else "")
         click.echo(f"no row of {sample} could be mapped: {file} does not fit this export{hint}", err=True)
         sys.exit(EXIT_REFUSED)
+
+
+def unrated_currencies(lines: list[bytes], rates: dict[str, float]) -> set[str]:
+    """The currencies of one row's events (JSON lines) that `rates` (CNY per
+    unit, the rules' currency_rates_to_cny) lacks. A payment without a
+    currency is in its invoice's and names none."""
+    found = set()
+    for line in lines:
+        currency = orjson.loads(line).get("currency")
+        if isinstance(currency, str) and currency not in rates:
+            found.add(currency)
+    return found
+
+
+def rows_named(first: tuple[int, ...], count: int) -> str:
+    """`row 4`, `rows 4, 9 and 12`, or `rows 4, 9, 12 and 40 more`: the
+    first row numbers (at most three, in file order) of `count` rows."""
+    if count == 1:
+        return f"row {first[0]}"
+    if count <= 3:
+        return f"rows {', '.join(map(str, first[:-1]))} and {first[-1]}"
+    return f"rows {', '.join(map(str, first))} and {count - 3} more"
 
 
 def absent_json_columns(mapping: Mapping, rows, sample: str) -> None:
@@ -235,10 +289,9 @@ def import_command(sources: tuple[str, ...], mapping_path: Path | None, exports:
             yield f"{path}: row {number}", line
 
     if to_kafka:
-        from riskwatch.cli.core import _settings
         from riskwatch.cli.worker import send_lines  # kafka-python, loaded only when asked for
 
-        kafka = _settings().with_overrides(broker=broker, topic_prefix=topic_prefix)
+        kafka = settings_or_usage(broker=broker, topic_prefix=topic_prefix)
         sent, skipped = send_lines(kafka, events())
         click.echo(f"sent {sent} events to {kafka.topic_prefix}* on {kafka.broker} in {time.monotonic() - started:.1f} s; "
                    f"{skipped} not sent", err=True)

@@ -1,4 +1,5 @@
-"""Command-line flags shared by several commands.
+"""Command-line flags shared by several commands, and the loading of what
+every command reads alike (settings, rules).
 
 `alertmanager_delivery_options` gives `run`, `replay` and `worker` one flag
 per `RISKWATCH_ALERTMANAGER_*` delivery limit (riskwatch.sinks.delivery),
@@ -8,13 +9,41 @@ wins over its environment variable (`Settings.with_overrides`).
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Callable, TypeVar
 
 import click
 
-from riskwatch.settings import ENVIRONMENT_FIELDS, Settings
+from riskwatch.cli.exitcodes import EXIT_UNREADABLE
+from riskwatch.errors import RulesError
+from riskwatch.rules import load_rules
+from riskwatch.rules.loader import RuleSet
+from riskwatch.settings import ENVIRONMENT_FIELDS, Settings, SettingsError, load_settings
 
 F = TypeVar("F", bound=Callable)
+
+
+def settings_or_usage(**overrides: object) -> Settings:
+    """The settings of the RISKWATCH_ environment with the flags given
+    (`overrides`, None for a flag not given) applied. A bad value, of a
+    variable or a flag, is a usage error naming it (exit 2)."""
+    try:
+        return load_settings().with_overrides(**overrides)
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def rules_or_exit(directory: Path) -> RuleSet:
+    """The rules of `directory`, or every problem (`file: field: reason`) on
+    stderr and exit EXIT_UNREADABLE."""
+    try:
+        return load_rules(directory)
+    except RulesError as error:
+        for problem in error.problems:
+            click.echo(problem, err=True)
+        click.echo(f"rules in {directory} cannot be used ({len(error.problems)} problem(s))", err=True)
+        sys.exit(EXIT_UNREADABLE)
 
 _VARIABLE_OF = {attr: name for name, attr in ENVIRONMENT_FIELDS.items()}
 

@@ -18,21 +18,14 @@ import orjson
 
 from riskwatch.cli import main
 from riskwatch.lines import read_lines
-from riskwatch.cli.options import alertmanager_delivery_options
+from riskwatch.cli.options import alertmanager_delivery_options, settings_or_usage
 from riskwatch.models import MAX_EVENT_BYTES
-from riskwatch.settings import Settings, SettingsError, load_settings
+from riskwatch.settings import Settings
 from riskwatch.sinks.kafka import (
     ALERTS,
     route_line,
     topic_name,
 )
-
-
-def _settings(**overrides: object) -> Settings:
-    try:
-        return load_settings().with_overrides(**overrides)
-    except SettingsError as error:
-        raise click.UsageError(str(error)) from None
 
 
 _broker_option = click.option("--broker", help="Kafka bootstrap HOST:PORT[,...] (RISKWATCH_BROKER).")
@@ -77,7 +70,7 @@ def worker(partitions: int | None, tick_seconds: float | None, cdc_mappings: tup
     from streams.app import WorkerOptions, create_app, run_worker
     from riskwatch.topics import copartition_problem, copartitioned_topics, ensure_topics, partition_counts
 
-    settings = _settings(partitions=partitions, tick_seconds=tick_seconds, cdc_mappings=cdc_mappings or None, **flags)
+    settings = settings_or_usage(partitions=partitions, tick_seconds=tick_seconds, cdc_mappings=cdc_mappings or None, **flags)
     partitions, tick_seconds = settings.partitions, settings.tick_seconds
     cdc = _cdc_plan(settings)
     if settings.alertmanager_url:
@@ -146,7 +139,7 @@ def produce(files: tuple[str, ...], topic: str | None, **flags: object) -> None:
     listed on stderr with their line number and reason, and the command then
     exits with status 1; `--topic` sends everything, as is, to one topic.
     """
-    settings = _settings(**flags)
+    settings = settings_or_usage(**flags)
     started = time.monotonic()
 
     def lines():
@@ -310,7 +303,7 @@ def tail(as_json: bool, follow: bool, from_beginning: bool, colour: bool | None,
 
     from riskwatch.render import alert_line
 
-    settings = _settings(**flags)
+    settings = settings_or_usage(**flags)
     colour = sys.stdout.isatty() if colour is None else colour
     consumer = KafkaConsumer(
         topic_name(settings.topic_prefix, ALERTS),

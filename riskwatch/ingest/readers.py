@@ -88,12 +88,44 @@ def _text_encoding(name: str | None) -> str:
     return name
 
 
+# Longest first: a UTF-32 LE mark begins with the UTF-16 LE one.
+_BYTE_ORDER_MARKS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8"),
+                     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _byte_order_mark_problem(start: bytes, encoding: str) -> str | None:
+    """The refusal of a file whose first bytes (`start`) are the byte-order
+    mark of another encoding than `encoding` (a codec name), else None.
+
+    A byte-order mark says what the file is: Excel's "CSV UTF-8" and
+    "Unicode text" (UTF-16) write one. Read as GBK the UTF-8 mark becomes
+    two Chinese characters glued to the first column's name, and the file
+    is refused for a missing column that is plainly there; this names the
+    encoding to set instead."""
+    declared = codecs.lookup(encoding).name
+    for mark, family in _BYTE_ORDER_MARKS:
+        if start.startswith(mark):
+            if declared.removesuffix("-sig") == family:
+                return None
+            return (f"the file starts with a {family.upper()} byte-order mark: it is {family.upper()} text, "
+                    f"not {declared.removesuffix('-sig')} (set source.encoding: {family})")
+    return None
+
+
 def _csv_rows(source: Source, path: str) -> Rows:
     encoding = _text_encoding(source.encoding)
     try:
         stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 - closed by the generator
     except OSError as error:
         raise InputError(f"cannot read: {error.strerror or error}") from None
+    try:
+        problem = _byte_order_mark_problem(stream.peek(4)[:4], encoding)
+    except OSError as error:
+        stream.close()
+        raise InputError(f"cannot read: {error.strerror or error}") from None
+    if problem is not None:
+        stream.close()
+        raise InputError(problem)
     # Undecodable bytes become U+FFFD and the row that holds them is refused
     # by name: a strict decoder would stop the whole file at the first one.
     text = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")

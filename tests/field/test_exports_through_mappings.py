@@ -3,11 +3,13 @@ mapping (DOMAIN §9): a GBK export with Chinese headers, no byte-order mark
 and decimal commas; dates typed as Excel serial numbers; a title above the
 header; a value with an unquoted delimiter that shifts the row; a quoted
 value over two lines; tomorrow's export that repeats today's rows and
-revises one; a GB18030 export with names GBK cannot write; a CSV with title
+revises one; a GB18030 export with names GBK cannot write; a UTF-8 or UTF-16
+export with its byte-order mark under a mapping that says GBK; a CSV with title
 lines above its header; a CSV quoted with apostrophes."""
 
 from __future__ import annotations
 
+import codecs
 import datetime
 import json
 
@@ -83,6 +85,47 @@ def test_an_export_read_with_the_wrong_encoding_is_refused_at_its_header(tmp_pat
         assert str(refused) == f"{export}: the header is not utf-8 text (set source.encoding, e.g. gbk)"
     else:
         raise AssertionError("a GBK header read as UTF-8 was accepted")
+
+
+@pytest.mark.parametrize("declared, mark, written, family", [
+    # Excel's "CSV UTF-8" under a mapping written for the GBK export it replaced.
+    ("gbk", codecs.BOM_UTF8, "utf-8", "utf-8"),
+    ("gb18030", codecs.BOM_UTF8, "utf-8", "utf-8"),
+    # Excel's "Unicode text" is UTF-16 with its mark.
+    ("utf-8", codecs.BOM_UTF16_LE, "utf-16-le", "utf-16"),
+    ("gbk", codecs.BOM_UTF16_BE, "utf-16-be", "utf-16"),
+    ("utf-16-le", codecs.BOM_UTF16_LE, "utf-16-le", "utf-16"),
+    ("utf-8", codecs.BOM_UTF32_LE, "utf-32-le", "utf-32"),
+])
+def test_an_export_whose_byte_order_mark_names_another_encoding_is_refused_naming_it(tmp_path, declared, mark,
+                                                                                      written, family):
+    """Read as GBK, a UTF-8 mark is two characters glued to the first
+    column's name and the file was refused for a missing 发票号 that is
+    plainly there; the mark says what the file is, so the refusal says it."""
+    mapping = _mapping(tmp_path, GBK_MAPPING.replace("encoding: gbk", f"encoding: {declared}"))
+    export = tmp_path / "应收.csv"
+    export.write_bytes(mark + GBK_EXPORT.encode(written))
+    with pytest.raises(Exception) as refused:
+        read_events(mapping, str(export))
+    assert str(refused.value) == (f"{export}: the file starts with a {family.upper()} byte-order mark: it is "
+                                  f"{family.upper()} text, not {declared} (set source.encoding: {family})")
+
+
+@pytest.mark.parametrize("encoding, mark, written", [
+    ("utf-8", codecs.BOM_UTF8, "utf-8"), ("utf-8", b"", "utf-8"),
+    ("utf-16", codecs.BOM_UTF16_LE, "utf-16-le"), ("utf-16", codecs.BOM_UTF16_BE, "utf-16-be"),
+    ("utf-32", codecs.BOM_UTF32_LE, "utf-32-le"), ("gb18030", b"", "gb18030"),
+])
+def test_an_export_read_as_its_byte_order_mark_says_gives_the_gbk_exports_rows(tmp_path, encoding, mark, written):
+    expected = list(read_events(_mapping(tmp_path, GBK_MAPPING), str(_written(tmp_path, "gbk.csv", b"", "gbk"))))
+    mapping = _mapping(tmp_path, GBK_MAPPING.replace("encoding: gbk", f"encoding: {encoding}"), name="other.yaml")
+    assert list(read_events(mapping, str(_written(tmp_path, "other.csv", mark, written)))) == expected
+
+
+def _written(tmp_path, name, mark, encoding):
+    path = tmp_path / name
+    path.write_bytes(mark + GBK_EXPORT.encode(encoding))
+    return path
 
 
 def test_a_row_with_bytes_the_encoding_cannot_read_is_refused_alone(tmp_path):

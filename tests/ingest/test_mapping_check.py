@@ -87,3 +87,68 @@ def test_a_sample_none_of_whose_rows_fits_fails_the_check_and_names_the_encoding
     assert done.stderr.strip().splitlines()[-1] == (
         f"no row of {sample} could be mapped: {mapping} does not fit this export; every refused row is not "
         "utf-8 text: set source.encoding to the export's (utf-8, gbk, gb18030, ...)")
+
+
+def _receivables_in(tmp_path, name: str, *replacements: tuple[bytes, bytes]):
+    """The shipped receivables sample (GBK) with its currency cells replaced."""
+    data = (EXPORTS / "receivables.csv").read_bytes()
+    for old, new in replacements:
+        data = data.replace(old, new)
+    sample = tmp_path / name
+    sample.write_bytes(data)
+    return sample
+
+
+def _refused_rows(riskwatch, mapping, sample) -> list[str]:
+    done = riskwatch("replay", "--mapping", mapping, sample)
+    return sorted({line.split(": ")[1] for line in done.stderr.splitlines() if "no rate for" in line})
+
+
+def test_the_sample_check_names_the_rows_whose_currency_the_rules_have_no_rate_for(riskwatch, tmp_path):
+    """RMB is how many Chinese exports write yuan, but it is not the ISO code
+    (CNY): the mapping maps every row, and replay refuses the invoices one by
+    one. The check must say so before the replay, naming the same rows."""
+    sample = _receivables_in(tmp_path, "rmb.csv", (b",CNY,", b",RMB,"))
+    done = riskwatch("mapping", "check", "mappings/receivables.yaml", "--sample", sample)
+    assert done.returncode == 0, done.stderr
+    rates = REPO / "rules" / "indicators.yaml"
+    assert done.stdout.splitlines()[1:] == [
+        f"{sample}: rows: 5 read, 5 mapped, 0 gave no event, 0 not mapped; 8 events",
+        f"{sample}: rows 2, 3, 4 and 1 more: currency 'RMB': no rate in {rates} currency_rates_to_cny, so replay "
+        "refuses these rows' events (an amount is never taken as CNY); map the export's word to an ISO 4217 code "
+        "in the mapping (a transform {map: {RMB: CNY}, unmapped: keep}) or add a rate to the rules",
+    ]
+    # The rows named are the ones replay refuses for the currency (row 5 is in USD).
+    assert _refused_rows(riskwatch, "mappings/receivables.yaml", sample) == ["row 2", "row 3", "row 4", "row 6"]
+
+
+def test_a_sample_none_of_whose_rows_has_a_rated_currency_fails_the_check(riskwatch, tmp_path):
+    sample = _receivables_in(tmp_path, "rmb.csv", (b",CNY,", b",RMB,"), (b",usd,", b",rmb,"))
+    done = riskwatch("mapping", "check", "mappings/receivables.yaml", "--sample", sample)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"no mapped row of {sample} can be replayed: no rate for 'RMB' in {REPO / 'rules' / 'indicators.yaml'}")
+
+
+def test_the_currency_check_reads_the_rules_given_and_the_suggested_map_fits(riskwatch, tmp_path):
+    sample = _receivables_in(tmp_path, "rmb.csv", (b",CNY,", b",RMB,"), (b",usd,", b",rmb,"))
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for path in (REPO / "rules").iterdir():
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            (rules / path.name).write_text(text.replace("currency_rates_to_cny: {CNY: 1,", "currency_rates_to_cny: {CNY: 1, RMB: 1,"),
+                                           encoding="utf-8")
+    assert "RMB: 1" in (rules / "indicators.yaml").read_text(encoding="utf-8")
+    done = riskwatch("mapping", "check", "mappings/receivables.yaml", "--sample", sample, "--rules", rules)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1:] == [f"{sample}: rows: 5 read, 5 mapped, 0 gave no event, 0 not mapped; 8 events"]
+
+    mapping = tmp_path / "receivables-rmb.yaml"
+    mapping.write_text((REPO / "mappings" / "receivables.yaml").read_text(encoding="utf-8").replace(
+        "transform: [trim, upper], default: CNY",
+        "transform: [trim, upper, {map: {RMB: CNY}, unmapped: keep}], default: CNY"), encoding="utf-8")
+    done = riskwatch("mapping", "check", mapping, "--sample", sample)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1:] == [f"{sample}: rows: 5 read, 5 mapped, 0 gave no event, 0 not mapped; 8 events"]
+    assert _refused_rows(riskwatch, mapping, sample) == []
