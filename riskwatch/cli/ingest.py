@@ -17,7 +17,7 @@ import orjson
 
 from riskwatch.cli import main
 from riskwatch.cli.exitcodes import EXIT_REFUSED, EXIT_UNREADABLE
-from riskwatch.cli.options import rules_or_exit, settings_or_usage
+from riskwatch.cli.options import rules_or_exit, settings_or_usage, unusable
 from riskwatch.errors import MappingError
 from riskwatch.ingest import ImportCounts, Mapping, SourceRefused, load_mapping, read_events
 from riskwatch.ingest.importer import row_problem_line
@@ -36,10 +36,7 @@ def mapping_or_exit(path: Path) -> Mapping:
     try:
         return load_mapping(path)
     except MappingError as error:
-        for problem in error.problems:
-            click.echo(problem, err=True)
-        click.echo(f"mapping {path} cannot be used ({len(error.problems)} problem(s))", err=True)
-        sys.exit(EXIT_UNREADABLE)
+        unusable(error.problems, f"mapping {path}")
 
 
 def row_reason(problems: list) -> str:

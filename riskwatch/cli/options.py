@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, NoReturn, TypeVar
 
 import click
 
@@ -40,10 +40,16 @@ def rules_or_exit(directory: Path) -> RuleSet:
     try:
         return load_rules(directory)
     except RulesError as error:
-        for problem in error.problems:
-            click.echo(problem, err=True)
-        click.echo(f"rules in {directory} cannot be used ({len(error.problems)} problem(s))", err=True)
-        sys.exit(EXIT_UNREADABLE)
+        unusable(error.problems, f"rules in {directory}")
+
+
+def unusable(problems: list[str], what: str) -> NoReturn:
+    """Every problem of a file a command needs (`file: field: reason`) on
+    stderr, then `<what> cannot be used (N problem(s))`; exit EXIT_UNREADABLE."""
+    for problem in problems:
+        click.echo(problem, err=True)
+    click.echo(f"{what} cannot be used ({len(problems)} problem(s))", err=True)
+    sys.exit(EXIT_UNREADABLE)
 
 _VARIABLE_OF = {attr: name for name, attr in ENVIRONMENT_FIELDS.items()}
 
