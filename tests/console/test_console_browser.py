@@ -107,6 +107,28 @@ def test_the_chinese_pages_show_chinese_labels_and_yuan(console, page):
     assert phone.locator("html").get_attribute("lang") == "en"
 
 
+# Elements of the tier and status words drawn over more than one line: an
+# inline word broken across lines has several client rects; an inline-block
+# badge grows taller than two of its font sizes.
+BROKEN_WORDS = """() => [...document.querySelectorAll('.tier, .status')].filter(el => {
+  const size = parseFloat(getComputedStyle(el).fontSize);
+  return el.getClientRects().length > 1 || el.getBoundingClientRect().height > 2 * size;
+}).map(el => el.textContent.trim())"""
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_tier_and_status_words_are_never_broken_across_lines(console, page, locale):
+    """A narrow column broke 蓝色 into 蓝 / 色 in a round badge and 待处理
+    into 待处 / 理 on the desktop inbox and register."""
+    desktop = page("desktop", locale=locale)
+    sign_in(desktop, console, "director")
+    for name, path in (("inbox", "/console/"), ("register", "/console/register")):
+        desktop.goto(console + path)
+        screenshot(desktop, f"{name}-{locale}-desktop")
+        assert desktop.locator(".tier").count() > 0 and desktop.locator(".status").count() > 0, path
+        assert desktop.evaluate(BROKEN_WORDS) == [], path
+
+
 def test_a_new_alert_appears_in_an_open_inbox_without_reloading(console, page):
     desktop = page("desktop", locale="en-US")
     sign_in(desktop, console, "officer")
