@@ -168,8 +168,7 @@ def mapping_check(file: Path, sample: str | None, rules_dir: Path | None) -> Non
     for currency, (numbers, count) in sorted(unrated.items()):
         click.echo(f"{sample}: {rows_named(numbers, count)}: currency {currency!r}: no rate in {rates_file} "
                    f"currency_rates_to_cny, so replay refuses these rows' events (an amount is never taken as CNY); "
-                   f"map the export's word to an ISO 4217 code in the mapping (a transform "
-                   f"{{map: {{{currency}: CNY}}, unmapped: keep}}) or add a rate to the rules")
+                   + unrated_currency_fix(currency))
     if counts.mapped and unratable == counts.mapped:
         click.echo(f"no mapped row of {sample} can be replayed: no rate for "
                    f"{', '.join(repr(currency) for currency in sorted(unrated))} in {rates_file}", err=True)
@@ -193,6 +192,22 @@ def unrated_currencies(lines: list[bytes], rates: dict[str, float]) -> set[str]:
         if isinstance(currency, str) and currency not in rates:
             found.add(currency)
     return found
+
+
+# The yuan's everyday name in Chinese exports, in ISO's shape but not ISO's
+# code. Only these are suggested as a map to CNY: any other code may be a
+# real currency the rules lack, and mapping it to CNY would take its amounts
+# as yuan.
+YUAN_CODES = frozenset({"RMB"})
+
+
+def unrated_currency_fix(currency: str) -> str:
+    """What to do about a currency code the rules have no rate for."""
+    if currency in YUAN_CODES:
+        return (f"{currency} is the yuan: map it to CNY in the mapping "
+                f"(a transform {{map: {{{currency}: CNY}}, unmapped: keep}})")
+    return (f"add its rate to the rules, or, if the export's {currency} stands for another currency, map it to "
+            "that ISO 4217 code in the mapping (a transform {map: {WORD: CODE}, unmapped: keep})")
 
 
 def rows_named(first: tuple[int, ...], count: int) -> str:

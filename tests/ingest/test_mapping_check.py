@@ -115,11 +115,26 @@ def test_the_sample_check_names_the_rows_whose_currency_the_rules_have_no_rate_f
     assert done.stdout.splitlines()[1:] == [
         f"{sample}: rows: 5 read, 5 mapped, 0 gave no event, 0 not mapped; 8 events",
         f"{sample}: rows 2, 3, 4 and 1 more: currency 'RMB': no rate in {rates} currency_rates_to_cny, so replay "
-        "refuses these rows' events (an amount is never taken as CNY); map the export's word to an ISO 4217 code "
-        "in the mapping (a transform {map: {RMB: CNY}, unmapped: keep}) or add a rate to the rules",
+        "refuses these rows' events (an amount is never taken as CNY); RMB is the yuan: map it to CNY in the mapping "
+        "(a transform {map: {RMB: CNY}, unmapped: keep})",
     ]
     # The rows named are the ones replay refuses for the currency (row 5 is in USD).
     assert _refused_rows(riskwatch, "mappings/receivables.yaml", sample) == ["row 2", "row 3", "row 4", "row 6"]
+
+
+def test_a_real_currency_the_rules_lack_is_never_suggested_as_yuan(riskwatch, tmp_path):
+    """Mapping CHF to CNY would take francs as yuan: the fix offered for a
+    code that may be a real currency is its rate."""
+    sample = _receivables_in(tmp_path, "chf.csv", (b",usd,", b",chf,"))
+    done = riskwatch("mapping", "check", "mappings/receivables.yaml", "--sample", sample)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[2:] == [
+        f"{sample}: row 5: currency 'CHF': no rate in {REPO / 'rules' / 'indicators.yaml'} currency_rates_to_cny, so "
+        "replay refuses these rows' events (an amount is never taken as CNY); add its rate to the rules, or, if the "
+        "export's CHF stands for another currency, map it to that ISO 4217 code in the mapping (a transform "
+        "{map: {WORD: CODE}, unmapped: keep})",
+    ]
+    assert _refused_rows(riskwatch, "mappings/receivables.yaml", sample) == ["row 5"]
 
 
 def test_a_sample_none_of_whose_rows_has_a_rated_currency_fails_the_check(riskwatch, tmp_path):
