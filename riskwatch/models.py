@@ -55,6 +55,12 @@ Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
 Timestamp = Annotated[datetime, GetPydanticSchema(_timestamp_schema)]
 Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=24, decimal_places=6)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+# The yuan's everyday name in Chinese exports: ISO's shape, not ISO's code
+# (CNY). Named in the refusals of an event or a sample row that carries it;
+# never taken as CNY silently, and no other code is ever suggested as yuan
+# (it may be a real currency the rules lack).
+YUAN_CODES = frozenset({"RMB"})
 CustomerClass = Literal["A", "B", "C", "D"]
 
 

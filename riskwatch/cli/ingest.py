@@ -23,7 +23,7 @@ from riskwatch.ingest import ImportCounts, Mapping, SourceRefused, load_mapping,
 from riskwatch.ingest.importer import row_problem_line
 from riskwatch.ingest.ordering import in_event_time_order
 from riskwatch.ingest.readers import not_text, open_rows
-from riskwatch.models import Rejection
+from riskwatch.models import YUAN_CODES, Rejection
 
 # Rows reported one by one; past this only counted (a wrong mapping on a
 # million-row export must not print a million lines).
@@ -192,13 +192,6 @@ def unrated_currencies(lines: list[bytes], rates: dict[str, float]) -> set[str]:
         if isinstance(currency, str) and currency not in rates:
             found.add(currency)
     return found
-
-
-# The yuan's everyday name in Chinese exports, in ISO's shape but not ISO's
-# code. Only these are suggested as a map to CNY: any other code may be a
-# real currency the rules lack, and mapping it to CNY would take its amounts
-# as yuan.
-YUAN_CODES = frozenset({"RMB"})
 
 
 def unrated_currency_fix(currency: str) -> str:

@@ -229,10 +229,11 @@ class Engine:
         # go through pydantic's __getattr__ and its AttributeError.
         currency = event.__dict__.get("currency")
         if currency is not None and currency not in self._rates:
+            yuan = f" ({currency} is the yuan: its ISO 4217 code is CNY)" if currency in models.YUAN_CODES else ""
             return models.Rejection(
                 "unknown_currency",
                 f"currency: no rate for {currency!r} in the rules (indicators.yaml currency_rates_to_cny); "
-                "an amount is never taken as CNY",
+                f"an amount is never taken as CNY{yuan}",
             )
         return None
 

@@ -118,8 +118,12 @@ def test_the_sample_check_names_the_rows_whose_currency_the_rules_have_no_rate_f
         "refuses these rows' events (an amount is never taken as CNY); RMB is the yuan: map it to CNY in the mapping "
         "(a transform {map: {RMB: CNY}, unmapped: keep})",
     ]
-    # The rows named are the ones replay refuses for the currency (row 5 is in USD).
+    # The rows named are the ones replay refuses for the currency (row 5 is in USD),
+    # and replay's refusal says what RMB is.
     assert _refused_rows(riskwatch, "mappings/receivables.yaml", sample) == ["row 2", "row 3", "row 4", "row 6"]
+    replayed = riskwatch("replay", "--mapping", "mappings/receivables.yaml", sample)
+    assert (f"{sample}: row 2: currency: no rate for 'RMB' in the rules (indicators.yaml currency_rates_to_cny); an "
+            "amount is never taken as CNY (RMB is the yuan: its ISO 4217 code is CNY)") in replayed.stderr.splitlines()
 
 
 def test_a_real_currency_the_rules_lack_is_never_suggested_as_yuan(riskwatch, tmp_path):
@@ -135,6 +139,7 @@ def test_a_real_currency_the_rules_lack_is_never_suggested_as_yuan(riskwatch, tm
         "{map: {WORD: CODE}, unmapped: keep})",
     ]
     assert _refused_rows(riskwatch, "mappings/receivables.yaml", sample) == ["row 5"]
+    assert "the yuan" not in riskwatch("replay", "--mapping", "mappings/receivables.yaml", sample).stderr
 
 
 def test_a_sample_none_of_whose_rows_has_a_rated_currency_fails_the_check(riskwatch, tmp_path):
