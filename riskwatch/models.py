@@ -61,6 +61,7 @@ Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 # never taken as CNY silently, and no other code is ever suggested as yuan
 # (it may be a real currency the rules lack).
 YUAN_CODES = frozenset({"RMB"})
+
 CustomerClass = Literal["A", "B", "C", "D"]
 
 

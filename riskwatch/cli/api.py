@@ -50,10 +50,10 @@ def api_command(host: str | None, port: int | None, store_dir: Path | None, rule
     from riskwatch.api.server import ApiConfigError, app_from_settings, run_server
 
     settings = settings_or_usage(api_host=host, api_port=port, store_dir=store_dir, rules_dir=rules_dir,
-                                          workflow_log=workflow_log, broker=broker, topic_prefix=topic_prefix,
-                                          api_tokens_file=tokens_file,
-                                          api_max_body_bytes=max_body_bytes, api_header_timeout_seconds=header_timeout,
-                                          api_body_timeout_seconds=body_timeout)
+                                 workflow_log=workflow_log, broker=broker, topic_prefix=topic_prefix,
+                                 api_tokens_file=tokens_file,
+                                 api_max_body_bytes=max_body_bytes, api_header_timeout_seconds=header_timeout,
+                                 api_body_timeout_seconds=body_timeout)
     try:
         app = app_from_settings(settings)
     except (ApiConfigError, TokenConfigError) as error:

@@ -142,7 +142,7 @@ def replay(files: tuple[str, ...], until: str | None, rules_dir: Path | None, la
     """Replay JSON-lines event files (or exports, with --mapping): alert changes on stdout, summary and
     rejected lines on stderr."""
     settings = settings_or_usage(rules_dir=rules_dir, lateness_seconds=lateness, alertmanager_url=alertmanager,
-                                          future_tolerance_seconds=future_tolerance, **delivery)
+                                 future_tolerance_seconds=future_tolerance, **delivery)
     until_instant = None
     if until is not None:
         try:
@@ -440,7 +440,7 @@ def run(seed: int, input_path: Path | None, customers: int, days: int, rate: flo
     from riskwatch.metrics_server import serve_metrics
 
     settings = settings_or_usage(rules_dir=rules_dir, metrics_port=metrics_port, alertmanager_url=alertmanager,
-                                          store_dir=store_dir, future_tolerance_seconds=future_tolerance, **delivery)
+                                 store_dir=store_dir, future_tolerance_seconds=future_tolerance, **delivery)
     if input_path is None:
         _refuse_a_simulation_into_the_future(days, settings.future_tolerance_seconds)
     ruleset = rules_or_exit(settings.rules_dir)

@@ -51,6 +51,7 @@ def unusable(problems: list[str], what: str) -> NoReturn:
     click.echo(f"{what} cannot be used ({len(problems)} problem(s))", err=True)
     sys.exit(EXIT_UNREADABLE)
 
+
 _VARIABLE_OF = {attr: name for name, attr in ENVIRONMENT_FIELDS.items()}
 
 # (flag, Settings field, click type, what it limits). The flag drops the
